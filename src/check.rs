@@ -1,0 +1,90 @@
+//! `check`: the report of a loaded config — one line per route and every
+//! warning — printed by the `check` command.
+
+use std::fmt::Write as _;
+
+use crate::config::{Start, Upgrade};
+use crate::route::plan::{Plan, RoutePlan};
+use crate::tls::material::rfc3339;
+
+/// The report `check` prints for a config that loaded.
+pub fn report(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} route(s)",
+        plan.config.source.display(),
+        plan.routes.len()
+    );
+    for rp in &plan.routes {
+        let _ = writeln!(out, "{}", route_line(rp));
+    }
+    if let Some(a) = &plan.config.admin {
+        let _ = writeln!(out, "admin: http://{}/metrics", a.listen);
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let _ = writeln!(out, "config OK ({} warning(s))", plan.warnings.len());
+    out
+}
+
+/// "name  listen tls 0.0.0.0:8443 -> connect 10.0.0.1:7022,… | start=direct verify=full mutual=yes | not-after 2027-…"
+pub fn route_line(rp: &RoutePlan) -> String {
+    let r = &rp.route;
+    let listen = match &r.listen_tls {
+        Some(t) => format!(
+            "tls {}{}{}",
+            r.listen,
+            if t.client_ca.is_some() {
+                " client-cert"
+            } else {
+                ""
+            },
+            if t.sni_required { " sni-required" } else { "" }
+        ),
+        None => format!("plain {}", r.listen),
+    };
+    let connect = r
+        .connect
+        .iter()
+        .map(|u| u.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let modes = match &r.connect_tls {
+        None => "plain".to_owned(),
+        Some(t) => {
+            let start = match &t.start {
+                Start::Direct => "direct".to_owned(),
+                Start::Upgrade(Upgrade::Builtin { profile, .. }) => format!("upgrade={profile}"),
+                Start::Upgrade(Upgrade::Script(s)) => format!("upgrade=script({} steps)", s.len()),
+            };
+            format!(
+                "start={start} verify={} mutual={} protocols={}",
+                t.verify.as_str(),
+                if t.client_cert.is_some() { "yes" } else { "no" },
+                t.protocols
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        }
+    };
+    let not_after = rp
+        .client_tls
+        .iter()
+        .flat_map(|c| c.certs.iter())
+        .chain(rp.server_tls.iter().flat_map(|s| s.certs.iter()))
+        .map(|(role, i)| format!("{role} {}", rfc3339(i.not_after)))
+        .collect::<Vec<_>>();
+    let not_after = if not_after.is_empty() {
+        "no certificate files".to_owned()
+    } else {
+        format!("not-after: {}", not_after.join(", "))
+    };
+    format!(
+        "route {:<16} listen {listen} -> connect {connect} | {modes} | {not_after}",
+        r.name
+    )
+}

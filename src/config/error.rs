@@ -1,0 +1,81 @@
+//! The one error type of the config layer: every message names the file, and
+//! where it applies the route and the key.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A configuration that cannot be served, and exactly where it is wrong.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// The route's name (or `route[N]` when the name itself is missing).
+    pub route: Option<String>,
+    /// The key, dotted from the route (`connect_tls.verify`) or the top.
+    pub key: Option<String>,
+    pub problem: Problem,
+}
+
+/// What is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("failed to read the file: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("failed to parse: {0}")]
+    Syntax(String),
+    #[error("failed to read {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ConfigError {
+    /// An error at the top of the file, not in a route.
+    pub fn top(file: impl Into<PathBuf>, key: Option<&str>, problem: Problem) -> Self {
+        ConfigError {
+            file: file.into(),
+            route: None,
+            key: key.map(str::to_owned),
+            problem,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(route) = &self.route {
+            write!(f, ": route \"{route}\"")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.problem)
+    }
+}
+
+/// Builds errors for one route, so each check is a one-liner.
+pub struct RouteCtx<'a> {
+    pub file: &'a std::path::Path,
+    pub route: &'a str,
+}
+
+impl RouteCtx<'_> {
+    pub fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            route: Some(self.route.to_owned()),
+            key: Some(key.to_owned()),
+            problem: Problem::Invalid(message.into()),
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The validated runtime model: what the rest of the sidecar works from.
+//!
+//! A value of these types is known good: durations parsed, defaults
+//! resolved, modes are enums, addresses parsed, mutually dependent keys
+//! checked. File *contents* (certificates, keys, CRLs) are read by the `tls`
+//! layer from the paths kept here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::script::RawStep;
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub source: PathBuf,
+    pub shutdown_grace: Duration,
+    pub admin: Option<Admin>,
+    pub log: Log,
+    /// Refuse private keys readable by group or others instead of warning.
+    pub strict_key_permissions: bool,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    /// One of error, warn, info, debug, trace.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// One plaintext (or TLS-terminating) port and the peer it leads to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub name: String,
+    pub listen: SocketAddr,
+    /// Tried in order: primary, then backups.
+    pub connect: Vec<Upstream>,
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub connect_tls: Option<ConnectTls>,
+    pub listen_tls: Option<ListenTls>,
+}
+
+/// One `connect` entry: a host (DNS name or IP literal, resolved at connect
+/// time) and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// How the upstream leg is secured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectTls {
+    pub start: Start,
+    pub verify: Verify,
+    /// SNI and the verified name; `None`: the host of the connect entry in use.
+    pub server_name: Option<String>,
+    /// Trust anchors; `None`: the operating system's store.
+    pub ca: Option<PathBuf>,
+    pub crl: Vec<PathBuf>,
+    /// Present: mutual TLS with this client certificate.
+    pub client_cert: Option<CertKey>,
+    pub protocols: Vec<TlsVersion>,
+    pub alpn: Vec<Vec<u8>>,
+    pub resumption: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// TLS at once (a TLS port).
+    Direct,
+    /// A plain exchange first, then TLS on the same socket.
+    Upgrade(Upgrade),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upgrade {
+    /// A built-in profile by name ("postgres", "smtp", ...).
+    Builtin { profile: String, hostname: String },
+    /// The route's own steps.
+    Script(Vec<RawStep>),
+}
+
+/// How the upstream's certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verify {
+    /// Chain to a trust anchor, and the name.
+    Full,
+    /// Chain only; the name is not checked.
+    Chain,
+    /// The SHA-256 of the leaf's SubjectPublicKeyInfo must be one of these.
+    Pin(Vec<[u8; 32]>),
+    /// DANGER: any certificate is accepted (the GMS "trust server" mode).
+    None,
+}
+
+impl Verify {
+    /// The word used in config, logs and the `verify` metric label.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verify::Full => "full",
+            Verify::Chain => "chain",
+            Verify::Pin(_) => "pin",
+            Verify::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+impl TlsVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::Tls12 => "TLSv1.2",
+            TlsVersion::Tls13 => "TLSv1.3",
+        }
+    }
+}
+
+/// A certificate chain file and its private key file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertKey {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The table this pair was given in, for messages: `connect_tls`,
+    /// `listen_tls` or `listen_tls.certs[1]` (its keys are `.cert`, `.key`).
+    pub key_name: String,
+}
+
+/// TLS termination on the listen side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenTls {
+    /// The first is the default for clients that send no SNI, or an unknown name.
+    pub certs: Vec<CertKey>,
+    /// Present: clients must present a certificate this CA signed.
+    pub client_ca: Option<PathBuf>,
+    pub crl: Vec<PathBuf>,
+    pub sni_required: bool,
+    pub protocols: Vec<TlsVersion>,
+    pub alpn: Vec<Vec<u8>>,
+    pub alpn_required: bool,
+}
+
+impl Route {
+    /// The `connect_start` label: plain, direct or upgrade.
+    pub fn connect_start(&self) -> &'static str {
+        match &self.connect_tls {
+            None => "plain",
+            Some(t) => match t.start {
+                Start::Direct => "direct",
+                Start::Upgrade(_) => "upgrade",
+            },
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! Raw file → runtime model. Every rule about what a config may say lives
+//! here, and each failure names the file, the route and the key.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use super::error::{ConfigError, Problem, RouteCtx};
+use super::model::*;
+use super::raw::*;
+
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigError> {
+    let top = |key: &str, msg: String| ConfigError::top(&file, Some(key), Problem::Invalid(msg));
+
+    let shutdown_grace = match &raw.shutdown_grace {
+        Some(s) => duration(s).map_err(|m| top("shutdown_grace", m))?,
+        None => DEFAULT_SHUTDOWN_GRACE,
+    };
+    let admin = match &raw.admin {
+        Some(a) => Some(Admin {
+            listen: socket_addr(&a.listen).map_err(|m| top("admin.listen", m))?,
+        }),
+        None => None,
+    };
+    let log = log(raw.log.as_ref()).map_err(|(k, m)| top(k, m))?;
+
+    let defaults = raw.defaults.unwrap_or_default();
+    let d = Defaults {
+        connect_timeout: opt_duration(&defaults.connect_timeout, DEFAULT_CONNECT_TIMEOUT)
+            .map_err(|m| top("defaults.connect_timeout", m))?,
+        handshake_timeout: opt_duration(&defaults.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT)
+            .map_err(|m| top("defaults.handshake_timeout", m))?,
+        idle_timeout: opt_duration(&defaults.idle_timeout, DEFAULT_IDLE_TIMEOUT)
+            .map_err(|m| top("defaults.idle_timeout", m))?,
+        max_connections: max_connections(defaults.max_connections, DEFAULT_MAX_CONNECTIONS)
+            .map_err(|m| top("defaults.max_connections", m))?,
+    };
+
+    if raw.route.is_empty() {
+        return Err(top(
+            "route",
+            "no [[route]] is defined: nothing to serve".into(),
+        ));
+    }
+
+    let mut routes = Vec::with_capacity(raw.route.len());
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut listens: HashMap<SocketAddr, String> = HashMap::new();
+    if let Some(a) = &admin {
+        listens.insert(a.listen, "the admin endpoint".into());
+    }
+    for (index, value) in raw.route.into_iter().enumerate() {
+        let label = route_label(&value, index);
+        let rr: RawRoute = value.try_deserialize().map_err(|e| ConfigError {
+            file: file.clone(),
+            route: Some(label.clone()),
+            key: None,
+            problem: Problem::Syntax(e.to_string()),
+        })?;
+        let ctx = RouteCtx {
+            file: &file,
+            route: &label,
+        };
+        let route = route(&ctx, rr, &d)?;
+        if let Some(first) = names.insert(route.name.clone(), index) {
+            return Err(ctx.invalid(
+                "name",
+                format!("duplicate route name (also route[{first}])"),
+            ));
+        }
+        if let Some(other) = listens.insert(route.listen, route.name.clone()) {
+            return Err(ctx.invalid(
+                "listen",
+                format!("{} is already used by {other}", route.listen),
+            ));
+        }
+        routes.push(route);
+    }
+
+    Ok(Config {
+        source: file,
+        shutdown_grace,
+        admin,
+        log,
+        strict_key_permissions: raw.strict_key_permissions.unwrap_or(false),
+        routes,
+    })
+}
+
+struct Defaults {
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: usize,
+}
+
+/// The route's name as written, for messages about a route whose name may be
+/// missing or invalid.
+fn route_label(value: &config::Value, index: usize) -> String {
+    value
+        .clone()
+        .into_table()
+        .ok()
+        .and_then(|t| t.get("name").cloned())
+        .and_then(|v| v.into_string().ok())
+        .unwrap_or_else(|| format!("route[{index}]"))
+}
+
+fn route(ctx: &RouteCtx<'_>, r: RawRoute, d: &Defaults) -> Result<Route, ConfigError> {
+    if r.name.is_empty()
+        || !r
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        return Err(ctx.invalid(
+            "name",
+            format!("{:?} is not a valid route name: use [a-z0-9_-]+", r.name),
+        ));
+    }
+    let listen = socket_addr(&r.listen).map_err(|m| ctx.invalid("listen", m))?;
+    if r.connect.is_empty() {
+        return Err(ctx.invalid("connect", "the list is empty: give at least one host:port"));
+    }
+    let connect = r
+        .connect
+        .iter()
+        .enumerate()
+        .map(|(i, c)| upstream(c).map_err(|m| ctx.invalid(&format!("connect[{i}]"), m)))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let connect_tls = match r.connect_tls {
+        Some(t) => Some(connect_tls(ctx, t)?),
+        None => None,
+    };
+    let listen_tls = match r.listen_tls {
+        Some(t) => Some(listen_tls(ctx, t)?),
+        None => None,
+    };
+    Ok(Route {
+        name: r.name,
+        listen,
+        connect,
+        connect_timeout: opt_duration(&r.connect_timeout, d.connect_timeout)
+            .map_err(|m| ctx.invalid("connect_timeout", m))?,
+        handshake_timeout: opt_duration(&r.handshake_timeout, d.handshake_timeout)
+            .map_err(|m| ctx.invalid("handshake_timeout", m))?,
+        idle_timeout: opt_duration(&r.idle_timeout, d.idle_timeout)
+            .map_err(|m| ctx.invalid("idle_timeout", m))?,
+        max_connections: max_connections(r.max_connections, d.max_connections)
+            .map_err(|m| ctx.invalid("max_connections", m))?,
+        connect_tls,
+        listen_tls,
+    })
+}
+
+fn connect_tls(ctx: &RouteCtx<'_>, t: RawConnectTls) -> Result<ConnectTls, ConfigError> {
+    let k = |key: &str| format!("connect_tls.{key}");
+    let start = match t.start.as_deref().unwrap_or("direct") {
+        "direct" => {
+            if t.upgrade.is_some() {
+                return Err(ctx.invalid(
+                    &k("upgrade"),
+                    "an upgrade profile needs start = \"upgrade\"",
+                ));
+            }
+            if t.script.is_some() {
+                return Err(ctx.invalid(
+                    &k("script"),
+                    "a script needs start = \"upgrade\" and upgrade = \"script\"",
+                ));
+            }
+            Start::Direct
+        }
+        "upgrade" => match t.upgrade.as_deref() {
+            None => {
+                return Err(ctx.invalid(
+                    &k("upgrade"),
+                    "start = \"upgrade\" needs an upgrade profile (\"postgres\", \"smtp\", ..., or \"script\")",
+                ))
+            }
+            Some("script") => match t.script {
+                Some(steps) if !steps.is_empty() => Start::Upgrade(Upgrade::Script(steps)),
+                _ => {
+                    return Err(ctx.invalid(
+                        &k("script"),
+                        "upgrade = \"script\" needs a non-empty script = [ ... ]",
+                    ))
+                }
+            },
+            Some(profile) => {
+                if t.script.is_some() {
+                    return Err(ctx.invalid(
+                        &k("script"),
+                        format!("a script is only used with upgrade = \"script\", not \"{profile}\""),
+                    ));
+                }
+                Start::Upgrade(Upgrade::Builtin {
+                    profile: profile.to_owned(),
+                    hostname: t
+                        .upgrade_hostname
+                        .clone()
+                        .unwrap_or_else(|| "tls-sidecar".into()),
+                })
+            }
+        },
+        other => {
+            return Err(ctx.invalid(
+                &k("start"),
+                format!("unknown start {other:?}: use \"direct\" or \"upgrade\""),
+            ))
+        }
+    };
+
+    let verify =
+        match t.verify.as_deref().unwrap_or("full") {
+            "full" => Verify::Full,
+            "chain" => Verify::Chain,
+            "none" => Verify::None,
+            "pin" => {
+                let pins = t.pins.as_deref().unwrap_or_default();
+                if pins.is_empty() {
+                    return Err(ctx.invalid(
+                        &k("pins"),
+                        "verify = \"pin\" needs pins = [\"sha256/BASE64\", ...]",
+                    ));
+                }
+                Verify::Pin(
+                    pins.iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            pin(p).map_err(|m| ctx.invalid(&format!("connect_tls.pins[{i}]"), m))
+                        })
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            other => return Err(ctx.invalid(
+                &k("verify"),
+                format!(
+                    "unknown verify mode {other:?}: use \"full\", \"chain\", \"pin\" or \"none\""
+                ),
+            )),
+        };
+    if t.pins.is_some() && !matches!(verify, Verify::Pin(_)) {
+        return Err(ctx.invalid(
+            &k("pins"),
+            format!(
+                "pins are only used with verify = \"pin\", not \"{}\"",
+                verify.as_str()
+            ),
+        ));
+    }
+    if let Some(name) = &t.server_name {
+        if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
+            return Err(ctx.invalid(
+                &k("server_name"),
+                format!("{name:?} is neither a DNS name nor an IP address"),
+            ));
+        }
+    }
+    let client_cert = cert_key(ctx, "connect_tls", t.cert, t.key)?;
+    Ok(ConnectTls {
+        start,
+        verify,
+        server_name: t.server_name,
+        ca: t.ca.map(PathBuf::from),
+        crl: paths(t.crl),
+        client_cert,
+        protocols: protocols(t.protocols.as_deref())
+            .map_err(|m| ctx.invalid(&k("protocols"), m))?,
+        alpn: alpn(t.alpn.as_deref()).map_err(|m| ctx.invalid(&k("alpn"), m))?,
+        resumption: t.resumption.unwrap_or(true),
+    })
+}
+
+fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigError> {
+    let single = cert_key(ctx, "listen_tls", t.cert, t.key)?;
+    let certs = match (single, t.certs) {
+        (Some(_), Some(_)) => {
+            return Err(ctx.invalid(
+                "listen_tls.certs",
+                "give either cert/key or certs = [...], not both",
+            ))
+        }
+        (Some(one), None) => vec![one],
+        (None, Some(list)) if !list.is_empty() => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, ck)| CertKey {
+                cert: ck.cert.into(),
+                key: ck.key.into(),
+                key_name: format!("listen_tls.certs[{i}]"),
+            })
+            .collect(),
+        _ => return Err(ctx.invalid(
+            "listen_tls.cert",
+            "TLS termination needs a certificate: cert and key, or certs = [{ cert, key }, ...]",
+        )),
+    };
+    if t.crl.is_some() && t.client_ca.is_none() {
+        return Err(ctx.invalid(
+            "listen_tls.crl",
+            "revocation lists for client certificates need client_ca",
+        ));
+    }
+    let alpn_list = alpn(t.alpn.as_deref()).map_err(|m| ctx.invalid("listen_tls.alpn", m))?;
+    let alpn_required = t.alpn_required.unwrap_or(false);
+    if alpn_required && alpn_list.is_empty() {
+        return Err(ctx.invalid(
+            "listen_tls.alpn_required",
+            "alpn_required = true needs a non-empty alpn list",
+        ));
+    }
+    Ok(ListenTls {
+        certs,
+        client_ca: t.client_ca.map(PathBuf::from),
+        crl: paths(t.crl),
+        sni_required: t.sni_required.unwrap_or(false),
+        protocols: protocols(t.protocols.as_deref())
+            .map_err(|m| ctx.invalid("listen_tls.protocols", m))?,
+        alpn: alpn_list,
+        alpn_required,
+    })
+}
+
+fn cert_key(
+    ctx: &RouteCtx<'_>,
+    table: &str,
+    cert: Option<String>,
+    key: Option<String>,
+) -> Result<Option<CertKey>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(CertKey {
+            cert: cert.into(),
+            key: key.into(),
+            key_name: table.to_owned(),
+        })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ctx.invalid(
+            &format!("{table}.key"),
+            "cert is given without key: both are needed",
+        )),
+        (None, Some(_)) => Err(ctx.invalid(
+            &format!("{table}.cert"),
+            "key is given without cert: both are needed",
+        )),
+    }
+}
+
+fn paths(list: Option<Vec<String>>) -> Vec<PathBuf> {
+    list.unwrap_or_default()
+        .into_iter()
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn log(raw: Option<&RawLog>) -> Result<Log, (&'static str, String)> {
+    let level = raw
+        .and_then(|l| l.level.clone())
+        .unwrap_or_else(|| "info".into());
+    if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
+        return Err((
+            "log.level",
+            format!("unknown level {level:?}: use error, warn, info, debug or trace"),
+        ));
+    }
+    let format = match raw.and_then(|l| l.format.as_deref()).unwrap_or("text") {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            return Err((
+                "log.format",
+                format!("unknown format {other:?}: use \"text\" or \"json\""),
+            ))
+        }
+    };
+    Ok(Log { level, format })
+}
+
+/// "250ms", "10s", "5m", "1h" (humantime syntax); zero is refused.
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("{s:?} is not a duration such as \"250ms\", \"10s\" or \"5m\": {e}")
+    })?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: a duration must be more than zero"));
+    }
+    Ok(d)
+}
+
+fn opt_duration(s: &Option<String>, default: Duration) -> Result<Duration, String> {
+    s.as_deref().map(duration).unwrap_or(Ok(default))
+}
+
+fn max_connections(v: Option<u64>, default: usize) -> Result<usize, String> {
+    match v {
+        None => Ok(default),
+        Some(0) => Err("must be at least 1".into()),
+        Some(n) => usize::try_from(n).map_err(|_| format!("{n} is too large")),
+    }
+}
+
+fn socket_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("{s:?} is not an IP:port address (e.g. \"127.0.0.1:7021\" or \"[::1]:7021\")")
+    })
+}
+
+/// "host:port" or "[v6]:port"; the host is resolved at connect time.
+fn upstream(s: &str) -> Result<Upstream, String> {
+    let bad =
+        || format!("{s:?} is not host:port (e.g. \"stat-a.example.com:7022\" or \"[::1]:7022\")");
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+        (h, p)
+    } else {
+        let (h, p) = s.rsplit_once(':').ok_or_else(bad)?;
+        if h.contains(':') {
+            return Err(bad());
+        }
+        (h, p)
+    };
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok(Upstream {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// "sha256/BASE64" of a SubjectPublicKeyInfo.
+fn pin(s: &str) -> Result<[u8; 32], String> {
+    let b64 = s
+        .strip_prefix("sha256/")
+        .ok_or_else(|| format!("{s:?}: a pin is written \"sha256/BASE64\""))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("{s:?}: not valid base64: {e}"))?;
+    bytes
+        .try_into()
+        .map_err(|v: Vec<u8>| format!("{s:?}: a SHA-256 pin is 32 bytes, this is {}", v.len()))
+}
+
+/// Only TLS 1.2 and 1.3 can be enabled; the rest are refused with the reason.
+fn protocols(list: Option<&[String]>) -> Result<Vec<TlsVersion>, String> {
+    let Some(list) = list else {
+        return Ok(vec![TlsVersion::Tls13, TlsVersion::Tls12]);
+    };
+    if list.is_empty() {
+        return Err("the list is empty: give \"TLSv1.3\" and/or \"TLSv1.2\"".into());
+    }
+    let mut out = Vec::new();
+    for p in list {
+        let v = match p.as_str() {
+            "TLSv1.3" => TlsVersion::Tls13,
+            "TLSv1.2" => TlsVersion::Tls12,
+            "TLSv1" | "TLSv1.0" | "TLSv1.1" => {
+                return Err(format!(
+                    "{p} is refused: TLS 1.0 and 1.1 are deprecated (RFC 8996) and unsupported by Jetty in current GMS; use \"TLSv1.3\" and/or \"TLSv1.2\""
+                ))
+            }
+            "SSLv2" | "SSLv3" => {
+                return Err(format!(
+                    "{p} is refused: SSL is broken (RFC 6176, RFC 7568: DROWN, POODLE); use \"TLSv1.3\" and/or \"TLSv1.2\""
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "unknown protocol {other:?}: use \"TLSv1.3\" and/or \"TLSv1.2\""
+                ))
+            }
+        };
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn alpn(list: Option<&[String]>) -> Result<Vec<Vec<u8>>, String> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|p| {
+            if p.is_empty() || p.len() > 255 {
+                Err(format!("{p:?}: an ALPN protocol name is 1 to 255 bytes"))
+            } else {
+                Ok(p.as_bytes().to_vec())
+            }
+        })
+        .collect()
+}

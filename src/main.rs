@@ -1,0 +1,214 @@
+//! The `tls-sidecar` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tls_sidecar::config::{self, LogFormat};
+use tls_sidecar::route::plan;
+use tls_sidecar::{check, probe, serve, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "tls-sidecar",
+    version,
+    about = "Carries plaintext connections to their peers over TLS, each the way its peer needs it."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConfigArg {
+    /// The config file (TOML).
+    #[arg(short = 'c', long = "config", env = "TLS_SIDECAR_CONFIG", default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every route of the config until SIGTERM/SIGINT.
+    Run(ConfigArg),
+    /// Load and validate the config; print each route and every warning.
+    Check(ConfigArg),
+    /// Connect to a route's upstreams as `run` would and report the handshake.
+    Probe {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The route to probe.
+        #[arg(required_unless_present = "all")]
+        route: Option<String>,
+        /// Probe every route and print a table.
+        #[arg(long)]
+        all: bool,
+        /// Probe every upstream of the route, not just the one `run` would use.
+        #[arg(long)]
+        each: bool,
+    },
+    /// Exit 0 if GET URL answers 200 (for container health checks).
+    Healthcheck {
+        /// e.g. http://127.0.0.1:9464/readyz
+        url: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(c) => match plan::load(&c.config) {
+            Ok(p) => {
+                print!("{}", check::report(&p));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Run(c) => {
+            let cfg = match config::load(&c.config) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            init_logging(&cfg.log.level, cfg.log.format);
+            let metrics = match telemetry::install() {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("error: failed to install the metrics recorder: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let rt = runtime();
+            match rt.block_on(serve::run(&c.config, metrics)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Probe {
+            config: c,
+            route,
+            all,
+            each,
+        } => {
+            let p = match plan::load(&c.config) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging("warn", LogFormat::Text);
+            let rt = runtime();
+            rt.block_on(async {
+                if all {
+                    let mut ok = true;
+                    println!(
+                        "{:<16} {:<32} {:<16} {:<8} CIPHER",
+                        "ROUTE", "UPSTREAM", "RESULT", "VERSION"
+                    );
+                    for rp in &p.routes {
+                        let attempts = probe::probe(rp, each).await;
+                        ok &= probe::verdict(&attempts);
+                        println!("{}", probe::table_row(rp, &attempts));
+                    }
+                    if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                } else {
+                    let name = route.unwrap_or_default();
+                    let Some(rp) = p.routes.iter().find(|r| r.route.name == name) else {
+                        eprintln!(
+                            "error: no route named {name:?} in {} (routes: {})",
+                            c.config.display(),
+                            p.routes
+                                .iter()
+                                .map(|r| r.route.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                        return ExitCode::from(2);
+                    };
+                    let attempts = probe::probe(rp, each).await;
+                    print!("{}", probe::report(rp, &attempts));
+                    if probe::verdict(&attempts) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+            })
+        }
+        Command::Healthcheck { url } => runtime().block_on(healthcheck(&url)),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("failed to start the tokio runtime")
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("TLS_SIDECAR_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{level},rustls=warn,hyper=warn"))
+        });
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().flatten_event(true).init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+/// A minimal HTTP/1.1 GET for health checks in images without curl.
+async fn healthcheck(url: &str) -> ExitCode {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(rest) = url.strip_prefix("http://") else {
+        eprintln!("error: only http:// URLs");
+        return ExitCode::from(2);
+    };
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(host).await?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+        let mut buf = Vec::new();
+        s.take(4096).read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), attempt).await {
+        Ok(Ok(b)) if b.starts_with(b"HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(Ok(b)) => {
+            eprintln!(
+                "unhealthy: {}",
+                String::from_utf8_lossy(b.split(|c| *c == b'\n').next().unwrap_or_default()).trim()
+            );
+            ExitCode::from(1)
+        }
+        Ok(Err(e)) => {
+            eprintln!("unhealthy: {e}");
+            ExitCode::from(1)
+        }
+        Err(_) => {
+            eprintln!("unhealthy: no answer within 3s");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! One client connection, start to end: terminate TLS if the route listens
+//! with TLS, connect upstream with failover, run the upgrade exchange and
+//! the upstream TLS handshake, relay, then carry the way it ended (clean,
+//! truncated, reset) through to the other side. Every failure is logged
+//! once, here, and counted with its reason.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+use tokio_rustls::{LazyConfigAcceptor, TlsConnector};
+
+use super::connect::{connect, Connected};
+use super::plan::RoutePlan;
+use super::stream::Stream;
+use crate::relay::{self, End, FailKind};
+use crate::tls::material::CertInfo;
+use crate::tls::reason::{classify, rustls_error};
+use crate::tls::{suite_name, version_name};
+use crate::upgrade::{self, UpgradeError};
+
+/// How long a polite close (close_notify, FIN) may take after an idle
+/// timeout before the sockets are simply dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves one accepted client to its end. Never panics on peer input and
+/// never affects another connection.
+pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAddr) {
+    let started = Instant::now();
+    let route = &plan.route;
+    let m = &plan.metrics;
+    let _ = tcp.set_nodelay(true);
+
+    // 1. The client's leg.
+    let mut client = match &plan.server_tls {
+        None => Stream::Plain(tcp),
+        Some(st) => {
+            let t0 = Instant::now();
+            match timeout(route.handshake_timeout, accept_tls(&plan, st, tcp)).await {
+                Ok(Ok(s)) => {
+                    m.handshake_time("listen", t0.elapsed());
+                    let (_, conn) = s.get_ref();
+                    let resumed =
+                        matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+                    m.session(
+                        "listen",
+                        version_name(conn.protocol_version()),
+                        suite_name(conn.negotiated_cipher_suite()),
+                        resumed,
+                    );
+                    let subject = conn
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| CertInfo::parse(c))
+                        .map(|i| i.subject);
+                    tracing::debug!(route = %route.name, client = %client_addr,
+                        tls = version_name(conn.protocol_version()),
+                        cipher = suite_name(conn.negotiated_cipher_suite()),
+                        sni = conn.server_name().unwrap_or("-"),
+                        alpn = conn.alpn_protocol().map(String::from_utf8_lossy).as_deref().unwrap_or("-"),
+                        client_cert = subject.as_deref().unwrap_or("-"),
+                        "client TLS established");
+                    Stream::Server(Box::new(s))
+                }
+                Ok(Err(f)) => {
+                    tracing::warn!(route = %route.name, client = %client_addr, side = "listen",
+                        reason = f.reason, "client TLS handshake failed: {}", f.detail);
+                    m.handshake_error("listen", f.reason);
+                    m.connection("handshake_error");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(route = %route.name, client = %client_addr, side = "listen", reason = "timeout",
+                        "client TLS handshake not finished within {}", humantime::format_duration(route.handshake_timeout));
+                    m.handshake_error("listen", "timeout");
+                    m.connection("timeout");
+                    return;
+                }
+            }
+        }
+    };
+
+    // 2. The upstream's TCP connection, primary then backups.
+    let Connected {
+        tcp: up_tcp,
+        index,
+        addr,
+    } = match connect(&plan).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(route = %route.name, client = %client_addr, "closing the client: {e}");
+            m.connection("connect_error");
+            client.abort();
+            return;
+        }
+    };
+    let upstream_entry = &route.connect[index];
+
+    // 3. The upstream's leg: upgrade exchange and TLS, or plain.
+    let mut upstream = match &plan.client_tls {
+        None => Stream::Plain(up_tcp),
+        Some(ct) => {
+            let name = match ct.server_name.clone() {
+                Some(n) => n,
+                None => match ServerName::try_from(upstream_entry.host.clone()) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        tracing::warn!(route = %route.name, upstream = %upstream_entry,
+                            "the connect host is not a valid TLS name; set connect_tls.server_name");
+                        m.handshake_error("connect", "other");
+                        m.connection("handshake_error");
+                        client.abort();
+                        return;
+                    }
+                },
+            };
+            let t0 = Instant::now();
+            let secured = timeout(
+                route.handshake_timeout,
+                secure_upstream(&plan, &mut client, up_tcp, name),
+            )
+            .await;
+            match secured {
+                Ok(Ok(s)) => {
+                    m.handshake_time("connect", t0.elapsed());
+                    s
+                }
+                Ok(Err(f)) => {
+                    tracing::warn!(route = %route.name, client = %client_addr, upstream = %upstream_entry,
+                        addr = %addr, side = "connect", reason = f.reason, trust = %ct.trust,
+                        "upstream handshake failed: {}", f.detail);
+                    m.handshake_error("connect", f.reason);
+                    m.connection(if f.upgrade {
+                        "upgrade_error"
+                    } else {
+                        "handshake_error"
+                    });
+                    client.abort();
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(route = %route.name, client = %client_addr, upstream = %upstream_entry,
+                        side = "connect", reason = "timeout",
+                        "upstream handshake not finished within {}", humantime::format_duration(route.handshake_timeout));
+                    m.handshake_error("connect", "timeout");
+                    m.connection("timeout");
+                    client.abort();
+                    return;
+                }
+            }
+        }
+    };
+    if let Stream::Client(tls) = &upstream {
+        let conn = tls.get_ref().1;
+        let resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+        m.session(
+            "connect",
+            version_name(conn.protocol_version()),
+            suite_name(conn.negotiated_cipher_suite()),
+            resumed,
+        );
+        if let Some(info) = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(|c| CertInfo::parse(c))
+        {
+            m.cert_expiry("peer", &info.subject, info.not_after);
+        }
+    }
+
+    // 4. Relay.
+    m.connection("ok");
+    m.active.increment(1.0);
+    let outcome = relay::relay(&mut client, &mut upstream, route.idle_timeout, m).await;
+    m.active.decrement(1.0);
+
+    let (tls_version, cipher) = match &upstream {
+        Stream::Client(t) => (
+            version_name(t.get_ref().1.protocol_version()),
+            suite_name(t.get_ref().1.negotiated_cipher_suite()),
+        ),
+        Stream::Server(t) => (
+            version_name(t.get_ref().1.protocol_version()),
+            suite_name(t.get_ref().1.negotiated_cipher_suite()),
+        ),
+        Stream::Plain(_) => ("none", "none"),
+    };
+    let ended = describe_end(&outcome.end);
+    let fields = (
+        outcome.upstream_bytes,
+        outcome.downstream_bytes,
+        started.elapsed().as_millis() as u64,
+    );
+    match outcome.end {
+        End::Closed => {}
+        End::Idle => {
+            let _ = timeout(CLOSE_GRACE, async {
+                let _ = upstream.shutdown().await;
+                let _ = client.shutdown().await;
+            })
+            .await;
+        }
+        // The upstream failed: the client must see an error, not a clean end.
+        End::Upstream(_) => {
+            client.abort();
+            upstream.abort();
+        }
+        // The client failed: end the upstream without close_notify.
+        End::Client(_) => {
+            upstream.abort();
+            client.abort();
+        }
+    }
+    tracing::info!(route = %route.name, client = %client_addr, upstream = %upstream_entry, addr = %addr,
+        tls = tls_version, cipher, bytes_up = fields.0, bytes_down = fields.1, duration_ms = fields.2,
+        end = %ended, "connection closed");
+}
+
+/// A handshake failure on either leg, with its metric reason and words.
+struct HandshakeFailure {
+    reason: &'static str,
+    detail: String,
+    /// Failed during the upgrade exchange (result `upgrade_error`).
+    upgrade: bool,
+}
+
+impl HandshakeFailure {
+    fn tls(e: std::io::Error) -> Self {
+        let detail = match rustls_error(&e) {
+            Some(r) => r.to_string(),
+            None => e.to_string(),
+        };
+        HandshakeFailure {
+            reason: classify(&e),
+            detail,
+            upgrade: false,
+        }
+    }
+
+    fn upgrade(e: UpgradeError) -> Self {
+        HandshakeFailure {
+            reason: e.reason(),
+            detail: e.to_string(),
+            upgrade: true,
+        }
+    }
+}
+
+/// The upgrade exchange (if any), then the TLS handshake, on `tcp`. Bytes
+/// the client sent early are written once TLS is up.
+async fn secure_upstream(
+    plan: &RoutePlan,
+    client: &mut Stream,
+    mut tcp: TcpStream,
+    name: ServerName<'static>,
+) -> Result<Stream, HandshakeFailure> {
+    let ct = plan.client_tls.as_ref().expect("called for TLS routes");
+    let early = match &plan.upgrade {
+        Some(script) => {
+            upgrade::drive(script, client, &mut tcp, upgrade::Limits::default())
+                .await
+                .map_err(HandshakeFailure::upgrade)?
+                .client_early
+        }
+        None => Vec::new(),
+    };
+    let tls = TlsConnector::from(ct.config.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(HandshakeFailure::tls)?;
+    let mut s = Stream::Client(Box::new(tls));
+    if !early.is_empty() {
+        s.write_all(&early).await.map_err(HandshakeFailure::tls)?;
+    }
+    Ok(s)
+}
+
+/// Terminates the client's TLS. The ClientHello is read first so that a
+/// missing or unknown SNI, or missing ALPN, is reported as such.
+async fn accept_tls(
+    plan: &RoutePlan,
+    st: &crate::tls::server::ServerTls,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, HandshakeFailure> {
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
+        .await
+        .map_err(|e| {
+            let mut f = HandshakeFailure::tls(e);
+            if matches!(rustls_error_kind(&f.detail), Some(true)) {
+                f.detail = format!("the client did not speak TLS ({})", f.detail);
+            }
+            f
+        })?;
+    let hello = start.client_hello();
+    let sni = hello.server_name().map(str::to_owned);
+    let alpn_offered = hello.alpn().is_some_and(|mut a| a.next().is_some());
+    let refused_sni = st.sni_required
+        && match &sni {
+            None => Some("the client sent no SNI and listen_tls.sni_required = true".to_owned()),
+            Some(n) if !st.serves(n) => Some(format!(
+                "the client asked for unknown name {n:?} and listen_tls.sni_required = true"
+            )),
+            _ => None,
+        }
+        .is_some();
+    if st.alpn_required && !alpn_offered {
+        return Err(HandshakeFailure {
+            reason: "other",
+            detail: "the client offered no ALPN protocol and listen_tls.alpn_required = true"
+                .into(),
+            upgrade: false,
+        });
+    }
+    match start.into_stream(st.config.clone()).await {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let mut f = HandshakeFailure::tls(e);
+            if refused_sni {
+                f.reason = "no_sni";
+                f.detail = match &sni {
+                    None => "the client sent no SNI and listen_tls.sni_required = true".into(),
+                    Some(n) => format!("the client asked for unknown name {n:?} and listen_tls.sni_required = true"),
+                };
+            }
+            let _ = plan;
+            Err(f)
+        }
+    }
+}
+
+/// Whether a failure detail looks like a non-TLS client (a corrupt first record).
+fn rustls_error_kind(detail: &str) -> Option<bool> {
+    Some(
+        detail.contains("corrupt message")
+            || detail.contains("InvalidContentType")
+            || detail.contains("invalid"),
+    )
+}
+
+/// How a relay ended, in words for the log.
+fn describe_end(end: &End) -> String {
+    fn side(who: &str, f: &relay::Failure) -> String {
+        match f.kind {
+            FailKind::Truncated => {
+                format!("{who} closed without close_notify (truncated); the other side was reset")
+            }
+            FailKind::Reset => format!("{who} reset the connection; the other side was reset"),
+            FailKind::Error => format!("{who} failed: {}; the other side was reset", f.error),
+        }
+    }
+    match end {
+        End::Closed => "closed".into(),
+        End::Idle => "idle timeout".into(),
+        End::Client(f) => side("client", f),
+        End::Upstream(f) => side("upstream", f),
+    }
+}

@@ -1,0 +1,142 @@
+//! A route ready to serve: its validated config plus everything built from
+//! it (rustls configs, the compiled upgrade script, metric handles). A
+//! `Plan` is the whole config built this way; `check`, `probe` and `run`
+//! all go through [`load`], so `check` reports exactly what `run` would.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{self, Config, ConfigError, Route, RouteCtx, Start, Upgrade, Verify};
+use crate::telemetry::RouteMetrics;
+use crate::tls::client::{self, ClientTls, NativeRoots};
+use crate::tls::material::{Loader, Warning};
+use crate::tls::server::{self, ServerTls};
+use crate::upgrade::{self, Script};
+
+/// One route, built.
+#[derive(Debug)]
+pub struct RoutePlan {
+    pub route: Route,
+    pub client_tls: Option<ClientTls>,
+    pub server_tls: Option<ServerTls>,
+    pub upgrade: Option<Script>,
+    pub metrics: RouteMetrics,
+}
+
+/// A whole config, built.
+#[derive(Debug)]
+pub struct Plan {
+    pub config: Config,
+    pub routes: Vec<Arc<RoutePlan>>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Reads, validates and builds the config at `path`.
+pub fn load(path: &Path) -> Result<Plan, ConfigError> {
+    build(config::load(path)?)
+}
+
+/// Builds every route of a validated config: reads certificates, keys, CAs
+/// and CRLs, builds the TLS configs, compiles upgrade scripts.
+pub fn build(config: Config) -> Result<Plan, ConfigError> {
+    let mut warnings = Vec::new();
+    let mut native = NativeRoots::default();
+    let mut routes = Vec::with_capacity(config.routes.len());
+    for route in &config.routes {
+        let mut loader = Loader {
+            ctx: RouteCtx {
+                file: &config.source,
+                route: &route.name,
+            },
+            warnings: &mut warnings,
+            strict_key_permissions: config.strict_key_permissions,
+        };
+        let client_tls = match &route.connect_tls {
+            Some(t) => Some(client::build(&mut loader, t, &mut native)?),
+            None => None,
+        };
+        let server_tls = match &route.listen_tls {
+            Some(t) => Some(server::build(&mut loader, t)?),
+            None => None,
+        };
+        let upgrade = match route.connect_tls.as_ref().map(|t| &t.start) {
+            Some(Start::Upgrade(Upgrade::Builtin { profile, hostname })) => {
+                Some(upgrade::builtin(profile, hostname).ok_or_else(|| {
+                    loader.ctx.invalid(
+                        "connect_tls.upgrade",
+                        format!(
+                            "unknown upgrade profile {profile:?}: use one of {} or \"script\"",
+                            upgrade::BUILTIN.join(", ")
+                        ),
+                    )
+                })?)
+            }
+            Some(Start::Upgrade(Upgrade::Script(steps))) => {
+                Some(Script::compile(steps).map_err(|e| {
+                    loader
+                        .ctx
+                        .invalid(&format!("connect_tls.script[{}]", e.index), e.to_string())
+                })?)
+            }
+            _ => None,
+        };
+        routes.push(Arc::new(RoutePlan {
+            metrics: RouteMetrics::new(&route.name),
+            route: route.clone(),
+            client_tls,
+            server_tls,
+            upgrade,
+        }));
+    }
+    Ok(Plan {
+        config,
+        routes,
+        warnings,
+    })
+}
+
+impl RoutePlan {
+    /// Is the sidecar's client certificate presented upstream?
+    pub fn mutual(&self) -> bool {
+        self.route
+            .connect_tls
+            .as_ref()
+            .is_some_and(|t| t.client_cert.is_some())
+    }
+
+    /// The `verify` label: the upstream verify mode, or "plain".
+    pub fn verify_label(&self) -> &'static str {
+        self.route
+            .connect_tls
+            .as_ref()
+            .map_or("plain", |t| t.verify.as_str())
+    }
+
+    /// Publishes the route's info series and the not-after of every
+    /// configured certificate.
+    pub fn publish_metrics(&self) {
+        let m = &self.metrics;
+        m.info(
+            &self.route.listen.to_string(),
+            self.route.connect_start(),
+            self.verify_label(),
+            self.mutual(),
+        );
+        let certs = self
+            .client_tls
+            .iter()
+            .flat_map(|c| c.certs.iter())
+            .chain(self.server_tls.iter().flat_map(|s| s.certs.iter()));
+        for (role, info) in certs {
+            m.cert_expiry(role, &info.subject, info.not_after);
+        }
+    }
+
+    /// Is this route's upstream check weaker than full verification?
+    pub fn weak(&self) -> bool {
+        matches!(
+            self.route.connect_tls.as_ref().map(|t| &t.verify),
+            Some(Verify::None | Verify::Chain)
+        )
+    }
+}

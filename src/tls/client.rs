@@ -1,0 +1,192 @@
+//! The upstream leg's rustls `ClientConfig`, one per route, built from
+//! `[route.connect_tls]`.
+
+use std::sync::Arc;
+
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::{Resumption, WebPkiServerVerifier};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, RootCertStore};
+
+use super::danger::AcceptAnyCertificate;
+use super::material::{CertInfo, Loader};
+use super::verify::{ChainOnly, Pinned};
+use super::{provider, versions};
+use crate::config::{ConfigError, ConnectTls, Verify};
+
+/// Everything a connection needs to secure its upstream leg.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    pub config: Arc<ClientConfig>,
+    /// Where trust comes from, in words for logs and `probe`.
+    pub trust: String,
+    /// The configured `server_name`; `None`: the host of the connect entry.
+    pub server_name: Option<ServerName<'static>>,
+    /// The configured certificates, for `check` and the expiry metric:
+    /// (role, info) with role `client` or `ca`.
+    pub certs: Vec<(&'static str, CertInfo)>,
+}
+
+/// The OS trust store, loaded at most once per config load.
+#[derive(Default)]
+pub struct NativeRoots(Option<Arc<RootCertStore>>);
+
+impl NativeRoots {
+    fn get(&mut self) -> Result<Arc<RootCertStore>, String> {
+        if let Some(r) = &self.0 {
+            return Ok(r.clone());
+        }
+        let found = rustls_native_certs::load_native_certs();
+        let mut store = RootCertStore::empty();
+        let (_added, _ignored) = store.add_parsable_certificates(found.certs);
+        if store.is_empty() {
+            let why = found
+                .errors
+                .first()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no certificate found".into());
+            return Err(format!(
+                "the OS trust store is empty or unreadable ({why}); set `ca` to a CA file"
+            ));
+        }
+        let store = Arc::new(store);
+        self.0 = Some(store.clone());
+        Ok(store)
+    }
+}
+
+/// Builds the client side of a route.
+pub fn build(
+    loader: &mut Loader<'_>,
+    t: &ConnectTls,
+    native: &mut NativeRoots,
+) -> Result<ClientTls, ConfigError> {
+    let provider = provider();
+    let mut certs = Vec::new();
+
+    let (roots, trust) = match (&t.verify, &t.ca) {
+        (Verify::Full | Verify::Chain, Some(path)) => {
+            let anchors = loader.certs("connect_tls.ca", path)?;
+            loader.warn_expiry("connect_tls.ca", path, &anchors);
+            let mut store = RootCertStore::empty();
+            for a in &anchors {
+                store.add(a.clone()).map_err(|e| {
+                    loader.ctx.invalid(
+                        "connect_tls.ca",
+                        format!("{}: not usable as a trust anchor: {e}", path.display()),
+                    )
+                })?;
+                certs.extend(CertInfo::parse(a).map(|i| ("ca", i)));
+            }
+            (Some(Arc::new(store)), format!("CA file {}", path.display()))
+        }
+        (Verify::Full | Verify::Chain, None) => {
+            let store = native
+                .get()
+                .map_err(|m| loader.ctx.invalid("connect_tls.ca", m))?;
+            (Some(store), "the OS trust store".to_owned())
+        }
+        (Verify::Pin(pins), _) => (None, format!("{} pinned key(s)", pins.len())),
+        (Verify::None, _) => (
+            None,
+            "nothing (verify = \"none\": any certificate is accepted)".to_owned(),
+        ),
+    };
+
+    let crls = loader.crls("connect_tls.crl", &t.crl)?;
+    if !crls.is_empty() && roots.is_none() {
+        return Err(loader.ctx.invalid(
+            "connect_tls.crl",
+            format!(
+                "revocation lists are checked with the chain; verify = \"{}\" checks no chain",
+                t.verify.as_str()
+            ),
+        ));
+    }
+
+    let verifier: Arc<dyn ServerCertVerifier> = match (&t.verify, roots) {
+        (Verify::Full | Verify::Chain, Some(roots)) => {
+            let mut b = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
+            if !crls.is_empty() {
+                b = b.with_crls(crls).only_check_end_entity_revocation();
+            }
+            let webpki = b.build().map_err(|e| {
+                loader.ctx.invalid(
+                    "connect_tls.ca",
+                    format!("failed to build the verifier: {e}"),
+                )
+            })?;
+            if t.verify == Verify::Chain {
+                Arc::new(ChainOnly(webpki))
+            } else {
+                webpki
+            }
+        }
+        (Verify::Pin(pins), _) => Arc::new(Pinned {
+            pins: pins.clone(),
+            provider: provider.clone(),
+        }),
+        _ => Arc::new(AcceptAnyCertificate {
+            provider: provider.clone(),
+        }),
+    };
+
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions(&t.protocols))
+        .map_err(|e| loader.ctx.invalid("connect_tls.protocols", e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+
+    let mut config = match &t.client_cert {
+        Some(ck) => {
+            let chain = loader.certs("connect_tls.cert", &ck.cert)?;
+            let key = loader.key("connect_tls.key", &ck.key)?;
+            loader.warn_expiry("connect_tls.cert", &ck.cert, &chain);
+            certs.extend(CertInfo::parse(&chain[0]).map(|i| ("client", i)));
+            rustls::sign::CertifiedKey::from_der(chain.clone(), key.0.clone_key(), &provider)
+                .map_err(|e| {
+                    loader.ctx.invalid(
+                        "connect_tls.key",
+                        format!(
+                            "{} does not match the certificate in {}: {e}",
+                            ck.key.display(),
+                            ck.cert.display()
+                        ),
+                    )
+                })?;
+            builder
+                .with_client_auth_cert(chain, key.0)
+                .map_err(|e| loader.ctx.invalid("connect_tls.key", e.to_string()))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = t.alpn.clone();
+    if !t.resumption {
+        config.resumption = Resumption::disabled();
+    }
+
+    let server_name = match &t.server_name {
+        Some(n) => Some(
+            ServerName::try_from(n.clone())
+                .map_err(|e| loader.ctx.invalid("connect_tls.server_name", e.to_string()))?,
+        ),
+        None => None,
+    };
+
+    match &t.verify {
+        Verify::None => loader.warn(
+            "verify = \"none\": the upstream's certificate is NOT checked (trust mode); the link is encrypted but not authenticated".into(),
+        ),
+        Verify::Chain => loader.warn(
+            "verify = \"chain\": the upstream's host name is NOT checked against its certificate".into(),
+        ),
+        _ => {}
+    }
+
+    Ok(ClientTls {
+        config: Arc::new(config),
+        trust,
+        server_name,
+        certs,
+    })
+}

@@ -1,0 +1,52 @@
+//! TLS: certificate material from files, rustls client and server configs for
+//! each route, the verifiers behind each `verify` mode, and the mapping of
+//! handshake failures to the reasons operators see in logs and metrics.
+//!
+//! Everything here runs at load (and reload) time; connections only clone the
+//! `Arc`s built here.
+
+pub mod client;
+pub mod danger;
+pub mod material;
+pub mod reason;
+pub mod server;
+pub mod verify;
+
+use std::sync::{Arc, OnceLock};
+
+use rustls::crypto::CryptoProvider;
+
+use crate::config::TlsVersion;
+
+/// The one crypto provider (aws-lc-rs), shared by every config.
+pub fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .clone()
+}
+
+/// The rustls protocol versions for a validated list.
+pub(crate) fn versions(list: &[TlsVersion]) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    list.iter()
+        .map(|v| match v {
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+        })
+        .collect()
+}
+
+/// "TLSv1.3" / "TLSv1.2" for a negotiated version, as in the interface's labels.
+pub fn version_name(v: Option<rustls::ProtocolVersion>) -> &'static str {
+    match v {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        Some(_) => "other",
+        None => "none",
+    }
+}
+
+/// The IANA name of a negotiated cipher suite ("TLS13_AES_128_GCM_SHA256").
+pub fn suite_name(s: Option<rustls::SupportedCipherSuite>) -> &'static str {
+    s.and_then(|s| s.suite().as_str()).unwrap_or("none")
+}

@@ -1,0 +1,152 @@
+//! Why a handshake failed, as the `reason` label of
+//! `tls_sidecar_handshake_errors_total` and in words for the log.
+//!
+//! tokio-rustls reports a rustls error as an `io::Error` wrapping the
+//! `rustls::Error`; a TCP-level end shows as EOF or reset. Both map here.
+
+use std::io;
+
+use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
+
+/// Every reason label the interface names for handshake errors.
+pub const REASONS: &[&str] = &[
+    "unknown_ca",
+    "expired",
+    "not_yet_valid",
+    "revoked",
+    "name_mismatch",
+    "pin_mismatch",
+    "bad_certificate",
+    "no_client_cert",
+    "protocol_version",
+    "no_sni",
+    "upgrade_refused",
+    "upgrade_protocol",
+    "timeout",
+    "peer_closed",
+    "other",
+];
+
+/// The reason label for a failed handshake.
+pub fn classify(err: &io::Error) -> &'static str {
+    if let Some(e) = err.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        return classify_rustls(e);
+    }
+    match err.kind() {
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => "peer_closed",
+        io::ErrorKind::TimedOut => "timeout",
+        _ => "other",
+    }
+}
+
+/// The reason label for a rustls error, whichever side detected it.
+pub fn classify_rustls(e: &Error) -> &'static str {
+    match e {
+        Error::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer => "unknown_ca",
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "not_yet_valid"
+            }
+            CertificateError::Revoked => "revoked",
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "name_mismatch"
+            }
+            CertificateError::ApplicationVerificationFailure => "pin_mismatch",
+            _ => "bad_certificate",
+        },
+        Error::NoCertificatesPresented => "no_client_cert",
+        Error::PeerIncompatible(p) => match p {
+            PeerIncompatible::Tls12NotOffered
+            | PeerIncompatible::Tls12NotOfferedOrEnabled
+            | PeerIncompatible::Tls13RequiredForQuic
+            | PeerIncompatible::ServerDoesNotSupportTls12Or13
+            | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig
+            | PeerIncompatible::SupportedVersionsExtensionRequired => "protocol_version",
+            _ => "other",
+        },
+        Error::AlertReceived(a) => match a {
+            AlertDescription::ProtocolVersion => "protocol_version",
+            AlertDescription::UnknownCA => "unknown_ca",
+            AlertDescription::CertificateExpired => "expired",
+            AlertDescription::CertificateRevoked => "revoked",
+            AlertDescription::CertificateRequired => "no_client_cert",
+            AlertDescription::BadCertificate
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::CertificateUnknown => "bad_certificate",
+            AlertDescription::UnrecognisedName => "no_sni",
+            _ => "other",
+        },
+        _ => "other",
+    }
+}
+
+/// The rustls error inside an I/O error, if any, for a precise log message.
+pub fn rustls_error(err: &io::Error) -> Option<&Error> {
+    err.get_ref().and_then(|e| e.downcast_ref::<Error>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrap(e: Error) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+
+    #[test]
+    fn certificate_failures_map_to_their_reasons() {
+        let cases = [
+            (CertificateError::UnknownIssuer, "unknown_ca"),
+            (CertificateError::Expired, "expired"),
+            (CertificateError::NotValidYet, "not_yet_valid"),
+            (CertificateError::Revoked, "revoked"),
+            (CertificateError::NotValidForName, "name_mismatch"),
+            (
+                CertificateError::ApplicationVerificationFailure,
+                "pin_mismatch",
+            ),
+            (CertificateError::BadSignature, "bad_certificate"),
+        ];
+        for (c, want) in cases {
+            assert_eq!(classify(&wrap(Error::InvalidCertificate(c))), want);
+        }
+    }
+
+    #[test]
+    fn alerts_from_the_peer_map_to_their_reasons() {
+        assert_eq!(
+            classify(&wrap(Error::AlertReceived(
+                AlertDescription::CertificateRequired
+            ))),
+            "no_client_cert"
+        );
+        assert_eq!(
+            classify(&wrap(Error::AlertReceived(
+                AlertDescription::ProtocolVersion
+            ))),
+            "protocol_version"
+        );
+        assert_eq!(
+            classify(&wrap(Error::AlertReceived(AlertDescription::UnknownCA))),
+            "unknown_ca"
+        );
+    }
+
+    #[test]
+    fn transport_ends_are_peer_closed_and_every_label_is_listed() {
+        assert_eq!(
+            classify(&io::ErrorKind::UnexpectedEof.into()),
+            "peer_closed"
+        );
+        assert_eq!(
+            classify(&io::ErrorKind::ConnectionReset.into()),
+            "peer_closed"
+        );
+        assert_eq!(classify(&io::ErrorKind::TimedOut.into()), "timeout");
+        assert_eq!(REASONS.len(), 15);
+    }
+}

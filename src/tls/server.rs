@@ -1,0 +1,172 @@
+//! The listen leg's rustls `ServerConfig`, built from `[route.listen_tls]`:
+//! one or more certificates chosen by SNI, optional client certificates,
+//! protocol and ALPN policy.
+
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+
+use super::material::{CertInfo, Loader};
+use super::{provider, versions};
+use crate::config::{ConfigError, ListenTls};
+
+/// Everything a connection needs to terminate TLS from its client.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub config: Arc<ServerConfig>,
+    pub sni_required: bool,
+    pub alpn_required: bool,
+    /// The names each certificate serves, in order (the first is the default).
+    pub names: Vec<Vec<String>>,
+    /// Configured certificates: (role, info), role `server` or `ca`.
+    pub certs: Vec<(&'static str, CertInfo)>,
+}
+
+/// Picks the certificate whose names match the client's SNI. Without a match
+/// (or without SNI) it serves the first one, unless SNI is required: then
+/// no certificate is returned and rustls ends the handshake with an alert.
+#[derive(Debug)]
+struct SniResolver {
+    entries: Vec<(Vec<String>, Arc<CertifiedKey>)>,
+    sni_required: bool,
+}
+
+impl SniResolver {
+    fn find(&self, sni: &str) -> Option<&Arc<CertifiedKey>> {
+        self.entries
+            .iter()
+            .find(|(names, _)| names.iter().any(|n| name_matches(n, sni)))
+            .map(|(_, ck)| ck)
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        match hello.server_name() {
+            Some(sni) => self.find(sni).cloned().or_else(|| self.default()),
+            None => self.default(),
+        }
+    }
+}
+
+impl SniResolver {
+    fn default(&self) -> Option<Arc<CertifiedKey>> {
+        if self.sni_required {
+            None
+        } else {
+            self.entries.first().map(|(_, ck)| ck.clone())
+        }
+    }
+}
+
+/// Does certificate name `pattern` (maybe `*.example.com`) cover `host`?
+pub fn name_matches(pattern: &str, host: &str) -> bool {
+    if pattern.eq_ignore_ascii_case(host) {
+        return true;
+    }
+    match (pattern.strip_prefix("*."), host.split_once('.')) {
+        (Some(suffix), Some((label, rest))) => {
+            !label.is_empty() && suffix.eq_ignore_ascii_case(rest)
+        }
+        _ => false,
+    }
+}
+
+impl ServerTls {
+    /// Would a client naming `sni` be served a certificate that covers it?
+    pub fn serves(&self, sni: &str) -> bool {
+        self.names.iter().flatten().any(|n| name_matches(n, sni))
+    }
+}
+
+/// Builds the listen side of a route.
+pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, ConfigError> {
+    let provider = provider();
+    let mut entries = Vec::new();
+    let mut names = Vec::new();
+    let mut certs = Vec::new();
+    for ck in &t.certs {
+        let cert_key = format!("{}.cert", ck.key_name);
+        let key_key = format!("{}.key", ck.key_name);
+        let chain = loader.certs(&cert_key, &ck.cert)?;
+        let key = loader.key(&key_key, &ck.key)?;
+        loader.warn_expiry(&cert_key, &ck.cert, &chain);
+        let info = CertInfo::parse(&chain[0]).expect("checked when loaded");
+        let certified = CertifiedKey::from_der(chain, key.0, &provider).map_err(|e| {
+            loader.ctx.invalid(
+                &key_key,
+                format!(
+                    "{} does not match the certificate in {}: {e}",
+                    ck.key.display(),
+                    ck.cert.display()
+                ),
+            )
+        })?;
+        names.push(info.sans.clone());
+        entries.push((info.sans.clone(), Arc::new(certified)));
+        certs.push(("server", info));
+    }
+
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions(&t.protocols))
+        .map_err(|e| loader.ctx.invalid("listen_tls.protocols", e.to_string()))?;
+    let builder = match &t.client_ca {
+        Some(path) => {
+            let anchors = loader.certs("listen_tls.client_ca", path)?;
+            loader.warn_expiry("listen_tls.client_ca", path, &anchors);
+            let mut store = RootCertStore::empty();
+            for a in &anchors {
+                store.add(a.clone()).map_err(|e| {
+                    loader.ctx.invalid(
+                        "listen_tls.client_ca",
+                        format!("{}: not usable as a trust anchor: {e}", path.display()),
+                    )
+                })?;
+                certs.extend(CertInfo::parse(a).map(|i| ("ca", i)));
+            }
+            let crls = loader.crls("listen_tls.crl", &t.crl)?;
+            let mut vb =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone());
+            if !crls.is_empty() {
+                vb = vb.with_crls(crls).only_check_end_entity_revocation();
+            }
+            let verifier = vb.build().map_err(|e| {
+                loader.ctx.invalid(
+                    "listen_tls.client_ca",
+                    format!("failed to build the client verifier: {e}"),
+                )
+            })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(SniResolver {
+        entries,
+        sni_required: t.sni_required,
+    }));
+    config.alpn_protocols = t.alpn.clone();
+
+    Ok(ServerTls {
+        config: Arc::new(config),
+        sni_required: t.sni_required,
+        alpn_required: t.alpn_required,
+        names,
+        certs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn wildcard_covers_exactly_one_label() {
+        assert!(name_matches("*.example.com", "gms.example.com"));
+        assert!(!name_matches("*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(name_matches("GMS.example.com", "gms.EXAMPLE.com"));
+        assert!(!name_matches("gms.example.com", "web.example.com"));
+    }
+}

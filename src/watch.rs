@@ -1,0 +1,75 @@
+//! Noticing that certificate, key, CA or CRL files changed on disk.
+//!
+//! A periodic stat rather than inotify: Kubernetes rotates mounted secrets
+//! by swapping a `..data` symlink in the parent directory, which inotify on
+//! the file itself does not report, and some editors and tools replace
+//! files by rename. Following the path and comparing (resolved path, inode,
+//! size, mtime) every couple of seconds sees all of these, costs a few
+//! `stat` calls, and needs no platform-specific code.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::config::Config;
+
+/// What the material files of a config look like right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(Vec<(PathBuf, Option<FileState>)>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileState {
+    resolved: PathBuf,
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Fingerprint {
+    /// Stats every file the config names.
+    pub fn of(config: &Config) -> Fingerprint {
+        Fingerprint(
+            material_paths(config)
+                .into_iter()
+                .map(|p| {
+                    let state = stat(&p);
+                    (p, state)
+                })
+                .collect(),
+        )
+    }
+}
+
+fn stat(p: &std::path::Path) -> Option<FileState> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(p).ok()?;
+    Some(FileState {
+        resolved: std::fs::canonicalize(p).ok()?,
+        inode: meta.ino(),
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    })
+}
+
+/// Every certificate, key, CA and CRL path in the config, in order.
+pub fn material_paths(config: &Config) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for r in &config.routes {
+        if let Some(t) = &r.connect_tls {
+            out.extend(t.ca.clone());
+            out.extend(t.crl.iter().cloned());
+            if let Some(ck) = &t.client_cert {
+                out.push(ck.cert.clone());
+                out.push(ck.key.clone());
+            }
+        }
+        if let Some(t) = &r.listen_tls {
+            for ck in &t.certs {
+                out.push(ck.cert.clone());
+                out.push(ck.key.clone());
+            }
+            out.extend(t.client_ca.clone());
+            out.extend(t.crl.iter().cloned());
+        }
+    }
+    out
+}
