@@ -12,7 +12,7 @@ use tokio_rustls::TlsConnector;
 use crate::route::connect::connect_one;
 use crate::route::plan::RoutePlan;
 use crate::tls::material::CertInfo;
-use crate::tls::reason::{classify, rustls_error};
+use crate::tls::reason::{classify, describe};
 use crate::tls::{suite_name, version_name};
 use crate::upgrade;
 
@@ -175,9 +175,7 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
         Ok(Err(e)) => {
             let reason = classify(&e);
             a.reason = Some(reason);
-            let detail = rustls_error(&e)
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| e.to_string());
+            let detail = describe(&e);
             a.lines
                 .push(format!("handshake: FAILED ({reason}): {detail}"));
             a.lines.push(format!(

@@ -221,35 +221,36 @@ fn connect_tls(ctx: &RouteCtx<'_>, t: RawConnectTls) -> Result<ConnectTls, Confi
         }
     };
 
-    let verify =
-        match t.verify.as_deref().unwrap_or("full") {
-            "full" => Verify::Full,
-            "chain" => Verify::Chain,
-            "none" => Verify::None,
-            "pin" => {
-                let pins = t.pins.as_deref().unwrap_or_default();
-                if pins.is_empty() {
-                    return Err(ctx.invalid(
-                        &k("pins"),
-                        "verify = \"pin\" needs pins = [\"sha256/BASE64\", ...]",
-                    ));
-                }
-                Verify::Pin(
-                    pins.iter()
-                        .enumerate()
-                        .map(|(i, p)| {
-                            pin(p).map_err(|m| ctx.invalid(&format!("connect_tls.pins[{i}]"), m))
-                        })
-                        .collect::<Result<_, _>>()?,
-                )
+    let verify = match t.verify.as_deref().unwrap_or("full") {
+        "full" => Verify::Full,
+        "chain" => Verify::Chain,
+        "none" => Verify::None,
+        "pin" => {
+            let pins = t.pins.as_deref().unwrap_or_default();
+            if pins.is_empty() {
+                return Err(ctx.invalid(
+                    &k("pins"),
+                    "verify = \"pin\" needs pins = [\"sha256/BASE64\", ...]",
+                ));
             }
-            other => return Err(ctx.invalid(
+            Verify::Pin(
+                pins.iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        pin(p).map_err(|m| ctx.invalid(&format!("connect_tls.pins[{i}]"), m))
+                    })
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        other => {
+            return Err(ctx.invalid(
                 &k("verify"),
                 format!(
                     "unknown verify mode {other:?}: use \"full\", \"chain\", \"pin\" or \"none\""
                 ),
-            )),
-        };
+            ))
+        }
+    };
     if t.pins.is_some() && !matches!(verify, Verify::Pin(_)) {
         return Err(ctx.invalid(
             &k("pins"),

@@ -19,7 +19,8 @@ use super::plan::RoutePlan;
 use super::stream::Stream;
 use crate::relay::{self, End, FailKind};
 use crate::tls::material::CertInfo;
-use crate::tls::reason::{classify, rustls_error};
+use crate::tls::reason::{classify, describe};
+use crate::tls::server::ServerTls;
 use crate::tls::{suite_name, version_name};
 use crate::upgrade::{self, UpgradeError};
 
@@ -40,7 +41,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
         None => Stream::Plain(tcp),
         Some(st) => {
             let t0 = Instant::now();
-            match timeout(route.handshake_timeout, accept_tls(&plan, st, tcp)).await {
+            match timeout(route.handshake_timeout, accept_tls(st, tcp)).await {
                 Ok(Ok(s)) => {
                     m.handshake_time("listen", t0.elapsed());
                     let (_, conn) = s.get_ref();
@@ -230,13 +231,9 @@ struct HandshakeFailure {
 
 impl HandshakeFailure {
     fn tls(e: std::io::Error) -> Self {
-        let detail = match rustls_error(&e) {
-            Some(r) => r.to_string(),
-            None => e.to_string(),
-        };
         HandshakeFailure {
             reason: classify(&e),
-            detail,
+            detail: describe(&e),
             upgrade: false,
         }
     }
@@ -280,34 +277,33 @@ async fn secure_upstream(
 }
 
 /// Terminates the client's TLS. The ClientHello is read first so that a
-/// missing or unknown SNI, or missing ALPN, is reported as such.
+/// client that does not speak TLS, a missing or unknown SNI, or missing
+/// ALPN is reported as such.
 async fn accept_tls(
-    plan: &RoutePlan,
-    st: &crate::tls::server::ServerTls,
+    st: &ServerTls,
     tcp: TcpStream,
 ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, HandshakeFailure> {
     let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
         .await
         .map_err(|e| {
             let mut f = HandshakeFailure::tls(e);
-            if matches!(rustls_error_kind(&f.detail), Some(true)) {
-                f.detail = format!("the client did not speak TLS ({})", f.detail);
+            if f.reason == "other" {
+                f.detail = format!("the client did not send a TLS ClientHello ({})", f.detail);
             }
             f
         })?;
     let hello = start.client_hello();
-    let sni = hello.server_name().map(str::to_owned);
-    let alpn_offered = hello.alpn().is_some_and(|mut a| a.next().is_some());
-    let refused_sni = st.sni_required
-        && match &sni {
-            None => Some("the client sent no SNI and listen_tls.sni_required = true".to_owned()),
-            Some(n) if !st.serves(n) => Some(format!(
-                "the client asked for unknown name {n:?} and listen_tls.sni_required = true"
-            )),
-            _ => None,
+    let sni_refusal = match (st.sni_required, hello.server_name()) {
+        (false, _) => None,
+        (true, None) => {
+            Some("the client sent no SNI and listen_tls.sni_required = true".to_owned())
         }
-        .is_some();
-    if st.alpn_required && !alpn_offered {
+        (true, Some(n)) if !st.serves(n) => Some(format!(
+            "the client asked for unknown name {n:?} and listen_tls.sni_required = true"
+        )),
+        (true, Some(_)) => None,
+    };
+    if st.alpn_required && !hello.alpn().is_some_and(|mut a| a.next().is_some()) {
         return Err(HandshakeFailure {
             reason: "other",
             detail: "the client offered no ALPN protocol and listen_tls.alpn_required = true"
@@ -315,30 +311,16 @@ async fn accept_tls(
             upgrade: false,
         });
     }
-    match start.into_stream(st.config.clone()).await {
-        Ok(s) => Ok(s),
-        Err(e) => {
-            let mut f = HandshakeFailure::tls(e);
-            if refused_sni {
-                f.reason = "no_sni";
-                f.detail = match &sni {
-                    None => "the client sent no SNI and listen_tls.sni_required = true".into(),
-                    Some(n) => format!("the client asked for unknown name {n:?} and listen_tls.sni_required = true"),
-                };
-            }
-            let _ = plan;
-            Err(f)
+    // With an SNI refusal the resolver returns no certificate, so rustls
+    // ends the handshake with an alert; the reason is ours to name.
+    start.into_stream(st.config.clone()).await.map_err(|e| {
+        let mut f = HandshakeFailure::tls(e);
+        if let Some(why) = sni_refusal {
+            f.reason = "no_sni";
+            f.detail = why;
         }
-    }
-}
-
-/// Whether a failure detail looks like a non-TLS client (a corrupt first record).
-fn rustls_error_kind(detail: &str) -> Option<bool> {
-    Some(
-        detail.contains("corrupt message")
-            || detail.contains("InvalidContentType")
-            || detail.contains("invalid"),
-    )
+        f
+    })
 }
 
 /// How a relay ended, in words for the log.

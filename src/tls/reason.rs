@@ -84,6 +84,36 @@ pub fn classify_rustls(e: &Error) -> &'static str {
     }
 }
 
+/// A failed handshake in words an operator understands: which check failed
+/// first, then rustls's own precise message.
+pub fn describe(err: &io::Error) -> String {
+    let Some(e) = rustls_error(err) else {
+        return match err.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                "the peer closed the connection during the handshake".into()
+            }
+            io::ErrorKind::ConnectionReset => {
+                "the peer reset the connection during the handshake".into()
+            }
+            _ => err.to_string(),
+        };
+    };
+    let what = match classify_rustls(e) {
+        "unknown_ca" => "the certificate chain does not lead to a trusted CA",
+        "expired" => "the certificate has expired",
+        "not_yet_valid" => "the certificate is not valid yet",
+        "revoked" => "the certificate is revoked by a configured CRL",
+        "name_mismatch" => "the certificate does not cover the expected name",
+        "pin_mismatch" => "the certificate's public key matches none of the pins",
+        "bad_certificate" => "the certificate is malformed or uses a refused algorithm",
+        "no_client_cert" => "a client certificate was required and none was presented",
+        "protocol_version" => "no TLS version in common (only TLS 1.2 and 1.3 are allowed)",
+        "no_sni" => "the server does not know the name asked for (SNI)",
+        _ => "handshake failed",
+    };
+    format!("{what}: {e}")
+}
+
 /// The rustls error inside an I/O error, if any, for a precise log message.
 pub fn rustls_error(err: &io::Error) -> Option<&Error> {
     err.get_ref().and_then(|e| e.downcast_ref::<Error>())

@@ -1,0 +1,142 @@
+//! Throwaway certificates for `demo` and the test suites: a CA, leaves it
+//! signs (server, client, expired, not yet valid, any names) and self-signed
+//! leaves, written as PEM files. Never used by `run`.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+};
+use time::{Duration, OffsetDateTime};
+
+/// A certificate authority that can sign leaves.
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// A certificate and its private key, as PEM, plus the certificate's DER.
+#[derive(Clone)]
+pub struct Leaf {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub cert_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for Leaf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leaf").finish_non_exhaustive()
+    }
+}
+
+/// When a leaf is valid, in days from now (negative: in the past).
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub from_days: i64,
+    pub to_days: i64,
+}
+
+impl Default for Validity {
+    fn default() -> Self {
+        Validity {
+            from_days: -1,
+            to_days: 365,
+        }
+    }
+}
+
+fn params(cn: &str, names: &[&str], validity: Validity) -> CertificateParams {
+    let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .expect("valid names");
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    p.distinguished_name = dn;
+    let now = OffsetDateTime::now_utc();
+    p.not_before = now + Duration::days(validity.from_days);
+    p.not_after = now + Duration::days(validity.to_days);
+    p
+}
+
+impl Ca {
+    /// A new CA named `cn`, valid for ten years.
+    pub fn new(cn: &str) -> Ca {
+        let mut p = params(
+            cn,
+            &[],
+            Validity {
+                from_days: -1,
+                to_days: 3650,
+            },
+        );
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("key generation");
+        Ca {
+            issuer: CertifiedIssuer::self_signed(p, key).expect("CA signing"),
+        }
+    }
+
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A leaf for `names` (DNS names or IP addresses), usable by servers and clients.
+    pub fn leaf(&self, cn: &str, names: &[&str]) -> Leaf {
+        self.leaf_valid(cn, names, Validity::default())
+    }
+
+    /// A leaf with the given validity window.
+    pub fn leaf_valid(&self, cn: &str, names: &[&str], validity: Validity) -> Leaf {
+        let mut p = params(cn, names, validity);
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().expect("key generation");
+        let cert = p.signed_by(&key, &self.issuer).expect("signing");
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+        }
+    }
+}
+
+/// A self-signed leaf (what a "trust mode" peer typically presents).
+pub fn self_signed(cn: &str, names: &[&str]) -> Leaf {
+    let mut p = params(cn, names, Validity::default());
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().expect("key generation");
+    let cert = p.self_signed(&key).expect("signing");
+    Leaf {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        cert_der: cert.der().to_vec(),
+    }
+}
+
+/// Writes `text` to `dir/name`; private keys get mode 0600.
+pub fn write(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    std::fs::write(&path, text)?;
+    if name.ends_with(".key") {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(path)
+}
+
+impl Leaf {
+    /// Writes `dir/NAME.pem` and `dir/NAME.key`; returns (cert, key) paths.
+    pub fn write(&self, dir: &Path, name: &str) -> std::io::Result<(PathBuf, PathBuf)> {
+        Ok((
+            write(dir, &format!("{name}.pem"), &self.cert_pem)?,
+            write(dir, &format!("{name}.key"), &self.key_pem)?,
+        ))
+    }
+}

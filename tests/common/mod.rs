@@ -1,0 +1,452 @@
+//! Shared test harness: the real `tls-sidecar` binary started on loopback
+//! with a config written to a temp dir, plus real TLS peers (rustls
+//! in-process servers, `openssl s_server`) and metric scraping.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+pub use tls_sidecar::pki::{self, Ca, Leaf, Validity};
+
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn tmpdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// A running sidecar; killed on drop.
+pub struct Sidecar {
+    child: Child,
+    pub admin: SocketAddr,
+    pub config: PathBuf,
+    log: Arc<Mutex<String>>,
+}
+
+impl Sidecar {
+    /// Writes `routes` (TOML text with `[[route]]` tables) plus an admin
+    /// section to `dir/tls-sidecar.toml` and starts `run` on it, waiting
+    /// until `/readyz` answers 200.
+    pub fn start(dir: &Path, routes: &str) -> Sidecar {
+        Self::start_with(dir, routes, &[])
+    }
+
+    pub fn start_with(dir: &Path, routes: &str, env: &[(&str, &str)]) -> Sidecar {
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let config = dir.join("tls-sidecar.toml");
+        let text = format!("shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n\n{routes}");
+        std::fs::write(&config, text).unwrap();
+        let s = Self::spawn(&config, admin, env);
+        s.wait_ready();
+        s
+    }
+
+    /// Starts `run` on an existing config file without waiting.
+    pub fn spawn(config: &Path, admin: SocketAddr, env: &[(&str, &str)]) -> Sidecar {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
+        cmd.arg("run")
+            .arg("-c")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd.env("NO_COLOR", "1").env_remove("TLS_SIDECAR_LOG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start tls-sidecar");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&strip_ansi(&String::from_utf8_lossy(&buf[..n])));
+            }
+        });
+        Sidecar {
+            child,
+            admin,
+            config: config.to_owned(),
+            log,
+        }
+    }
+
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some((200, _)) = http_get(self.admin, "/readyz") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("sidecar not ready; log:\n{}", self.logs());
+    }
+
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits up to `secs` for `needle` to appear in the log.
+    pub fn wait_log(&self, needle: &str, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.admin, "/metrics").expect("scrape").1
+    }
+
+    /// The value of the series `key` (name and labels exactly as rendered,
+    /// labels in any order), or None.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        metric_value(&self.metrics(), name, labels)
+    }
+
+    /// Waits until the series equals `want`, or panics with the scrape.
+    pub fn wait_metric(&self, name: &str, labels: &[(&str, &str)], want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if metric_value(&self.metrics(), name, labels) == Some(want) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "{name}{labels:?} never became {want}; scrape:\n{}\nlog:\n{}",
+            self.metrics(),
+            self.logs()
+        );
+    }
+
+    pub fn signal(&self, sig: &str) {
+        Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- sidecar log ----\n{}", self.logs());
+        }
+    }
+}
+
+/// Finds `name{labels}` in a Prometheus text scrape, labels in any order.
+pub fn metric_value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    for line in scrape.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (n, l) = match series.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if n != name {
+            continue;
+        }
+        let have: Vec<(&str, &str)> = if l.is_empty() {
+            vec![]
+        } else {
+            l.split("\",")
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap();
+                    (k, v.trim_matches('"'))
+                })
+                .collect()
+        };
+        if have.len() == labels.len() && labels.iter().all(|want| have.contains(want)) {
+            return value.parse().ok();
+        }
+    }
+    None
+}
+
+/// A blocking HTTP/1.1 GET; (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = StdStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.get(9..12)?.parse().ok()?;
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Certificates for one test: a CA, a server leaf for localhost/127.0.0.1,
+/// a client leaf, all written to `dir`.
+pub struct Pki {
+    pub ca: Ca,
+    pub ca_path: PathBuf,
+    pub server: (PathBuf, PathBuf),
+    pub server_leaf: Leaf,
+    pub client: (PathBuf, PathBuf),
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Pki {
+        let ca = Ca::new("Test CA");
+        let ca_path = pki::write(dir, "ca.pem", &ca.cert_pem()).unwrap();
+        let server_leaf = ca.leaf("localhost", &["localhost", "127.0.0.1"]);
+        let server = server_leaf.write(dir, "server").unwrap();
+        let client = ca
+            .leaf("gms-client", &["gms-client"])
+            .write(dir, "client")
+            .unwrap();
+        Pki {
+            ca,
+            ca_path,
+            server,
+            server_leaf,
+            client,
+        }
+    }
+}
+
+pub fn load_chain(path: &Path) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect()
+}
+
+pub fn load_key(path: &Path) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::from_pem_file(path).unwrap()
+}
+
+/// A rustls server config for (cert, key), optionally requiring client
+/// certificates signed by `client_ca`.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Arc<rustls::ServerConfig> {
+    let provider = tls_sidecar::tls::provider();
+    let b = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let b = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in load_chain(ca) {
+                roots.add(c).unwrap();
+            }
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            b.with_client_cert_verifier(v)
+        }
+        None => b.with_no_client_auth(),
+    };
+    Arc::new(b.with_single_cert(load_chain(cert), load_key(key)).unwrap())
+}
+
+/// A rustls client config trusting `ca`.
+pub fn client_config(ca: &Path, client: Option<(&Path, &Path)>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in load_chain(ca) {
+        roots.add(c).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(tls_sidecar::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    Arc::new(match client {
+        Some((c, k)) => b.with_client_auth_cert(load_chain(c), load_key(k)).unwrap(),
+        None => b.with_no_client_auth(),
+    })
+}
+
+/// An in-process TLS server on 127.0.0.1 that runs `handler` for each
+/// connection. Returns its address.
+pub async fn tls_server<F, Fut>(config: Arc<rustls::ServerConfig>, handler: F) -> SocketAddr
+where
+    F: Fn(tokio_rustls::server::TlsStream<TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let acceptor = TlsAcceptor::from(config);
+    let handler = Arc::new(handler);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = l.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                if let Ok(Ok(s)) =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                {
+                    handler(s).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Echo until EOF, then close cleanly (close_notify).
+pub async fn echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s: S) {
+    use tokio::io::AsyncWriteExt;
+    let (mut r, mut w) = tokio::io::split(&mut s);
+    let _ = tokio::io::copy(&mut r, &mut w).await;
+    let _ = w.shutdown().await;
+}
+
+/// A TLS echo server.
+pub async fn tls_echo(config: Arc<rustls::ServerConfig>) -> SocketAddr {
+    tls_server(config, |s| async move { echo(s).await }).await
+}
+
+/// `openssl s_server` on a free port; killed on drop.
+pub struct OpensslServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl OpensslServer {
+    /// Starts `openssl s_server -accept PORT ARGS...` and waits until it accepts.
+    pub fn start(args: &[&str]) -> OpensslServer {
+        let port = free_port();
+        let child = Command::new("openssl")
+            .arg("s_server")
+            .arg("-accept")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server (install it with tests/setup.sh)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if StdStream::connect(("127.0.0.1", port)).is_ok() {
+                return OpensslServer { child, port };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("openssl s_server did not start");
+    }
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `msg` through a plain connection to `port`, shuts down writing,
+/// and reads everything back. Err if the connection fails or is reset.
+pub async fn roundtrip(port: u16, msg: &[u8]) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(msg).await?;
+    s.shutdown().await?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no end"))??;
+    Ok(out)
+}
+
+/// A route table entry: `name`, listening on `port`, to `connect`, with
+/// `connect_tls` lines (empty: plain).
+pub fn route(name: &str, port: u16, connect: &[String], connect_tls: &str) -> String {
+    let list = connect
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut s = format!(
+        "[[route]]\nname = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\nconnect = [{list}]\n"
+    );
+    if !connect_tls.is_empty() {
+        s.push_str("[route.connect_tls]\n");
+        s.push_str(connect_tls);
+        s.push('\n');
+    }
+    s
+}
