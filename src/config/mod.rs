@@ -59,3 +59,6 @@ pub fn load_str(
         .map_err(|e| ConfigError::top(path, None, Problem::Syntax(e.to_string())))?;
     validate::validate(PathBuf::from(path), raw)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Unit tests for config validation (filled in by the config test suite).
