@@ -16,6 +16,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+#[allow(unused_imports)]
 pub use tls_sidecar::pki::{self, Ca, Leaf, Validity};
 
 /// A port free on 127.0.0.1 right now.
