@@ -19,7 +19,7 @@ use super::plan::RoutePlan;
 use super::stream::Stream;
 use crate::relay::{self, End, FailKind};
 use crate::tls::material::CertInfo;
-use crate::tls::reason::{classify, describe};
+use crate::tls::reason::{classify, describe, rustls_error};
 use crate::tls::server::ServerTls;
 use crate::tls::{suite_name, version_name};
 use crate::upgrade::{self, UpgradeError};
@@ -286,8 +286,9 @@ async fn accept_tls(
     let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
         .await
         .map_err(|e| {
+            let not_tls = matches!(rustls_error(&e), Some(rustls::Error::InvalidMessage(_)));
             let mut f = HandshakeFailure::tls(e);
-            if f.reason == "other" {
+            if not_tls {
                 f.detail = format!("the client did not send a TLS ClientHello ({})", f.detail);
             }
             f

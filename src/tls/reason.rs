@@ -65,7 +65,9 @@ pub fn classify_rustls(e: &Error) -> &'static str {
             | PeerIncompatible::Tls13RequiredForQuic
             | PeerIncompatible::ServerDoesNotSupportTls12Or13
             | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig
-            | PeerIncompatible::SupportedVersionsExtensionRequired => "protocol_version",
+            | PeerIncompatible::SupportedVersionsExtensionRequired
+            // A ClientHello without signature_algorithms is from before TLS 1.2.
+            | PeerIncompatible::SignatureAlgorithmsExtensionRequired => "protocol_version",
             _ => "other",
         },
         Error::AlertReceived(a) => match a {
