@@ -1,0 +1,363 @@
+//! Live operations through the real binary: SIGHUP reloads and certificate
+//! rotation under a continuous checksummed stream, graceful drain, and a
+//! burst of clients under a low fd limit.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Connects over TLS to `port` trusting `ca`; returns the subject CN the
+/// server presented, after an echo round trip.
+async fn served_subject(port: u16, ca: &Path) -> String {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(client_config(ca, None))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"?").await.unwrap();
+    let mut b = [0u8; 1];
+    tls.read_exact(&mut b).await.unwrap();
+    let der = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+    tls_sidecar::tls::material::CertInfo::parse(&der)
+        .unwrap()
+        .subject
+}
+
+/// Kubernetes-style secret dir: `dir/tls.crt -> ..data/tls.crt`,
+/// `..data -> ..VERSION`; `publish` swaps `..data` atomically.
+struct SecretDir {
+    dir: PathBuf,
+    version: u32,
+}
+
+impl SecretDir {
+    fn new(dir: &Path, leaf: &Leaf) -> SecretDir {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut s = SecretDir {
+            dir: dir.to_owned(),
+            version: 0,
+        };
+        s.publish(leaf);
+        std::os::unix::fs::symlink("..data/tls.crt", dir.join("tls.crt")).unwrap();
+        std::os::unix::fs::symlink("..data/tls.key", dir.join("tls.key")).unwrap();
+        s
+    }
+
+    fn publish(&mut self, leaf: &Leaf) {
+        self.version += 1;
+        let v = format!("..v{}", self.version);
+        let vdir = self.dir.join(&v);
+        std::fs::create_dir(&vdir).unwrap();
+        pki::write(&vdir, "tls.crt", &leaf.cert_pem).unwrap();
+        pki::write(&vdir, "tls.key", &leaf.key_pem).unwrap();
+        let tmp = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&v, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_survives_ten_reloads_and_two_rotations_intact_while_new_connections_see_new_settings(
+) {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let secret = dir.path().join("secret");
+    let mut secret_dir = SecretDir::new(&secret, &pki.ca.leaf("edge-v1", &["localhost"]));
+    let (p_edge, p_plain, p_extra) = (free_port(), free_port(), free_port());
+    let ca = pki.ca_path.display().to_string();
+    let edge = |idle: &str| {
+        format!(
+            "[[route]]\nname = \"edge\"\nlisten = \"127.0.0.1:{p_edge}\"\nconnect = [\"localhost:{}\"]\nidle_timeout = \"{idle}\"\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\n[route.connect_tls]\nca = \"{ca}\"\n",
+            upstream.port(),
+            secret.join("tls.crt").display(),
+            secret.join("tls.key").display()
+        )
+    };
+    let plain = route(
+        "gms-out",
+        p_plain,
+        &[format!("localhost:{}", upstream.port())],
+        &format!("ca = \"{ca}\""),
+    );
+    let extra = route(
+        "extra",
+        p_extra,
+        &[format!("localhost:{}", upstream.port())],
+        &format!("ca = \"{ca}\""),
+    );
+    let s = Sidecar::start(dir.path(), &format!("{}\n{plain}", edge("1h")));
+    let admin = s.admin;
+    let write_config = |body: String| {
+        std::fs::write(&s.config, format!("shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n{body}")).unwrap();
+    };
+
+    // The long-lived, checksummed stream through the plain→TLS route.
+    let stream = tokio::spawn(async move {
+        let c = TcpStream::connect(("127.0.0.1", p_plain)).await.unwrap();
+        let (mut r, mut w) = c.into_split();
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            r.read_to_end(&mut all).await.map(|_| all)
+        });
+        let mut sent = Vec::new();
+        for i in 0..400u32 {
+            let chunk: Vec<u8> = (0..4096u32)
+                .map(|j| (i.wrapping_mul(7) ^ j) as u8)
+                .collect();
+            w.write_all(&chunk).await.unwrap();
+            sent.extend_from_slice(&chunk);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        w.shutdown().await.unwrap();
+        (sent, reader.await.unwrap())
+    });
+
+    assert_eq!(served_subject(p_edge, &pki.ca_path).await, "CN=edge-v1");
+    let mut ok_reloads = 0.0;
+    for round in 0..10 {
+        let body = match round {
+            0 | 4 => format!("{}\n{plain}\n{extra}", edge("30m")), // add a route, change one
+            1 | 5 => format!("{}\n{plain}", edge("1h")),           // remove it again
+            3 => format!("{}\n{plain}\n[[route]]\nname = \"broken\"\n", edge("1h")), // invalid
+            _ => format!("{}\n{plain}", edge(&format!("{}m", 10 + round))),
+        };
+        write_config(body);
+        s.signal("HUP");
+        if round == 3 {
+            s.wait_metric(
+                "tls_sidecar_config_reloads_total",
+                &[("result", "error")],
+                1.0,
+            );
+        } else {
+            ok_reloads += 1.0;
+            s.wait_metric(
+                "tls_sidecar_config_reloads_total",
+                &[("result", "ok")],
+                ok_reloads,
+            );
+        }
+        if round == 0 {
+            assert_eq!(roundtrip(p_extra, b"added").await.unwrap(), b"added");
+        }
+        if round == 1 {
+            assert!(
+                TcpStream::connect(("127.0.0.1", p_extra)).await.is_err(),
+                "a removed route stops listening"
+            );
+        }
+        if round == 2 {
+            // Rotation 1: the files are overwritten in place.
+            let v2 = pki.ca.leaf("edge-v2", &["localhost"]);
+            let v_dir = secret.join("..v1");
+            pki::write(&v_dir, "tls.key", &v2.key_pem).unwrap();
+            pki::write(&v_dir, "tls.crt", &v2.cert_pem).unwrap();
+            wait_subject(p_edge, &pki.ca_path, "CN=edge-v2").await;
+        }
+        if round == 6 {
+            // Rotation 2: a Kubernetes-style ..data symlink swap.
+            secret_dir.publish(&pki.ca.leaf("edge-v3", &["localhost"]));
+            wait_subject(p_edge, &pki.ca_path, "CN=edge-v3").await;
+        }
+    }
+    assert!(
+        s.logs().contains("config reload refused"),
+        "the invalid reload is logged"
+    );
+    let (sent, got) = stream.await.unwrap();
+    assert_eq!(got.unwrap(), sent, "the long-lived stream is intact");
+    assert_eq!(roundtrip(p_plain, b"after").await.unwrap(), b"after");
+}
+
+async fn wait_subject(port: u16, ca: &Path, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = served_subject(port, ca).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still serving {got}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_written_key_is_not_taken_until_the_pair_matches() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bport = backend.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = backend.accept().await {
+            tokio::spawn(echo(s));
+        }
+    });
+    let v1 = pki.ca.leaf("half-v1", &["localhost"]);
+    let (cert, key) = v1.write(dir.path(), "edge").unwrap();
+    let p = free_port();
+    let s = Sidecar::start(
+        dir.path(),
+        &format!(
+            "[[route]]\nname = \"half\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:{bport}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    assert_eq!(served_subject(p, &pki.ca_path).await, "CN=half-v1");
+    let v2 = pki.ca.leaf("half-v2", &["localhost"]);
+    pki::write(dir.path(), "edge.pem", &v2.cert_pem).unwrap(); // the key is still v1's
+    assert!(
+        s.wait_log("do not load yet; keeping the previous ones", 10),
+        "{}",
+        s.logs()
+    );
+    assert_eq!(served_subject(p, &pki.ca_path).await, "CN=half-v1");
+    pki::write(dir.path(), "edge.key", &v2.key_pem).unwrap();
+    wait_subject(p, &pki.ca_path, "CN=half-v2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_readiness_flips_finishing_connections_end_and_a_stuck_one_is_closed_at_the_deadline(
+) {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let p = free_port();
+    let mut s = Sidecar::start(
+        dir.path(),
+        &route(
+            "drain",
+            p,
+            &[format!("localhost:{}", upstream.port())],
+            &format!("ca = \"{}\"", pki.ca_path.display()),
+        ),
+    );
+    // One connection that finishes during the grace period, one that never does.
+    let mut finishing = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
+    let mut stuck = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
+    for c in [&mut finishing, &mut stuck] {
+        c.write_all(b"hi").await.unwrap();
+        let mut b = [0u8; 2];
+        c.read_exact(&mut b).await.unwrap();
+    }
+    let t0 = std::time::Instant::now();
+    s.signal("TERM");
+    let mut ready_flipped = false;
+    for _ in 0..100 {
+        if let Some((503, _)) = http_get(s.admin, "/readyz") {
+            ready_flipped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(ready_flipped, "readiness goes to 503 at once");
+    assert!(
+        TcpStream::connect(("127.0.0.1", p)).await.is_err(),
+        "the listener is closed"
+    );
+    finishing.write_all(b"last words").await.unwrap();
+    finishing.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    finishing.read_to_end(&mut got).await.unwrap();
+    assert_eq!(
+        got, b"last words",
+        "an open connection finishes during the grace period"
+    );
+    assert_eq!(s.wait_exit(10), Some(0));
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+        "closed at the 2s deadline: {took:?}"
+    );
+    let mut b = [0u8; 8];
+    assert!(matches!(stuck.read(&mut b).await, Ok(0) | Err(_)));
+    assert!(
+        s.logs()
+            .contains("1 connection(s) closed at the end of the grace period"),
+        "{}",
+        s.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_low_fd_limit_a_burst_is_survived_and_serving_resumes() {
+    let dir = tmpdir();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(echo(s));
+        }
+    });
+    let p = free_port();
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = dir.path().join("tls-sidecar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"{admin}\"\n{}",
+            route("fds", p, &[up.to_string()], "")
+        ),
+    )
+    .unwrap();
+    // Start the real binary under `ulimit -n 40`.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 40 && exec {} run -c {}",
+            env!("CARGO_BIN_EXE_tls-sidecar"),
+            config.display()
+        ))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..400 {
+        if let Some((200, _)) = http_get(admin, "/readyz") {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(ready);
+    // 60 clients at once: each relayed connection needs two fds, so most
+    // cannot be served; none may bring the sidecar down.
+    let mut held = Vec::new();
+    for _ in 0..60 {
+        if let Ok(c) = TcpStream::connect(("127.0.0.1", p)).await {
+            held.push(c);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the sidecar is still running"
+    );
+    let mut ok = false;
+    for _ in 0..20 {
+        if roundtrip(p, b"after the burst").await.ok().as_deref() == Some(b"after the burst") {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(ok, "serving resumes once fds free up; log:\n{log}");
+    assert!(
+        log.contains("resource exhausted"),
+        "the exhaustion was logged:\n{log}"
+    );
+}
