@@ -31,6 +31,9 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AdminState {
     pub metrics: PrometheusHandle,
+    /// `process_*` metrics (CPU, resident memory, fds, start time),
+    /// refreshed at each scrape.
+    pub process: Arc<metrics_process::Collector>,
     pub ready: Arc<AtomicBool>,
 }
 
@@ -82,10 +85,13 @@ fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>>
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
     match req.uri().path() {
-        "/metrics" => Response::builder()
-            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-            .body(Full::new(Bytes::from(state.metrics.render())))
-            .expect("metrics response"),
+        "/metrics" => {
+            state.process.collect();
+            Response::builder()
+                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .body(Full::new(Bytes::from(state.metrics.render())))
+                .expect("metrics response")
+        }
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => {
             if state.ready.load(Ordering::Acquire) {

@@ -58,6 +58,7 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
             l,
             AdminState {
                 metrics,
+                process: process_collector(),
                 ready: ready.clone(),
             },
             admin_stop.clone(),
@@ -239,6 +240,12 @@ impl Running {
             }
         }
     }
+}
+
+fn process_collector() -> Arc<metrics_process::Collector> {
+    let c = metrics_process::Collector::default();
+    c.describe();
+    Arc::new(c)
 }
 
 /// Tells systemd (when it started us with `Type=notify`); otherwise a no-op.
