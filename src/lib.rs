@@ -24,6 +24,7 @@
 //! - [`admin`]: the `/metrics`, `/healthz`, `/readyz` endpoint.
 //! - [`serve`]: the `run` supervisor: bind, reload, rotate, drain.
 //! - [`check`], [`probe`]: the reports of those commands.
+//! - [`demo`]: the `demo` command: throwaway PKI and peers around `serve`.
 //! - [`pki`]: throwaway CAs and certificates for `demo` and the tests.
 //!
 //! `main.rs` is the command line: it parses arguments, sets up logging and
@@ -34,6 +35,7 @@
 pub mod admin;
 pub mod check;
 pub mod config;
+pub mod demo;
 pub mod pki;
 pub mod probe;
 pub mod relay;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tls_sidecar::config::{self, LogFormat};
 use tls_sidecar::route::plan;
-use tls_sidecar::{check, probe, serve, telemetry};
+use tls_sidecar::{check, demo, probe, serve, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +45,16 @@ enum Command {
         /// Probe every upstream of the route, not just the one `run` would use.
         #[arg(long)]
         each: bool,
+    },
+    /// A self-contained demonstration on loopback: throwaway CA, demo peers
+    /// for every mode, a route to each, the admin endpoint.
+    Demo {
+        /// The four demo routes listen on this port and the three after it.
+        #[arg(long, default_value_t = 7101)]
+        base_port: u16,
+        /// The admin endpoint's port.
+        #[arg(long, default_value_t = 9464)]
+        admin_port: u16,
     },
     /// Exit 0 if GET URL answers 200 (for container health checks).
     Healthcheck {
@@ -147,6 +157,30 @@ fn main() -> ExitCode {
                     }
                 }
             })
+        }
+        Command::Demo {
+            base_port,
+            admin_port,
+        } => {
+            init_logging("info", LogFormat::Text);
+            let metrics = match telemetry::install() {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("error: failed to install the metrics recorder: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let ports = demo::Ports {
+                base: base_port,
+                admin: admin_port,
+            };
+            match runtime().block_on(demo::run(ports, metrics)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Command::Healthcheck { url } => runtime().block_on(healthcheck(&url)),
     }
