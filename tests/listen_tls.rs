@@ -35,9 +35,10 @@ impl HttpServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("python3");
+        let server = HttpServer { child, port };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return HttpServer { child, port };
+                return server;
             }
             std::thread::sleep(Duration::from_millis(25));
         }

@@ -16,13 +16,24 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
-    let stranger = Ca::new("Other CA").leaf("x", &["localhost"]).write(dir.path(), "x").unwrap();
+    let stranger = Ca::new("Other CA")
+        .leaf("x", &["localhost"])
+        .write(dir.path(), "x")
+        .unwrap();
     let stranger = tls_echo(server_config(&stranger.0, &stranger.1, None)).await;
     let dead = free_port();
     let ca = format!("ca = \"{}\"", pki.ca_path.display());
     let (p1, p2, p3) = (free_port(), free_port(), free_port());
     let routes = [
-        route("good", p1, &[format!("localhost:{dead}"), format!("localhost:{}", srv.port())], &ca),
+        route(
+            "good",
+            p1,
+            &[
+                format!("localhost:{dead}"),
+                format!("localhost:{}", srv.port()),
+            ],
+            &ca,
+        ),
         route("bad", p2, &[format!("localhost:{}", stranger.port())], &ca),
         route("dead", p3, &[format!("127.0.0.1:{dead}")], &ca),
     ]
@@ -33,41 +44,120 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
     }
     let _ = roundtrip(p2, MSG).await;
     let _ = roundtrip(p3, MSG).await;
-    s.wait_metric("tls_sidecar_connections_total", &[("route", "dead"), ("result", "connect_error")], 1.0);
+    s.wait_metric(
+        "tls_sidecar_connections_total",
+        &[("route", "dead"), ("result", "connect_error")],
+        1.0,
+    );
     s.wait_metric("tls_sidecar_connections_active", &[("route", "good")], 0.0);
 
     let m = s.metrics();
     let v = |name: &str, labels: &[(&str, &str)]| metric_value(&m, name, labels);
-    assert_eq!(v("tls_sidecar_connections_total", &[("route", "good"), ("result", "ok")]), Some(3.0));
-    assert_eq!(v("tls_sidecar_connections_total", &[("route", "good"), ("result", "connect_error")]), Some(0.0));
-    assert_eq!(v("tls_sidecar_connections_total", &[("route", "bad"), ("result", "handshake_error")]), Some(1.0));
-    assert_eq!(v("tls_sidecar_bytes_total", &[("route", "good"), ("direction", "upstream")]), Some(30.0));
-    assert_eq!(v("tls_sidecar_bytes_total", &[("route", "good"), ("direction", "downstream")]), Some(30.0));
-    assert_eq!(v("tls_sidecar_handshake_errors_total", &[("route", "bad"), ("side", "connect"), ("reason", "unknown_ca")]), Some(1.0));
-    assert_eq!(v("tls_sidecar_handshake_duration_seconds_count", &[("route", "good"), ("side", "connect")]), Some(3.0));
-    assert_eq!(v("tls_sidecar_handshake_duration_seconds_bucket", &[("route", "good"), ("side", "connect"), ("le", "10")]), Some(3.0));
+    assert_eq!(
+        v(
+            "tls_sidecar_connections_total",
+            &[("route", "good"), ("result", "ok")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        v(
+            "tls_sidecar_connections_total",
+            &[("route", "good"), ("result", "connect_error")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        v(
+            "tls_sidecar_connections_total",
+            &[("route", "bad"), ("result", "handshake_error")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        v(
+            "tls_sidecar_bytes_total",
+            &[("route", "good"), ("direction", "upstream")]
+        ),
+        Some(30.0)
+    );
+    assert_eq!(
+        v(
+            "tls_sidecar_bytes_total",
+            &[("route", "good"), ("direction", "downstream")]
+        ),
+        Some(30.0)
+    );
+    assert_eq!(
+        v(
+            "tls_sidecar_handshake_errors_total",
+            &[
+                ("route", "bad"),
+                ("side", "connect"),
+                ("reason", "unknown_ca")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        v(
+            "tls_sidecar_handshake_duration_seconds_count",
+            &[("route", "good"), ("side", "connect")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        v(
+            "tls_sidecar_handshake_duration_seconds_bucket",
+            &[("route", "good"), ("side", "connect"), ("le", "10")]
+        ),
+        Some(3.0)
+    );
     assert!(m.contains("le=\"0.0001\""), "buckets start at 100 µs");
     let dead_label = format!("localhost:{dead}");
-    assert_eq!(v("tls_sidecar_upstream_connect_errors_total", &[("route", "good"), ("upstream", &dead_label)]), Some(3.0));
+    assert_eq!(
+        v(
+            "tls_sidecar_upstream_connect_errors_total",
+            &[("route", "good"), ("upstream", &dead_label)]
+        ),
+        Some(3.0)
+    );
     let sessions: f64 = m
         .lines()
         .filter(|l| l.starts_with("tls_sidecar_tls_sessions_total{route=\"good\""))
         .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
         .sum();
     assert_eq!(sessions, 3.0);
-    let ca_info = tls_sidecar::tls::material::CertInfo::parse(&load_chain(&pki.ca_path)[0]).unwrap();
+    let ca_info =
+        tls_sidecar::tls::material::CertInfo::parse(&load_chain(&pki.ca_path)[0]).unwrap();
     assert_eq!(
-        v("tls_sidecar_certificate_expiry_timestamp_seconds", &[("route", "good"), ("role", "ca"), ("subject", "CN=Test CA")]),
+        v(
+            "tls_sidecar_certificate_expiry_timestamp_seconds",
+            &[("route", "good"), ("role", "ca"), ("subject", "CN=Test CA")]
+        ),
         Some(ca_info.not_after as f64)
     );
     let peer = tls_sidecar::tls::material::CertInfo::parse(&pki.server_leaf.cert_der).unwrap();
     assert_eq!(
-        v("tls_sidecar_certificate_expiry_timestamp_seconds", &[("route", "good"), ("role", "peer"), ("subject", "CN=localhost")]),
+        v(
+            "tls_sidecar_certificate_expiry_timestamp_seconds",
+            &[
+                ("route", "good"),
+                ("role", "peer"),
+                ("subject", "CN=localhost")
+            ]
+        ),
         Some(peer.not_after as f64)
     );
-    assert!(m.contains("process_resident_memory_bytes"), "process metrics are exported");
+    assert!(
+        m.contains("process_resident_memory_bytes"),
+        "process metrics are exported"
+    );
     for forbidden in ["client=", "addr=", "peer="] {
-        assert!(!m.contains(forbidden), "no client address as a label ({forbidden})");
+        assert!(
+            !m.contains(forbidden),
+            "no client address as a label ({forbidden})"
+        );
     }
 
     // The admin endpoint's other paths.
@@ -86,10 +176,17 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(m.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Lint notes about naming are printed for some process_* series of the
     // exporter; what must not appear is an error about our own series.
-    assert!(!text.contains("error") && !text.lines().any(|l| l.starts_with("tls_sidecar")), "{text}");
+    assert!(
+        !text.contains("error") && !text.lines().any(|l| l.starts_with("tls_sidecar")),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +195,15 @@ async fn a_real_prometheus_scrapes_the_sidecar_and_sees_the_series() {
     let pki = Pki::new(dir.path());
     let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
     let p = free_port();
-    let s = Sidecar::start(dir.path(), &route("scraped", p, &[format!("localhost:{}", srv.port())], &format!("ca = \"{}\"", pki.ca_path.display())));
+    let s = Sidecar::start(
+        dir.path(),
+        &route(
+            "scraped",
+            p,
+            &[format!("localhost:{}", srv.port())],
+            &format!("ca = \"{}\"", pki.ca_path.display()),
+        ),
+    );
     assert_eq!(roundtrip(p, MSG).await.unwrap(), MSG);
     let prom_port = free_port();
     let cfg = dir.path().join("prometheus.yml");
@@ -109,7 +214,10 @@ async fn a_real_prometheus_scrapes_the_sidecar_and_sees_the_series() {
     .unwrap();
     let mut prom = Command::new("prometheus")
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -119,9 +227,16 @@ async fn a_real_prometheus_scrapes_the_sidecar_and_sees_the_series() {
     let mut found = None;
     for _ in 0..120 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if let Some((200, body)) = http_get(addr, "/api/v1/query?query=tls_sidecar_connections_total%7Bresult%3D%22ok%22%7D") {
+        if let Some((200, body)) = http_get(
+            addr,
+            "/api/v1/query?query=tls_sidecar_connections_total%7Bresult%3D%22ok%22%7D",
+        ) {
             let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-            if let Some(first) = json["data"]["result"].as_array().and_then(|r| r.first()).cloned() {
+            if let Some(first) = json["data"]["result"]
+                .as_array()
+                .and_then(|r| r.first())
+                .cloned()
+            {
                 found = Some(first);
                 break;
             }
@@ -146,7 +261,11 @@ fn probe(config: &std::path::Path, args: &[&str]) -> (i32, String) {
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -155,14 +274,30 @@ async fn probe_reports_the_handshake_and_chain_and_its_exit_code_tells_good_from
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
-    let stranger = Ca::new("Other CA").leaf("x", &["localhost"]).write(dir.path(), "x").unwrap();
+    let stranger = Ca::new("Other CA")
+        .leaf("x", &["localhost"])
+        .write(dir.path(), "x")
+        .unwrap();
     let stranger = tls_echo(server_config(&stranger.0, &stranger.1, None)).await;
     let dead = free_port();
     let ca = format!("ca = \"{}\"\nalpn = [\"http/1.1\"]", pki.ca_path.display());
     let config = dir.path().join("probe.toml");
     let text = [
-        route("good", free_port(), &[format!("localhost:{dead}"), format!("localhost:{}", srv.port())], &ca),
-        route("bad", free_port(), &[format!("localhost:{}", stranger.port())], &ca),
+        route(
+            "good",
+            free_port(),
+            &[
+                format!("localhost:{dead}"),
+                format!("localhost:{}", srv.port()),
+            ],
+            &ca,
+        ),
+        route(
+            "bad",
+            free_port(),
+            &[format!("localhost:{}", stranger.port())],
+            &ca,
+        ),
         route("dead", free_port(), &[format!("localhost:{dead}")], &ca),
     ]
     .join("\n");
@@ -170,9 +305,18 @@ async fn probe_reports_the_handshake_and_chain_and_its_exit_code_tells_good_from
 
     let (code, out) = probe(&config, &["good"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("upstream 1/2") && out.contains("connect: FAILED"), "the dead primary is shown: {out}");
-    assert!(out.contains("upstream 2/2") && out.contains("handshake: ok TLSv1.3"), "{out}");
-    assert!(out.contains("chain[0]: subject \"CN=localhost\" issuer \"CN=Test CA\""), "{out}");
+    assert!(
+        out.contains("upstream 1/2") && out.contains("connect: FAILED"),
+        "the dead primary is shown: {out}"
+    );
+    assert!(
+        out.contains("upstream 2/2") && out.contains("handshake: ok TLSv1.3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("chain[0]: subject \"CN=localhost\" issuer \"CN=Test CA\""),
+        "{out}"
+    );
     assert!(out.contains("sans [localhost, 127.0.0.1]"), "{out}");
     assert!(out.contains("verify: ok"), "{out}");
     assert!(out.contains("result: OK"), "{out}");
@@ -192,7 +336,16 @@ async fn probe_reports_the_handshake_and_chain_and_its_exit_code_tells_good_from
     assert_eq!(code, 1, "one bad route fails the table: {out}");
     let rows: Vec<&str> = out.lines().collect();
     assert_eq!(rows.len(), 4, "{out}");
-    assert!(rows[1].starts_with("good") && rows[1].contains(" ok "), "{out}");
-    assert!(rows[2].starts_with("bad") && rows[2].contains("unknown_ca"), "{out}");
-    assert!(rows[3].starts_with("dead") && rows[3].contains("connect_error"), "{out}");
+    assert!(
+        rows[1].starts_with("good") && rows[1].contains(" ok "),
+        "{out}"
+    );
+    assert!(
+        rows[2].starts_with("bad") && rows[2].contains("unknown_ca"),
+        "{out}"
+    );
+    assert!(
+        rows[3].starts_with("dead") && rows[3].contains("connect_error"),
+        "{out}"
+    );
 }

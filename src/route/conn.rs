@@ -304,7 +304,7 @@ async fn accept_tls(
         )),
         (true, Some(_)) => None,
     };
-    if st.alpn_required && !hello.alpn().is_some_and(|mut a| a.next().is_some()) {
+    if st.alpn_required && hello.alpn().is_none_or(|mut a| a.next().is_none()) {
         return Err(HandshakeFailure {
             reason: "other",
             detail: "the client offered no ALPN protocol and listen_tls.alpn_required = true"

@@ -44,44 +44,39 @@ pub fn classify(err: &io::Error) -> &'static str {
 
 /// The reason label for a rustls error, whichever side detected it.
 pub fn classify_rustls(e: &Error) -> &'static str {
+    use AlertDescription as A;
+    use CertificateError as C;
+    use PeerIncompatible as P;
     match e {
-        Error::InvalidCertificate(c) => match c {
-            CertificateError::UnknownIssuer => "unknown_ca",
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                "not_yet_valid"
-            }
-            CertificateError::Revoked => "revoked",
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                "name_mismatch"
-            }
-            CertificateError::ApplicationVerificationFailure => "pin_mismatch",
-            _ => "bad_certificate",
-        },
+        Error::InvalidCertificate(C::UnknownIssuer) => "unknown_ca",
+        Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "expired",
+        Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => "not_yet_valid",
+        Error::InvalidCertificate(C::Revoked) => "revoked",
+        Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "name_mismatch"
+        }
+        Error::InvalidCertificate(C::ApplicationVerificationFailure) => "pin_mismatch",
+        Error::InvalidCertificate(_) => "bad_certificate",
         Error::NoCertificatesPresented => "no_client_cert",
-        Error::PeerIncompatible(p) => match p {
-            PeerIncompatible::Tls12NotOffered
-            | PeerIncompatible::Tls12NotOfferedOrEnabled
-            | PeerIncompatible::Tls13RequiredForQuic
-            | PeerIncompatible::ServerDoesNotSupportTls12Or13
-            | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig
-            | PeerIncompatible::SupportedVersionsExtensionRequired
+        Error::PeerIncompatible(
+            P::Tls12NotOffered
+            | P::Tls12NotOfferedOrEnabled
+            | P::Tls13RequiredForQuic
+            | P::ServerDoesNotSupportTls12Or13
+            | P::ServerTlsVersionIsDisabledByOurConfig
+            | P::SupportedVersionsExtensionRequired
             // A ClientHello without signature_algorithms is from before TLS 1.2.
-            | PeerIncompatible::SignatureAlgorithmsExtensionRequired => "protocol_version",
-            _ => "other",
-        },
-        Error::AlertReceived(a) => match a {
-            AlertDescription::ProtocolVersion => "protocol_version",
-            AlertDescription::UnknownCA => "unknown_ca",
-            AlertDescription::CertificateExpired => "expired",
-            AlertDescription::CertificateRevoked => "revoked",
-            AlertDescription::CertificateRequired => "no_client_cert",
-            AlertDescription::BadCertificate
-            | AlertDescription::UnsupportedCertificate
-            | AlertDescription::CertificateUnknown => "bad_certificate",
-            AlertDescription::UnrecognisedName => "no_sni",
-            _ => "other",
-        },
+            | P::SignatureAlgorithmsExtensionRequired,
+        ) => "protocol_version",
+        Error::AlertReceived(A::ProtocolVersion) => "protocol_version",
+        Error::AlertReceived(A::UnknownCA) => "unknown_ca",
+        Error::AlertReceived(A::CertificateExpired) => "expired",
+        Error::AlertReceived(A::CertificateRevoked) => "revoked",
+        Error::AlertReceived(A::CertificateRequired) => "no_client_cert",
+        Error::AlertReceived(A::BadCertificate | A::UnsupportedCertificate | A::CertificateUnknown) => {
+            "bad_certificate"
+        }
+        Error::AlertReceived(A::UnrecognisedName) => "no_sni",
         _ => "other",
     }
 }

@@ -5,7 +5,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 #[derive(Debug, Clone)]
 pub struct Script;
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Limits;
+pub struct Limits {
+    pub max_bytes: usize,
+}
 #[derive(Debug)]
 pub struct Upgraded {
     pub client_early: Vec<u8>,

@@ -401,10 +401,11 @@ impl OpensslServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl s_server (install it with tests/setup.sh)");
+        let server = OpensslServer { child, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if StdStream::connect(("127.0.0.1", port)).is_ok() {
-                return OpensslServer { child, port };
+                return server;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
