@@ -196,6 +196,20 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
         outcome.downstream_bytes,
         started.elapsed().as_millis() as u64,
     );
+    // A TLS 1.3 server checks our certificate only after our side of the
+    // handshake is done, so its refusal (certificate_required, unknown_ca,
+    // ...) arrives as the first read. It is a handshake failure all the same.
+    if let End::Upstream(f) = &outcome.end {
+        if let Some(rustls::Error::AlertReceived(alert)) = rustls_error(&f.error) {
+            let reason = classify(&f.error);
+            if reason != "other" && outcome.downstream_bytes == 0 {
+                tracing::warn!(route = %route.name, client = %client_addr, upstream = %upstream_entry,
+                    side = "connect", reason, "upstream refused us after the handshake (alert {alert:?}): {}",
+                    describe(&f.error));
+                m.handshake_error("connect", reason);
+            }
+        }
+    }
     match outcome.end {
         End::Closed => {}
         End::Idle => {
