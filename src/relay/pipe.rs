@@ -1,5 +1,11 @@
 //! One direction of the relay: reader → fixed buffer → writer.
+//!
+//! The buffer is held only while bytes are in flight: it is taken from a
+//! per-thread pool when the direction is polled to read, and given back
+//! when the reader has nothing more for now and everything was written. An
+//! idle connection (GMS keeps many open for days) holds no relay buffer.
 
+use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -21,8 +27,31 @@ enum State {
     Done,
 }
 
+/// Buffers kept per thread for reuse; beyond this they are freed.
+const POOL_MAX: usize = 64;
+
+thread_local! {
+    static POOL: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_buffer(size: usize) -> Box<[u8]> {
+    POOL.with(|p| p.borrow_mut().pop())
+        .filter(|b| b.len() == size)
+        .unwrap_or_else(|| vec![0; size].into_boxed_slice())
+}
+
+fn give_back(buf: Box<[u8]>) {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push(buf);
+        }
+    });
+}
+
 pub(super) struct Pipe {
-    buf: Box<[u8]>,
+    size: usize,
+    buf: Option<Box<[u8]>>,
     pos: usize,
     cap: usize,
     need_flush: bool,
@@ -33,7 +62,8 @@ pub(super) struct Pipe {
 impl Pipe {
     pub(super) fn new(size: usize) -> Pipe {
         Pipe {
-            buf: vec![0; size].into_boxed_slice(),
+            size,
+            buf: None,
             pos: 0,
             cap: 0,
             need_flush: false,
@@ -63,9 +93,15 @@ impl Pipe {
             match &mut self.state {
                 State::Running => {
                     if self.pos == self.cap {
-                        let mut rb = ReadBuf::new(&mut self.buf);
+                        let size = self.size;
+                        let buf = self.buf.get_or_insert_with(|| take_buffer(size));
+                        let mut rb = ReadBuf::new(buf);
                         match Pin::new(&mut *reader).poll_read(cx, &mut rb) {
                             Poll::Pending => {
+                                // Nothing in flight: the buffer goes back.
+                                if let Some(b) = self.buf.take() {
+                                    give_back(b);
+                                }
                                 // The reader has nothing more for now: push
                                 // out what was written (tokio#4001).
                                 if self.need_flush {
@@ -91,10 +127,10 @@ impl Pipe {
                         }
                     }
                     while self.pos < self.cap {
+                        let buf = self.buf.as_deref().expect("bytes in flight have a buffer");
                         let n =
-                            ready!(Pin::new(&mut *writer)
-                                .poll_write(cx, &self.buf[self.pos..self.cap]))
-                            .map_err(PipeError::Write)?;
+                            ready!(Pin::new(&mut *writer).poll_write(cx, &buf[self.pos..self.cap]))
+                                .map_err(PipeError::Write)?;
                         if n == 0 {
                             return Poll::Ready(Err(PipeError::Write(
                                 io::ErrorKind::WriteZero.into(),
@@ -126,5 +162,46 @@ impl Pipe {
                 State::Done => return Poll::Ready(Ok(())),
             }
         }
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if let Some(b) = self.buf.take() {
+            give_back(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_idle_direction_holds_no_buffer_and_a_busy_one_takes_one_back_from_the_pool() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let (mut c, _d) = tokio::io::duplex(1 << 20);
+        let mut pipe = Pipe::new(16 * 1024);
+        let waker = futures_noop();
+        let mut cx = Context::from_waker(&waker);
+        assert!(pipe.poll(&mut cx, &mut b, &mut c, |_| {}).is_pending());
+        assert!(pipe.buf.is_none(), "nothing to read: no buffer held");
+        tokio::io::AsyncWriteExt::write_all(&mut a, b"data")
+            .await
+            .unwrap();
+        assert!(pipe.poll(&mut cx, &mut b, &mut c, |_| {}).is_pending());
+        assert_eq!(pipe.bytes(), 4);
+        assert!(
+            pipe.buf.is_none(),
+            "written and idle again: the buffer went back"
+        );
+        assert!(
+            POOL.with(|p| !p.borrow().is_empty()),
+            "and is in the pool for the next burst"
+        );
+    }
+
+    fn futures_noop() -> std::task::Waker {
+        std::task::Waker::noop().clone()
     }
 }
