@@ -1,49 +1,44 @@
-//! PLACEHOLDER until the sans-io engine lands.
-use crate::config::script::RawStep;
-use tokio::io::{AsyncRead, AsyncWrite};
+//! Upgrade mode: the connection starts plain, an in-band exchange happens
+//! (STARTTLS, SSLRequest, an in-house script), then both ends switch to TLS
+//! on the same socket.
+//!
+//! `script` turns config steps and the built-in `profiles` into a
+//! [`Script`]; `engine` is the sans-io state machine that runs it — fed the
+//! bytes each side sends, it says what to write where, when to start TLS,
+//! or why it failed, and never touches a socket; `driver` is the thin async
+//! shell that runs the engine over two streams.
+//!
+//! Two rules hold at the switch. Bytes the client sent early (psql's
+//! StartupMessage right after our `N`) are returned in
+//! [`Upgraded::client_early`] and relayed once TLS is up. Bytes the server
+//! sent after its go-ahead have no right to exist (a TLS server speaks only
+//! after the ClientHello): they are the classic STARTTLS injection, and the
+//! exchange fails with `upgrade_protocol`.
 
-#[derive(Debug, Clone)]
-pub struct Script;
-#[derive(Debug, Clone, Copy, Default)]
+mod driver;
+mod engine;
+mod profiles;
+mod script;
+
+pub use driver::drive;
+pub use engine::{Engine, Next, UpgradeError, Upgraded};
+pub use profiles::{builtin, BUILTIN};
+pub use script::{Matcher, Script, ScriptError, Step};
+
+/// Bounds on what a peer may send during the exchange.
+#[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    pub max_bytes: usize,
+    /// The longest line or message one wait may take.
+    pub max_message: usize,
+    /// The most bytes either side may send in the whole exchange.
+    pub max_total: usize,
 }
-#[derive(Debug)]
-pub struct Upgraded {
-    pub client_early: Vec<u8>,
-}
-#[derive(Debug, thiserror::Error)]
-#[error("upgrade failed")]
-pub struct UpgradeError;
-impl UpgradeError {
-    pub fn reason(&self) -> &'static str {
-        "upgrade_protocol"
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message: 8 * 1024,
+            max_total: 64 * 1024,
+        }
     }
-}
-#[derive(Debug, thiserror::Error)]
-#[error("step {index}: {message}")]
-pub struct ScriptError {
-    pub index: usize,
-    pub message: String,
-}
-impl Script {
-    pub fn compile(_steps: &[RawStep]) -> Result<Script, ScriptError> {
-        Ok(Script)
-    }
-}
-pub const BUILTIN: &[&str] = &[];
-pub fn builtin(_name: &str, _hostname: &str) -> Option<Script> {
-    None
-}
-pub async fn drive<C, U>(
-    _s: &Script,
-    _c: &mut C,
-    _u: &mut U,
-    _l: Limits,
-) -> Result<Upgraded, UpgradeError>
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
-{
-    Err(UpgradeError)
 }
