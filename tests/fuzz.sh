@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a bounded time (FUZZ_SECONDS each, default 60).
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets the one stable
+# toolchain of this project accept them. A crash fails the run and leaves
+# its input in tests/fuzz/artifacts/TARGET/: turn it into a regression test
+# (a unit test feeding that input) before fixing it.
+set -euo pipefail
+cd "$(dirname "$0")/fuzz"
+secs=${FUZZ_SECONDS:-60}
+export RUSTC_BOOTSTRAP=1
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
+for target in config upgrade relay; do
+  mkdir -p "corpus/$target"
+  cp -n seeds/"$target"/* "corpus/$target/" 2>/dev/null || true
+  echo "fuzz: $target for ${secs}s"
+  log=$(mktemp)
+  if cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 >"$log" 2>&1; then
+    grep -E "^(#[0-9]+ +DONE|Done [0-9]+ runs)" "$log" || tail -n 2 "$log"
+  else
+    tail -n 40 "$log"
+    echo "fuzz: $target FAILED (input saved under tests/fuzz/artifacts/$target/)"
+    exit 1
+  fi
+done
+echo "fuzz: 3 passed, 0 failed"
