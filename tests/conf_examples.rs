@@ -1,90 +1,296 @@
-//! Every example in conf/ passes `tls-sidecar check`, with the files it
-//! names generated into a temp dir under the same names.
+//! Every example in `conf/` passes `tls-sidecar check` (the real binary).
+//!
+//! The examples name `/etc/tls-sidecar/...` files, as a deployment would.
+//! Each example is copied to a temp dir with that prefix rewritten to a
+//! directory filled, under the same file names, with certificates and keys
+//! made by `tls_sidecar::pki`: the example stays realistic and the test
+//! proves every file it names is of the right kind.
 
 mod common;
 
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
 
-/// The example configs shipped; the test fails if the count changes
-/// without this list (a loop over zero files proves nothing).
-const EXAMPLES: &[&str] = &["minimal.toml", "tls-sidecar.toml"];
+const PREFIX: &str = "/etc/tls-sidecar/";
+
+/// The examples shipped and the routes each serves, in order. A conf file
+/// added without an entry here fails the test: a loop over an unexpected
+/// set of files proves nothing.
+const EXAMPLES: &[(&str, &[&str])] = &[
+    ("minimal.toml", &["msgserver"]),
+    (
+        "tls-sidecar.toml",
+        &[
+            "msgserver",
+            "statserver",
+            "chatserver",
+            "ucs",
+            "emailserver",
+            "orchestration",
+            "webapi",
+            "urs",
+            "gms-https",
+        ],
+    ),
+];
+
+fn conf_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf")
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(conf_dir().join(name)).unwrap()
+}
+
+/// The `/etc/tls-sidecar/` file names on lines TOML reads (not in comments).
+fn named_files(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.split('#').next().unwrap();
+        let mut rest = code;
+        while let Some(i) = rest.find(PREFIX) {
+            let after = &rest[i + PREFIX.len()..];
+            let end = after.find('"').expect("a path ends with a quote");
+            out.insert(after[..end].to_owned());
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+/// Writes into `dir`, under the names `text` uses, a CA for `*ca.pem`, and
+/// for every other `NAME.pem` a leaf the CA signed with its key in
+/// `NAME.key`. Returns the config rewritten to point into `dir`.
+fn materialize(text: &str, dir: &Path) -> String {
+    let files = named_files(text);
+    let ca = Ca::new("Genesys Example CA");
+    for f in &files {
+        let (stem, ext) = f.rsplit_once('.').expect("a file name with an extension");
+        match ext {
+            "pem" if stem.ends_with("ca") => {
+                pki::write(dir, f, &ca.cert_pem()).unwrap();
+            }
+            "pem" => {
+                let key = format!("{stem}.key");
+                assert!(
+                    files.contains(&key),
+                    "{f} is named without its key {key}: {files:?}"
+                );
+                let leaf = ca.leaf(stem, &[&format!("{stem}.genesys.example")]);
+                leaf.write(dir, stem).unwrap();
+            }
+            "key" => assert!(
+                files.contains(&format!("{stem}.pem")),
+                "{f} is named without its certificate {stem}.pem"
+            ),
+            other => panic!("no generator for .{other} files ({f}): add one here"),
+        }
+    }
+    text.replace(PREFIX, &format!("{}/", dir.display()))
+}
+
+/// `tls-sidecar check -c config`, with no `TLS_SIDECAR__…` override from
+/// the test's own environment: (exit code, stdout, stderr).
+fn check(config: &Path) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TLS_SIDECAR") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.arg("check").arg("-c").arg(config).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `check` on `text` made concrete in a temp dir; asserts it passes
+/// with exactly one `route ` line per route of `routes`, in order, and
+/// exactly the warnings of its weak verify modes. Returns stdout.
+fn passes_check(label: &str, text: &str, routes: &[&str]) -> String {
+    let dir = tmpdir();
+    let config = dir.path().join("tls-sidecar.toml");
+    std::fs::write(&config, materialize(text, dir.path())).unwrap();
+    let (code, stdout, stderr) = check(&config);
+    assert_eq!(code, 0, "{label}: check failed:\n{stdout}{stderr}");
+    assert_eq!(stderr, "", "{label}");
+
+    let loaded = tls_sidecar::config::load_with_env(&config, Some(HashMap::new())).unwrap();
+    let names: Vec<&str> = loaded.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, routes, "{label}");
+
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("route ")).collect();
+    assert_eq!(lines.len(), routes.len(), "{label}: {stdout}");
+    let mut warnings = BTreeSet::new();
+    for (line, route) in lines.iter().zip(&loaded.routes) {
+        assert!(
+            line.starts_with(&format!("route {} ", route.name)),
+            "{label}: {line:?} is not route {}",
+            route.name
+        );
+        let listen = match route.listen_tls {
+            Some(_) => format!(" listen tls {} -> ", route.listen),
+            None => format!(" listen plain {} -> ", route.listen),
+        };
+        assert!(line.contains(&listen), "{label}: {line:?} lacks {listen:?}");
+        match &route.connect_tls {
+            None => assert!(line.contains(" | plain | "), "{label}: {line:?}"),
+            Some(t) => {
+                let verify = format!(" verify={} ", t.verify.as_str());
+                assert!(line.contains(&verify), "{label}: {line:?} lacks {verify:?}");
+                if matches!(t.verify.as_str(), "none" | "chain") {
+                    warnings.insert(format!(
+                        "warning: route \"{}\": verify = \"{}\"",
+                        route.name,
+                        t.verify.as_str()
+                    ));
+                }
+            }
+        }
+    }
+    // Exactly the weak-mode warnings: no expiry, key permission or other one.
+    let shown: BTreeSet<String> = stdout
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .map(|l| {
+            l.split_once(": the upstream")
+                .map_or(l, |(w, _)| w)
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(shown, warnings, "{label}: {stdout}");
+    assert!(
+        stdout.ends_with(&format!("config OK ({} warning(s))\n", warnings.len())),
+        "{label}: {stdout}"
+    );
+    stdout
+}
 
 #[test]
-fn every_example_config_passes_check_with_its_files_in_place() {
-    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/conf");
-    let mut found: Vec<String> = std::fs::read_dir(conf)
+fn conf_holds_exactly_the_examples_this_test_knows() {
+    let mut found: Vec<String> = std::fs::read_dir(conf_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".toml"))
         .collect();
     found.sort();
-    assert_eq!(found, EXAMPLES);
+    let known: Vec<&str> = EXAMPLES.iter().map(|(n, _)| *n).collect();
+    assert_eq!(found, known);
+    assert_eq!(found.len(), 2);
+}
 
-    for name in EXAMPLES {
-        let dir = tmpdir();
-        let d = dir.path();
-        let text = std::fs::read_to_string(format!("{conf}/{name}")).unwrap();
-        // Generate every /etc/tls-sidecar/FILE the example names.
-        let ca = Ca::new("Genesys CA");
-        let mut files: Vec<&str> = text
-            .match_indices("/etc/tls-sidecar/")
-            .map(|(i, _)| {
-                let rest = &text[i + "/etc/tls-sidecar/".len()..];
-                &rest[..rest.find('"').unwrap()]
-            })
-            .collect();
-        files.sort();
-        files.dedup();
-        for f in &files {
-            let stem = f.rsplit_once('.').unwrap().0;
-            if f.ends_with(".key") {
-                continue; // written with its certificate
-            }
-            if stem.contains("ca") {
-                pki::write(d, f, &ca.cert_pem()).unwrap();
-            } else {
-                let leaf = ca.leaf(stem, &["gms.genesys.example"]);
-                pki::write(d, f, &leaf.cert_pem).unwrap();
-                pki::write(d, &format!("{stem}.key"), &leaf.key_pem).unwrap();
-            }
-        }
-        let config = d.join(name);
-        std::fs::write(
-            &config,
-            text.replace("/etc/tls-sidecar/", &format!("{}/", d.display())),
-        )
-        .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-            .arg("check")
-            .arg("-c")
-            .arg(&config)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{name}: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let routes = text.lines().filter(|l| l.trim() == "[[route]]").count();
-        assert_eq!(
-            stdout.lines().filter(|l| l.starts_with("route ")).count(),
-            routes,
-            "{name}: {stdout}"
-        );
-        if text.contains("verify = \"none\"") {
-            assert!(
-                stdout.contains("warning: route \"chatserver\": verify = \"none\""),
-                "{stdout}"
-            );
-        }
-        if text.contains("verify = \"chain\"") {
-            assert!(
-                stdout.contains("warning: route \"urs\": verify = \"chain\""),
-                "{stdout}"
-            );
-        }
+#[test]
+fn every_example_config_passes_check_with_its_files_in_place() {
+    let mut checked = 0;
+    for (name, routes) in EXAMPLES {
+        passes_check(name, &example(name), routes);
+        checked += 1;
     }
+    assert_eq!(checked, 2);
+}
+
+#[test]
+fn the_gms_example_warns_about_each_trust_mode_and_chain_only_route() {
+    let stdout = passes_check(
+        "tls-sidecar.toml",
+        &example("tls-sidecar.toml"),
+        EXAMPLES[1].1,
+    );
+    for route in ["chatserver", "ucs", "emailserver"] {
+        assert!(
+            stdout.contains(&format!(
+                "warning: route \"{route}\": verify = \"none\": the upstream's certificate is NOT checked"
+            )),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "warning: route \"urs\": verify = \"chain\": the upstream's host name is NOT checked"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("warning: ").count(), 4, "{stdout}");
+}
+
+#[test]
+fn the_gms_example_follows_the_gms_guide() {
+    let text = example("tls-sidecar.toml");
+    let dir = tmpdir();
+    let config = dir.path().join("tls-sidecar.toml");
+    std::fs::write(&config, materialize(&text, dir.path())).unwrap();
+    let c = tls_sidecar::config::load_with_env(&config, Some(HashMap::new())).unwrap();
+    let route = |name: &str| c.routes.iter().find(|r| r.name == name).unwrap();
+    use tls_sidecar::config::{TlsVersion, Verify};
+
+    // Statistics Server: mutual TLS.
+    let stat = route("statserver").connect_tls.as_ref().unwrap();
+    assert!(stat.client_cert.is_some());
+    assert_eq!(stat.verify, Verify::Full);
+    // Chat, UCS, E-mail: trust server mode.
+    for name in ["chatserver", "ucs", "emailserver"] {
+        assert_eq!(
+            route(name).connect_tls.as_ref().unwrap().verify,
+            Verify::None
+        );
+    }
+    // ORS, Web API, URS: HTTPS with http/1.1.
+    for name in ["orchestration", "webapi", "urs"] {
+        assert_eq!(
+            route(name).connect_tls.as_ref().unwrap().alpn,
+            [b"http/1.1".to_vec()]
+        );
+    }
+    // GMS's HTTPS: the Jetty policy, on 8443 in front of 8080.
+    let web = route("gms-https");
+    assert_eq!(web.listen, "0.0.0.0:8443".parse().unwrap());
+    assert_eq!(web.connect[0].to_string(), "127.0.0.1:8080");
+    assert!(web.connect_tls.is_none());
+    let lt = web.listen_tls.as_ref().unwrap();
+    assert_eq!(lt.protocols, [TlsVersion::Tls13, TlsVersion::Tls12]);
+    assert!(!lt.sni_required);
+    // Configuration Server is shipped commented out.
+    assert!(c.routes.iter().all(|r| r.name != "confserver"));
+    assert!(text.contains("# name = \"confserver\""));
+}
+
+/// The commented-out Configuration Server route, uncommented.
+fn with_confserver_enabled(text: &str) -> String {
+    let start = text
+        .find("# [[route]]\n# name = \"confserver\"")
+        .expect("the confserver block");
+    let end = start + text[start..].find("\n\n").expect("a blank line after it");
+    let block: String = text[start..end]
+        .lines()
+        .map(|l| {
+            let l = l
+                .strip_prefix('#')
+                .expect("every line of the block is commented");
+            format!("{}\n", l.strip_prefix(' ').unwrap_or(l))
+        })
+        .collect();
+    format!("{}{block}{}", &text[..start], &text[end..])
+}
+
+#[test]
+fn the_commented_out_configuration_server_route_is_valid_once_uncommented() {
+    let text = with_confserver_enabled(&example("tls-sidecar.toml"));
+    let mut routes = vec!["confserver"];
+    routes.extend_from_slice(EXAMPLES[1].1);
+    let stdout = passes_check("confserver enabled", &text, &routes);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("route confserver "))
+        .unwrap();
+    assert!(
+        line.contains(
+            "-> connect confserv-a.genesys.example:2020,confserv-b.genesys.example:2020 | start=upgrade=script(2 steps) verify=full mutual=no"
+        ),
+        "{line}"
+    );
 }

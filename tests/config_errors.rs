@@ -1,88 +1,73 @@
-//! Bad configs through the real binary: `check` exits 1 naming the file,
-//! the route and the key; `run` refuses the same before binding anything,
-//! and names the route and address when a port is taken.
+//! Bad configs through the real binary. `check` exits 1 and its message
+//! names the file, the route and the key; `run` refuses the same config
+//! with the same message before binding anything; a port in use makes `run`
+//! fail naming the route (or the admin endpoint) and the address.
+//!
+//! The bad configs are files in `tests/fixtures/bad-configs/`, each with a
+//! header saying what its error must name (see the README there).
 
 mod common;
 
+use std::collections::HashMap;
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 
-fn cli(args: &[&str], config: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(args)
-        .arg("-c")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// How many bad configs the fixtures directory holds: a loop over fewer
+/// files than meant would pass and prove less.
+const BAD_CONFIGS: usize = 11;
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
 }
 
-#[test]
-fn check_names_the_file_route_and_key_of_each_error_and_run_refuses_the_same() {
-    let dir = tmpdir();
-    let d = dir.path();
-    let pki = Pki::new(d);
-    let other = pki.ca.leaf("other", &["other"]).write(d, "other").unwrap();
-    let unreadable = pki::write(d, "unreadable.pem", "x").unwrap();
-    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let (cert, ca) = (
-        pki.client.0.display().to_string(),
-        pki.ca_path.display().to_string(),
-    );
-    let route = |tls: &str| {
-        format!("[[route]]\nname = \"statserver\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"stat.example:7022\"]\n[route.connect_tls]\n{tls}\n", free_port())
-    };
-    let running_as_root = is_root();
-    let cases: Vec<(String, &str, &str)> = vec![
-        (format!("{}bogus = 1\n", route("")), "statserver", "bogus"),
-        (route(&format!("ca = \"{}/missing-ca.pem\"", d.display())), "key `connect_tls.ca`", "missing-ca.pem: No such file"),
-        (route(&format!("ca = \"{ca}\"\ncert = \"{cert}\"\nkey = \"{}\"", other.1.display())), "key `connect_tls.key`", "does not match the certificate"),
-        (route("verify = \"pin\""), "key `connect_tls.pins`", "needs pins"),
-        (route("protocols = [\"TLSv1.1\"]"), "key `connect_tls.protocols`", "RFC 8996"),
-        (route(&format!("cert = \"{cert}\"")), "key `connect_tls.key`", "without key"),
-        (route(&format!("ca = \"{}\"", pki.client.1.display())), "key `connect_tls.ca`", "holds no PEM certificate"),
-        (
-            format!("{}[[route]]\nname = \"other\"\nlisten = \"127.0.0.1:1\"\nconnect = [\"x:1\"]\n[[route]]\nname = \"third\"\nlisten = \"127.0.0.1:1\"\nconnect = [\"x:1\"]\n", route("")),
-            "route \"third\": key `listen`",
-            "already used by other",
-        ),
-    ];
-    let mut cases = cases;
-    if !running_as_root {
-        cases.push((
-            route(&format!("ca = \"{}\"", unreadable.display())),
-            "key `connect_tls.ca`",
-            "Permission denied",
-        ));
+/// `tls-sidecar COMMAND -c config`, without `TLS_SIDECAR…` variables from
+/// the test's environment, as uid/gid `as_user` when given. Killed (and
+/// the test failed) if it runs for more than 20 s: `run` on a config it
+/// should refuse would otherwise serve forever.
+fn cli(command: &str, config: &Path, as_user: Option<u32>) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
+    cmd.arg(command)
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("NO_COLOR", "1");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TLS_SIDECAR") {
+            cmd.env_remove(k);
+        }
     }
-    for (i, (text, place, words)) in cases.iter().enumerate() {
-        let config = d.join(format!("bad{i}.toml"));
-        std::fs::write(&config, text).unwrap();
-        let (code, _, err) = cli(&["check"], &config);
-        assert_eq!(code, 1, "{text}\n{err}");
-        assert!(
-            err.contains(&config.display().to_string()),
-            "names the file: {err}"
-        );
-        assert!(
-            err.contains("statserver") || err.contains("third"),
-            "names the route: {err}"
-        );
-        assert!(
-            err.contains(place) || (i == 0 && err.contains("bogus")),
-            "names the key ({place}): {err}"
-        );
-        assert!(err.contains(words), "says why ({words}): {err}");
-        let (code, _, run_err) = cli(&["run"], &config);
-        assert_ne!(code, 0);
-        assert!(run_err.contains(words), "run refuses the same: {run_err}");
+    if let Some(id) = as_user {
+        cmd.uid(id).gid(id);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "`{command}` on {} did not exit:\n{}",
+                config.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
@@ -92,56 +77,270 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// The uid that cannot read a mode 0000 file: ours, or `nobody` for root.
+const NOBODY: u32 = 65534;
+
+/// One fixture, read: its text and what its error must name.
+struct Fixture {
+    name: String,
+    text: String,
+    route: String,
+    key: String,
+    says: String,
+    setup: Option<String>,
+}
+
+fn fixtures() -> Vec<Fixture> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-configs");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let header: HashMap<&str, &str> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("# ")?.split_once(": "))
+                .collect();
+            let get = |k: &str| {
+                header
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{}: no `# {k}:` header", p.display()))
+                    .to_string()
+            };
+            Fixture {
+                name: p.file_name().unwrap().to_string_lossy().into_owned(),
+                route: get("route"),
+                key: get("key"),
+                says: get("says"),
+                setup: header.get("setup").map(|s| s.to_string()),
+                text,
+            }
+        })
+        .collect()
+}
+
+/// The files every fixture may name, written to `dir`.
+fn fill(dir: &Path) {
+    let pki = Pki::new(dir);
+    pki.ca
+        .leaf("other", &["other"])
+        .write(dir, "other")
+        .unwrap();
+    pki::write(dir, "unreadable.pem", &pki.ca.cert_pem()).unwrap();
+}
+
 #[test]
-fn group_readable_keys_warn_and_strict_key_permissions_makes_them_errors() {
-    let dir = tmpdir();
-    let d = dir.path();
-    let pki = Pki::new(d);
-    std::fs::set_permissions(&pki.client.1, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let tls = format!(
-        "[[route]]\nname = \"statserver\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"stat.example:7022\"]\n[route.connect_tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+fn the_fixtures_directory_holds_the_expected_number_of_bad_configs() {
+    let all = fixtures();
+    assert_eq!(
+        all.len(),
+        BAD_CONFIGS,
+        "{:?}",
+        all.iter().map(|f| &f.name).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn check_and_run_name_the_file_route_and_key_of_every_bad_config() {
+    let mut tried = 0;
+    for f in fixtures() {
+        let dir = tmpdir();
+        let d = dir.path();
+        fill(d);
+        let mut as_user = None;
+        if f.setup.as_deref() == Some("unreadable") {
+            std::fs::set_permissions(
+                d.join("unreadable.pem"),
+                std::fs::Permissions::from_mode(0o000),
+            )
+            .unwrap();
+            if is_root() {
+                // root reads any file: run the sidecar as nobody, who may
+                // read the directory and the config but not that file.
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+                as_user = Some(NOBODY);
+            }
+        } else {
+            assert_eq!(f.setup, None, "{}: unknown setup", f.name);
+        }
+        // Held while `run` starts: a `run` that bound before validating
+        // would fail with "failed to bind" instead of the config error.
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port().to_string();
+        let d_str = d.display().to_string();
+        let fill_in = |s: &str| s.replace("@DIR@", &d_str).replace("@PORT@", &port);
+        let config = d.join(&f.name);
+        std::fs::write(&config, fill_in(&f.text)).unwrap();
+        if as_user.is_some() {
+            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+
+        let want = format!(
+            "error: {}: route \"{}\": key `{}`: ",
+            config.display(),
+            f.route,
+            f.key
+        );
+        let says = fill_in(&f.says);
+        let check = cli("check", &config, as_user);
+        assert_eq!(
+            check.code, 1,
+            "{}: {}{}",
+            f.name, check.stdout, check.stderr
+        );
+        assert_eq!(check.stdout, "", "{}", f.name);
+        assert!(
+            check.stderr.starts_with(&want),
+            "{}: {:?} does not start with {want:?}",
+            f.name,
+            check.stderr
+        );
+        assert!(
+            check.stderr.contains(&says),
+            "{}: {:?} lacks {says:?}",
+            f.name,
+            check.stderr
+        );
+        assert_eq!(check.stderr.lines().count(), 1, "{}: one line", f.name);
+
+        let run = cli("run", &config, as_user);
+        assert_ne!(run.code, 0, "{}", f.name);
+        assert!(
+            run.stderr.contains(check.stderr.trim_end()),
+            "{}: run says {:?}, check said {:?}",
+            f.name,
+            run.stderr,
+            check.stderr
+        );
+        assert!(!run.stderr.contains("failed to bind"), "{}", f.name);
+        drop(held);
+        tried += 1;
+    }
+    assert_eq!(tried, BAD_CONFIGS);
+}
+
+/// A route presenting the client certificate of `pki`, listening on a free port.
+fn mutual_route(pki: &Pki) -> String {
+    format!(
+        "[[route]]\nname = \"statserver\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"statserv.genesys.example:7022\"]\n\
+         [route.connect_tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
         free_port(),
         pki.ca_path.display(),
         pki.client.0.display(),
         pki.client.1.display()
-    );
+    )
+}
+
+#[test]
+fn a_group_readable_key_is_a_warning_by_default() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let pki = Pki::new(d);
+    std::fs::set_permissions(&pki.client.1, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = d.join("keys.toml");
-    std::fs::write(&config, &tls).unwrap();
-    let (code, out, _) = cli(&["check"], &config);
-    assert_eq!(code, 0);
-    assert!(
-        out.contains("warning: route \"statserver\": key `connect_tls.key`: private key")
-            && out.contains("(mode 0644)"),
-        "{out}"
+    std::fs::write(&config, mutual_route(&pki)).unwrap();
+    let out = cli("check", &config, None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let warning = format!(
+        "warning: route \"statserver\": key `connect_tls.key`: private key {} is readable by group or others (mode 0644); make it 0600 or 0400 for the sidecar's user\n",
+        pki.client.1.display()
     );
-    std::fs::write(&config, format!("strict_key_permissions = true\n{tls}")).unwrap();
-    let (code, _, err) = cli(&["check"], &config);
-    assert_eq!(code, 1);
+    assert!(out.stdout.contains(&warning), "{}", out.stdout);
     assert!(
-        err.contains("key `connect_tls.key`") && err.contains("strict_key_permissions = true"),
-        "{err}"
+        out.stdout.ends_with("config OK (1 warning(s))\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_group_readable_key_is_an_error_with_strict_key_permissions() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let pki = Pki::new(d);
+    std::fs::set_permissions(&pki.client.1, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = d.join("keys.toml");
+    std::fs::write(
+        &config,
+        format!("strict_key_permissions = true\n{}", mutual_route(&pki)),
+    )
+    .unwrap();
+    let want = format!(
+        "error: {}: route \"statserver\": key `connect_tls.key`: private key {} is readable by group or others (mode 0644); make it 0600 or 0400 for the sidecar's user (strict_key_permissions = true)\n",
+        config.display(),
+        pki.client.1.display()
+    );
+    let out = cli("check", &config, None);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stderr, want);
+    let run = cli("run", &config, None);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains(want.trim_end()), "{}", run.stderr);
+
+    // The same key at 0600 passes, with no warning.
+    std::fs::set_permissions(&pki.client.1, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = cli("check", &config, None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.ends_with("config OK (0 warning(s))\n"),
+        "{}",
+        out.stdout
     );
 }
 
 #[test]
 fn run_names_the_route_and_address_when_a_port_is_taken() {
     let dir = tmpdir();
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
     let config = dir.path().join("taken.toml");
     std::fs::write(
         &config,
         format!(
-            "[[route]]\nname = \"msgserver\"\nlisten = \"{addr}\"\nconnect = [\"x.example:1\"]\n"
+            "[[route]]\nname = \"chatserver\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"chat.genesys.example:4125\"]\n\
+             [[route]]\nname = \"msgserver\"\nlisten = \"{addr}\"\nconnect = [\"msgserv.genesys.example:4025\"]\n",
+            free_port()
         ),
     )
     .unwrap();
-    let (code, _, err) = cli(&["run"], &config);
-    assert_ne!(code, 0);
+    assert_eq!(cli("check", &config, None).code, 0, "check does not bind");
+    let out = cli("run", &config, None);
+    assert_ne!(out.code, 0);
     assert!(
-        err.contains("route \"msgserver\"")
-            && err.contains(&addr.to_string())
-            && err.contains("key `listen`"),
-        "{err}"
+        out.stderr.contains(&format!(
+            "failed to bind route \"msgserver\" on {addr} (key `listen`): Address already in use"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn run_names_the_admin_endpoint_when_its_port_is_taken() {
+    let dir = tmpdir();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let config = dir.path().join("taken.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"{addr}\"\n[[route]]\nname = \"chatserver\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"chat.genesys.example:4125\"]\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = cli("run", &config, None);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains(&format!(
+            "failed to bind the admin endpoint on {addr} (key `admin.listen`)"
+        )),
+        "{}",
+        out.stderr
     );
 }

@@ -1,4 +1,6 @@
-//! Every validation rule, with the exact file, route and key it names.
+//! Every rule of `validate`, one test each: what a config may say, and for
+//! what it may not, the exact file, route and key the error names and the
+//! words that say why.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -6,30 +8,112 @@ use std::time::Duration;
 
 use super::*;
 
+/// The smallest valid route; tests append keys or tables to it.
 const ROUTE: &str =
     "[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:7001\"\nconnect = [\"peer.example:7022\"]\n";
 
-fn load(text: &str) -> Result<Config, ConfigError> {
-    load_str(Path::new("t.toml"), text, Some(HashMap::new()))
+/// Another route, `name` listening on `listen`.
+fn route(name: &str, listen: &str) -> String {
+    format!(
+        "[[route]]\nname = \"{name}\"\nlisten = \"{listen}\"\nconnect = [\"peer.example:7022\"]\n"
+    )
 }
 
-/// Asserts `text` fails naming `route` and `key`, with `words` in the message.
+/// `ROUTE` with a `[route.connect_tls]` table holding `lines`.
+fn connect_tls(lines: &str) -> String {
+    format!("{ROUTE}[route.connect_tls]\n{lines}\n")
+}
+
+/// `ROUTE` with a `[route.listen_tls]` table holding `lines`.
+fn listen_tls(lines: &str) -> String {
+    format!("{ROUTE}[route.listen_tls]\n{lines}\n")
+}
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    load_with(text, &[])
+}
+
+/// Loads `text` with exactly these environment variables (never the
+/// process's own environment).
+fn load_with(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    load_str(Path::new("t.toml"), text, Some(env))
+}
+
+/// Asserts that `text` is refused with exactly this route and key, that the
+/// message begins by naming file, route and key, and that it says `words`.
+#[track_caller]
 fn refused(text: &str, route: Option<&str>, key: Option<&str>, words: &str) {
-    let e = load(text).expect_err(text);
+    refused_err(load(text), text, route, key, words);
+}
+
+#[track_caller]
+fn refused_err(
+    result: Result<Config, ConfigError>,
+    text: &str,
+    route: Option<&str>,
+    key: Option<&str>,
+    words: &str,
+) {
+    let e = match result {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e,
+    };
     assert_eq!(e.file, Path::new("t.toml"), "{e}");
     assert_eq!(e.route.as_deref(), route, "{e}");
     assert_eq!(e.key.as_deref(), key, "{e}");
     let shown = e.to_string();
+    let mut place = "t.toml".to_owned();
+    if let Some(r) = route {
+        place.push_str(&format!(": route \"{r}\""));
+    }
+    if let Some(k) = key {
+        place.push_str(&format!(": key `{k}`"));
+    }
+    place.push_str(": ");
+    assert!(
+        shown.starts_with(&place),
+        "{shown:?} does not start with {place:?}"
+    );
     assert!(shown.contains(words), "{shown:?} lacks {words:?}");
-    assert!(shown.starts_with("t.toml"), "{shown}");
 }
 
+fn the_route(c: &Config) -> &Route {
+    assert_eq!(c.routes.len(), 1);
+    &c.routes[0]
+}
+
+fn the_connect_tls(c: &Config) -> &ConnectTls {
+    the_route(c).connect_tls.as_ref().expect("connect_tls")
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+// ---------------------------------------------------------------------------
+// Defaults and their resolution
+
 #[test]
-fn a_minimal_route_gets_the_documented_defaults() {
-    let c = load(&format!("{ROUTE}[route.connect_tls]\n")).unwrap();
-    assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+fn a_minimal_route_gets_the_built_in_defaults() {
+    let c = load(ROUTE).unwrap();
+    assert_eq!(c.source, Path::new("t.toml"));
+    assert_eq!(c.shutdown_grace, secs(30));
     assert_eq!(c.admin, None);
-    let r = &c.routes[0];
+    assert_eq!(
+        c.log,
+        Log {
+            level: "info".into(),
+            format: LogFormat::Text
+        }
+    );
+    assert!(!c.strict_key_permissions);
+    let r = the_route(&c);
+    assert_eq!(r.name, "r");
+    assert_eq!(r.listen, "127.0.0.1:7001".parse().unwrap());
     assert_eq!(
         (
             r.connect_timeout,
@@ -37,20 +121,8 @@ fn a_minimal_route_gets_the_documented_defaults() {
             r.idle_timeout,
             r.max_connections
         ),
-        (
-            Duration::from_secs(5),
-            Duration::from_secs(10),
-            Duration::from_secs(3600),
-            4096
-        )
+        (secs(5), secs(10), secs(3600), 4096)
     );
-    let t = r.connect_tls.as_ref().unwrap();
-    assert_eq!(
-        (t.start.clone(), t.verify.clone()),
-        (Start::Direct, Verify::Full)
-    );
-    assert_eq!(t.protocols, vec![TlsVersion::Tls13, TlsVersion::Tls12]);
-    assert!(t.resumption);
     assert_eq!(
         r.connect,
         vec![Upstream {
@@ -58,359 +130,1092 @@ fn a_minimal_route_gets_the_documented_defaults() {
             port: 7022
         }]
     );
+    assert_eq!((&r.connect_tls, &r.listen_tls), (&None, &None));
+    assert_eq!(r.connect_start(), "plain");
 }
 
 #[test]
-fn the_route_wins_over_defaults_and_durations_parse() {
+fn an_empty_connect_tls_table_means_direct_tls_with_full_verification() {
+    let c = load(&connect_tls("")).unwrap();
+    assert_eq!(
+        the_connect_tls(&c),
+        &ConnectTls {
+            start: Start::Direct,
+            verify: Verify::Full,
+            server_name: None,
+            ca: None,
+            crl: vec![],
+            client_cert: None,
+            protocols: vec![TlsVersion::Tls13, TlsVersion::Tls12],
+            alpn: vec![],
+            resumption: true,
+        }
+    );
+    assert_eq!(the_route(&c).connect_start(), "direct");
+}
+
+#[test]
+fn a_route_setting_wins_over_defaults_and_defaults_win_over_built_ins() {
+    let text = format!(
+        "[defaults]\nconnect_timeout = \"2s\"\nhandshake_timeout = \"3s\"\nidle_timeout = \"5m\"\nmax_connections = 10\n\
+         {ROUTE}connect_timeout = \"250ms\"\nidle_timeout = \"24h\"\n{}",
+        route("s", "127.0.0.1:7002")
+    );
+    let c = load(&text).unwrap();
+    let got: Vec<_> = c
+        .routes
+        .iter()
+        .map(|r| {
+            (
+                r.connect_timeout,
+                r.handshake_timeout,
+                r.idle_timeout,
+                r.max_connections,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Duration::from_millis(250), secs(3), secs(86_400), 10),
+            (secs(2), secs(3), secs(300), 10),
+        ]
+    );
     let c = load(&format!(
-        "shutdown_grace = \"250ms\"\n[defaults]\nconnect_timeout = \"2s\"\nidle_timeout = \"5m\"\nmax_connections = 10\n{ROUTE}idle_timeout = \"1h\"\n"
+        "[defaults]\nidle_timeout = \"5m\"\n{ROUTE}max_connections = 7\n"
     ))
     .unwrap();
-    let r = &c.routes[0];
-    assert_eq!(c.shutdown_grace, Duration::from_millis(250));
+    let r = the_route(&c);
     assert_eq!(
-        (r.connect_timeout, r.idle_timeout, r.max_connections),
-        (Duration::from_secs(2), Duration::from_secs(3600), 10)
+        (
+            r.connect_timeout,
+            r.handshake_timeout,
+            r.idle_timeout,
+            r.max_connections
+        ),
+        (secs(5), secs(10), secs(300), 7),
+        "keys [defaults] leaves out keep the built-in defaults"
     );
 }
 
 #[test]
-fn environment_overrides_reach_every_level() {
-    let env: HashMap<String, String> = [
-        ("TLS_SIDECAR__ADMIN__LISTEN", "0.0.0.0:9464"),
-        ("TLS_SIDECAR__DEFAULTS__IDLE_TIMEOUT", "7m"),
-        ("TLS_SIDECAR__SHUTDOWN_GRACE", "3s"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let c = load_str(
-        Path::new("t.toml"),
-        &format!("[admin]\nlisten = \"127.0.0.1:1\"\n{ROUTE}"),
-        Some(env),
-    )
-    .unwrap();
-    assert_eq!(c.admin.unwrap().listen, "0.0.0.0:9464".parse().unwrap());
-    assert_eq!(c.routes[0].idle_timeout, Duration::from_secs(420));
-    assert_eq!(c.shutdown_grace, Duration::from_secs(3));
+fn durations_take_the_documented_forms() {
+    for (written, want) in [
+        ("250ms", Duration::from_millis(250)),
+        ("10s", secs(10)),
+        ("5m", secs(300)),
+        ("1h", secs(3600)),
+        ("1h 30m", secs(5400)),
+        ("2days", secs(172_800)),
+    ] {
+        let c = load(&format!("shutdown_grace = \"{written}\"\n{ROUTE}")).unwrap();
+        assert_eq!(c.shutdown_grace, want, "{written}");
+    }
 }
 
 #[test]
-fn unknown_keys_are_errors_at_every_level() {
+fn top_level_settings_are_read() {
+    let c = load(&format!(
+        "strict_key_permissions = true\n[admin]\nlisten = \"[::1]:9464\"\n[log]\nlevel = \"debug\"\nformat = \"json\"\n{ROUTE}"
+    ))
+    .unwrap();
+    assert!(c.strict_key_permissions);
+    assert_eq!(c.admin.unwrap().listen, "[::1]:9464".parse().unwrap());
+    assert_eq!(
+        c.log,
+        Log {
+            level: "debug".into(),
+            format: LogFormat::Json
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Environment overrides (the map is passed explicitly)
+
+#[test]
+fn admin_listen_is_overridden_from_the_environment() {
+    let file = format!("[admin]\nlisten = \"127.0.0.1:9464\"\n{ROUTE}");
+    let c = load_with(&file, &[("TLS_SIDECAR__ADMIN__LISTEN", "0.0.0.0:9465")]).unwrap();
+    assert_eq!(c.admin.unwrap().listen, "0.0.0.0:9465".parse().unwrap());
+    // Without an [admin] section in the file, the variable creates one.
+    let c = load_with(ROUTE, &[("TLS_SIDECAR__ADMIN__LISTEN", "127.0.0.1:9466")]).unwrap();
+    assert_eq!(c.admin.unwrap().listen, "127.0.0.1:9466".parse().unwrap());
+}
+
+#[test]
+fn defaults_idle_timeout_is_overridden_from_the_environment_and_a_route_still_wins() {
+    let file = format!(
+        "[defaults]\nidle_timeout = \"1h\"\n{ROUTE}{}idle_timeout = \"30s\"\n",
+        route("s", "127.0.0.1:7002")
+    );
+    let c = load_with(&file, &[("TLS_SIDECAR__DEFAULTS__IDLE_TIMEOUT", "7m")]).unwrap();
+    assert_eq!(c.routes[0].idle_timeout, secs(420));
+    assert_eq!(c.routes[1].idle_timeout, secs(30));
+}
+
+#[test]
+fn shutdown_grace_is_overridden_from_the_environment() {
+    let file = format!("shutdown_grace = \"30s\"\n{ROUTE}");
+    let c = load_with(&file, &[("TLS_SIDECAR__SHUTDOWN_GRACE", "3s")]).unwrap();
+    assert_eq!(c.shutdown_grace, secs(3));
+}
+
+#[test]
+fn variables_without_the_prefix_are_ignored() {
+    let c = load_with(
+        ROUTE,
+        &[
+            ("SHUTDOWN_GRACE", "1s"),
+            ("OTHER__SHUTDOWN_GRACE", "1s"),
+            ("TLS_SIDECAR_CONFIG", "/elsewhere.toml"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.shutdown_grace, secs(30));
+}
+
+#[test]
+fn a_bad_value_from_the_environment_is_refused_like_one_in_the_file() {
+    refused_err(
+        load_with(ROUTE, &[("TLS_SIDECAR__SHUTDOWN_GRACE", "soon")]),
+        "TLS_SIDECAR__SHUTDOWN_GRACE=soon",
+        None,
+        Some("shutdown_grace"),
+        "\"soon\" is not a duration",
+    );
+    refused_err(
+        load_with(ROUTE, &[("TLS_SIDECAR__ADMIN__LISTEN", "everywhere")]),
+        "TLS_SIDECAR__ADMIN__LISTEN=everywhere",
+        None,
+        Some("admin.listen"),
+        "is not an IP:port address",
+    );
+}
+
+#[test]
+fn an_unknown_key_from_the_environment_is_an_error() {
+    refused_err(
+        load_with(ROUTE, &[("TLS_SIDECAR__SHUTDOWN_GRASE", "1s")]),
+        "TLS_SIDECAR__SHUTDOWN_GRASE=1s",
+        None,
+        None,
+        "unknown field `shutdown_grase`",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Unknown keys
+
+#[test]
+fn an_unknown_top_level_key_is_an_error() {
     refused(
         &format!("shutdown_grase = \"1s\"\n{ROUTE}"),
         None,
         None,
-        "shutdown_grase",
-    );
-    refused(&format!("{ROUTE}lisen = \"x\"\n"), Some("r"), None, "lisen");
-    refused(
-        &format!("{ROUTE}[route.connect_tls]\nverfy = \"full\"\n"),
-        Some("r"),
-        None,
-        "verfy",
-    );
-    refused(
-        &format!("{ROUTE}[route.listen_tls]\ncert = \"a\"\nkey = \"b\"\nsni = true\n"),
-        Some("r"),
-        None,
-        "sni",
+        "unknown field `shutdown_grase`, expected one of `shutdown_grace`",
     );
 }
 
 #[test]
-fn names_listens_and_connect_lists_are_checked() {
+fn an_unknown_key_in_admin_log_or_defaults_is_an_error() {
+    for (table, typo) in [("admin", "lisen"), ("log", "lvl"), ("defaults", "idle")] {
+        refused(
+            &format!("[{table}]\n{typo} = \"x\"\n{ROUTE}"),
+            None,
+            None,
+            &format!("unknown field `{typo}`"),
+        );
+    }
+}
+
+#[test]
+fn an_unknown_key_in_a_route_names_the_route_and_the_key() {
     refused(
-        &format!("{ROUTE}{ROUTE}"),
+        &format!("{ROUTE}lisen = \"127.0.0.1:1\"\n"),
+        Some("r"),
+        Some("lisen"),
+        "unknown field `lisen`, expected one of `name`, `listen`",
+    );
+}
+
+#[test]
+fn an_unknown_key_in_connect_tls_names_the_dotted_key() {
+    refused(
+        &connect_tls("verfy = \"full\""),
+        Some("r"),
+        Some("connect_tls.verfy"),
+        "unknown field `verfy`",
+    );
+}
+
+#[test]
+fn an_unknown_key_in_listen_tls_names_the_dotted_key() {
+    refused(
+        &listen_tls("cert = \"c\"\nkey = \"k\"\nsni = true"),
+        Some("r"),
+        Some("listen_tls.sni"),
+        "unknown field `sni`",
+    );
+}
+
+#[test]
+fn an_unknown_key_in_a_certs_entry_or_a_script_step_names_the_entry() {
+    refused(
+        &listen_tls("certs = [{ cert = \"c\", key = \"k\", chain = \"x\" }]"),
+        Some("r"),
+        Some("listen_tls.certs[0].chain"),
+        "unknown field `chain`",
+    );
+    refused(
+        &connect_tls("start = \"upgrade\"\nupgrade = \"script\"\nscript = [{ send = \"A\" }, { sned = \"B\" }]"),
+        Some("r"),
+        Some("connect_tls.script[1].sned"),
+        "unknown field `sned`",
+    );
+}
+
+#[test]
+fn a_missing_or_mistyped_route_key_is_named() {
+    refused(
+        &format!("{ROUTE}[[route]]\nlisten = \"127.0.0.1:7002\"\nconnect = [\"x:1\"]\n"),
+        Some("route[1]"),
+        Some("name"),
+        "missing configuration field \"name\"",
+    );
+    refused(
+        "[[route]]\nname = \"r\"\nconnect = [\"x:1\"]\n",
+        Some("r"),
+        Some("listen"),
+        "missing configuration field \"listen\"",
+    );
+    refused(
+        &format!("{ROUTE}max_connections = -1\n"),
+        Some("r"),
+        Some("max_connections"),
+        "invalid type",
+    );
+    refused(
+        &ROUTE.replace("[\"peer.example:7022\"]", "\"peer.example:7022\""),
+        Some("r"),
+        Some("connect"),
+        "expected a sequence",
+    );
+    refused(
+        &listen_tls("certs = [{ cert = \"c\" }]"),
+        Some("r"),
+        Some("listen_tls.certs[0].key"),
+        "missing configuration field",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Routes: names, addresses, upstreams
+
+#[test]
+fn no_routes_at_all_is_an_error() {
+    refused(
+        "[admin]\nlisten = \"127.0.0.1:9464\"\n",
+        None,
+        Some("route"),
+        "no [[route]] is defined: nothing to serve",
+    );
+    refused("", None, Some("route"), "no [[route]] is defined");
+}
+
+#[test]
+fn duplicate_route_names_are_refused() {
+    refused(
+        &format!("{ROUTE}{}", route("r", "127.0.0.1:7002")),
         Some("r"),
         Some("name"),
-        "duplicate route name",
+        "duplicate route name (also route[0])",
     );
-    let other = ROUTE.replace("name = \"r\"", "name = \"s\"");
+}
+
+#[test]
+fn invalid_route_names_are_refused() {
+    for bad in ["Bad", "has space", "dot.ted", "", "ü"] {
+        refused(
+            &ROUTE.replace("name = \"r\"", &format!("name = \"{bad}\"")),
+            Some(bad),
+            Some("name"),
+            "is not a valid route name: use [a-z0-9_-]+",
+        );
+    }
+    let c = load(&ROUTE.replace("name = \"r\"", "name = \"gms-https_2\"")).unwrap();
+    assert_eq!(the_route(&c).name, "gms-https_2");
+}
+
+#[test]
+fn duplicate_listen_addresses_are_refused() {
     refused(
-        &format!("{ROUTE}{other}"),
+        &format!("{ROUTE}{}", route("s", "127.0.0.1:7001")),
         Some("s"),
         Some("listen"),
         "127.0.0.1:7001 is already used by r",
     );
+}
+
+#[test]
+fn a_route_cannot_listen_where_the_admin_endpoint_does() {
     refused(
         &format!("[admin]\nlisten = \"127.0.0.1:7001\"\n{ROUTE}"),
         Some("r"),
         Some("listen"),
-        "the admin endpoint",
+        "127.0.0.1:7001 is already used by the admin endpoint",
     );
+}
+
+#[test]
+fn a_wildcard_listen_takes_its_port_on_every_address() {
+    // Linux refuses these binds even with SO_REUSEADDR: the wildcard holds the port.
+    for (first, second) in [
+        ("0.0.0.0:7001", "127.0.0.1:7001"),
+        ("127.0.0.1:7001", "0.0.0.0:7001"),
+        ("[::]:7001", "127.0.0.1:7001"),
+        ("0.0.0.0:7001", "[::]:7001"),
+        ("[::]:7001", "[::1]:7001"),
+    ] {
+        refused(
+            &format!("{}{}", route("a", first), route("b", second)),
+            Some("b"),
+            Some("listen"),
+            &format!("is already used by a (which listens on {first}, the same port)"),
+        );
+    }
     refused(
-        &ROUTE.replace("\"r\"", "\"Bad Name\""),
-        Some("Bad Name"),
-        Some("name"),
-        "[a-z0-9_-]+",
+        &format!(
+            "[admin]\nlisten = \"0.0.0.0:9464\"\n{}",
+            route("a", "127.0.0.1:9464")
+        ),
+        Some("a"),
+        Some("listen"),
+        "already used by the admin endpoint (which listens on 0.0.0.0:9464",
     );
+}
+
+#[test]
+fn the_same_port_on_different_addresses_is_allowed() {
+    for (first, second) in [
+        ("127.0.0.1:7001", "127.0.0.2:7001"),
+        ("0.0.0.0:7001", "[::1]:7001"),
+        ("127.0.0.1:7001", "[::1]:7001"),
+        ("0.0.0.0:7001", "0.0.0.0:7002"),
+    ] {
+        let c = load(&format!("{}{}", route("a", first), route("b", second))).unwrap();
+        assert_eq!(c.routes.len(), 2, "{first} {second}");
+    }
+}
+
+#[test]
+fn listen_must_be_an_ip_address_and_a_port() {
+    for bad in [
+        "localhost:7001",
+        "127.0.0.1",
+        "7001",
+        "[::1]",
+        "127.0.0.1:70000",
+    ] {
+        refused(
+            &ROUTE.replace("127.0.0.1:7001", bad),
+            Some("r"),
+            Some("listen"),
+            "is not an IP:port address (e.g. \"127.0.0.1:7021\"",
+        );
+    }
+    refused(
+        &ROUTE.replace("127.0.0.1:7001", "127.0.0.1:0"),
+        Some("r"),
+        Some("listen"),
+        "port 0 is not a port clients can be pointed at",
+    );
+}
+
+#[test]
+fn an_empty_connect_list_is_refused() {
     refused(
         &ROUTE.replace("[\"peer.example:7022\"]", "[]"),
         Some("r"),
         Some("connect"),
-        "the list is empty",
-    );
-    refused(
-        &ROUTE.replace("peer.example:7022", "peer.example"),
-        Some("r"),
-        Some("connect[0]"),
-        "is not host:port",
-    );
-    refused(
-        &ROUTE.replace("peer.example:7022", "peer:0"),
-        Some("r"),
-        Some("connect[0]"),
-        "is not host:port",
-    );
-    refused(
-        &ROUTE.replace("127.0.0.1:7001", "localhost:7001"),
-        Some("r"),
-        Some("listen"),
-        "is not an IP:port",
-    );
-    refused("", None, Some("route"), "no [[route]] is defined");
-    assert_eq!(
-        load(&ROUTE.replace("peer.example:7022", "[::1]:7022"))
-            .unwrap()
-            .routes[0]
-            .connect[0]
-            .host,
-        "::1"
+        "the list is empty: give at least one host:port",
     );
 }
 
 #[test]
-fn refused_protocol_names_say_why() {
-    for (p, why) in [
-        ("TLSv1", "RFC 8996"),
-        ("TLSv1.1", "RFC 8996"),
-        ("SSLv2", "SSL is broken"),
-        ("SSLv3", "SSL is broken"),
+fn bad_host_port_entries_are_refused_naming_their_index() {
+    for (bad, words) in [
+        ("peer.example", "is not host:port"),
+        ("peer.example:", "is not host:port"),
+        (":7022", "is not host:port"),
+        ("peer.example:0", "is not host:port"),
+        ("peer.example:70000", "is not host:port"),
+        ("peer.example:https", "is not host:port"),
+        ("::1:7022", "is not host:port"),
+        ("[::1]7022", "is not host:port"),
+        ("[::1]:", "is not host:port"),
+        (
+            "peer example:7022",
+            "is neither a DNS name nor an IP address",
+        ),
+        (
+            "-peer.example:7022",
+            "is neither a DNS name nor an IP address",
+        ),
+        ("999.1.1.1:7022", "is neither a DNS name nor an IP address"),
+        (
+            "[peer.example]:7022",
+            "only an IPv6 address goes in brackets",
+        ),
+        ("[127.0.0.1]:7022", "only an IPv6 address goes in brackets"),
     ] {
         refused(
-            &format!("{ROUTE}[route.connect_tls]\nprotocols = [\"TLSv1.2\", \"{p}\"]\n"),
-            Some("r"),
-            Some("connect_tls.protocols"),
-            why,
-        );
-        refused(
-            &format!(
-                "{ROUTE}[route.listen_tls]\ncert = \"c\"\nkey = \"k\"\nprotocols = [\"{p}\"]\n"
+            &ROUTE.replace(
+                "[\"peer.example:7022\"]",
+                &format!("[\"backup.example:7022\", \"{bad}\"]"),
             ),
             Some("r"),
-            Some("listen_tls.protocols"),
-            why,
+            Some("connect[1]"),
+            words,
+        );
+    }
+}
+
+#[test]
+fn connect_entries_take_names_ipv4_and_bracketed_ipv6_in_order() {
+    let c = load(&ROUTE.replace(
+        "[\"peer.example:7022\"]",
+        "[\"stat-a.genesys.example:7022\", \"192.0.2.10:7022\", \"[2001:db8::1]:7022\", \"stat_b:1\"]",
+    ))
+    .unwrap();
+    let shown: Vec<String> = the_route(&c)
+        .connect
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "stat-a.genesys.example:7022",
+            "192.0.2.10:7022",
+            "[2001:db8::1]:7022",
+            "stat_b:1"
+        ]
+    );
+    assert_eq!(the_route(&c).connect[2].host, "2001:db8::1");
+}
+
+// ---------------------------------------------------------------------------
+// Timeouts and limits
+
+#[test]
+fn bad_durations_are_refused_where_they_are_written() {
+    for key in ["connect_timeout", "handshake_timeout", "idle_timeout"] {
+        refused(
+            &format!("{ROUTE}{key} = \"soon\"\n"),
+            Some("r"),
+            Some(key),
+            "\"soon\" is not a duration such as \"250ms\", \"10s\" or \"5m\"",
+        );
+        refused(
+            &format!("[defaults]\n{key} = \"10\"\n{ROUTE}"),
+            None,
+            Some(&format!("defaults.{key}")),
+            "\"10\" is not a duration",
         );
     }
     refused(
-        &format!("{ROUTE}[route.connect_tls]\nprotocols = [\"TLSv9\"]\n"),
-        Some("r"),
-        Some("connect_tls.protocols"),
-        "unknown protocol",
-    );
-    refused(
-        &format!("{ROUTE}[route.connect_tls]\nprotocols = []\n"),
-        Some("r"),
-        Some("connect_tls.protocols"),
-        "the list is empty",
+        &format!("shutdown_grace = \"1 fortnight\"\n{ROUTE}"),
+        None,
+        Some("shutdown_grace"),
+        "\"1 fortnight\" is not a duration",
     );
 }
 
 #[test]
-fn verify_modes_and_pins_are_checked() {
-    let tls = |lines: &str| format!("{ROUTE}[route.connect_tls]\n{lines}\n");
+fn zero_durations_are_refused() {
+    for key in ["connect_timeout", "handshake_timeout", "idle_timeout"] {
+        refused(
+            &format!("{ROUTE}{key} = \"0s\"\n"),
+            Some("r"),
+            Some(key),
+            "\"0s\": a duration must be more than zero",
+        );
+        refused(
+            &format!("[defaults]\n{key} = \"0ms\"\n{ROUTE}"),
+            None,
+            Some(&format!("defaults.{key}")),
+            "must be more than zero",
+        );
+    }
     refused(
-        &tls("verify = \"pin\""),
-        Some("r"),
-        Some("connect_tls.pins"),
-        "needs pins",
-    );
-    refused(
-        &tls("verify = \"full\"\npins = [\"sha256/AAAA\"]"),
-        Some("r"),
-        Some("connect_tls.pins"),
-        "only used with verify = \"pin\"",
-    );
-    refused(
-        &tls("verify = \"pin\"\npins = [\"md5/AAAA\"]"),
-        Some("r"),
-        Some("connect_tls.pins[0]"),
-        "sha256/BASE64",
-    );
-    refused(
-        &tls("verify = \"pin\"\npins = [\"sha256/AAAA\"]"),
-        Some("r"),
-        Some("connect_tls.pins[0]"),
-        "32 bytes",
-    );
-    refused(
-        &tls("verify = \"maybe\""),
-        Some("r"),
-        Some("connect_tls.verify"),
-        "unknown verify mode",
-    );
-    refused(
-        &tls("server_name = \"not a name!\""),
-        Some("r"),
-        Some("connect_tls.server_name"),
-        "neither a DNS name nor an IP",
-    );
-    let pin = format!("sha256/{}", "A".repeat(43) + "=");
-    let c = load(&tls(&format!("verify = \"pin\"\npins = [\"{pin}\"]"))).unwrap();
-    assert_eq!(
-        c.routes[0].connect_tls.as_ref().unwrap().verify,
-        Verify::Pin(vec![[0; 32]])
+        &format!("shutdown_grace = \"0s\"\n{ROUTE}"),
+        None,
+        Some("shutdown_grace"),
+        "must be more than zero",
     );
 }
 
 #[test]
-fn certificate_and_key_come_in_pairs() {
+fn durations_over_a_century_are_refused_before_they_overflow_a_deadline() {
     refused(
-        &format!("{ROUTE}[route.connect_tls]\ncert = \"c.pem\"\n"),
-        Some("r"),
-        Some("connect_tls.key"),
-        "cert is given without key",
-    );
-    refused(
-        &format!("{ROUTE}[route.connect_tls]\nkey = \"k.pem\"\n"),
-        Some("r"),
-        Some("connect_tls.cert"),
-        "key is given without cert",
-    );
-    refused(
-        &format!("{ROUTE}[route.listen_tls]\ncert = \"c.pem\"\n"),
-        Some("r"),
-        Some("listen_tls.key"),
-        "without key",
-    );
-    refused(
-        &format!("{ROUTE}[route.listen_tls]\nsni_required = true\n"),
-        Some("r"),
-        Some("listen_tls.cert"),
-        "needs a certificate",
-    );
-    refused(
-        &format!("{ROUTE}[route.listen_tls]\ncert = \"c\"\nkey = \"k\"\ncerts = [{{ cert = \"c\", key = \"k\" }}]\n"),
-        Some("r"),
-        Some("listen_tls.certs"),
-        "not both",
-    );
-    refused(
-        &format!("{ROUTE}[route.listen_tls]\ncert = \"c\"\nkey = \"k\"\ncrl = [\"x.crl\"]\n"),
-        Some("r"),
-        Some("listen_tls.crl"),
-        "need client_ca",
-    );
-    refused(
-        &format!("{ROUTE}[route.listen_tls]\ncert = \"c\"\nkey = \"k\"\nalpn_required = true\n"),
-        Some("r"),
-        Some("listen_tls.alpn_required"),
-        "non-empty alpn",
-    );
-    let c = load(&format!("{ROUTE}[route.listen_tls]\ncerts = [{{ cert = \"a\", key = \"b\" }}, {{ cert = \"c\", key = \"d\" }}]\n")).unwrap();
-    let lt = c.routes[0].listen_tls.as_ref().unwrap();
-    assert_eq!(lt.certs.len(), 2);
-    assert_eq!(lt.certs[1].key_name, "listen_tls.certs[1]");
-}
-
-#[test]
-fn upgrade_settings_are_consistent() {
-    let tls = |lines: &str| format!("{ROUTE}[route.connect_tls]\n{lines}\n");
-    refused(
-        &tls("start = \"upgrade\""),
-        Some("r"),
-        Some("connect_tls.upgrade"),
-        "needs an upgrade profile",
-    );
-    refused(
-        &tls("start = \"upgrade\"\nupgrade = \"script\""),
-        Some("r"),
-        Some("connect_tls.script"),
-        "non-empty script",
-    );
-    refused(
-        &tls("start = \"upgrade\"\nupgrade = \"smtp\"\nscript = [{ send = \"x\" }]"),
-        Some("r"),
-        Some("connect_tls.script"),
-        "only used with upgrade = \"script\"",
-    );
-    refused(
-        &tls("upgrade = \"smtp\""),
-        Some("r"),
-        Some("connect_tls.upgrade"),
-        "needs start = \"upgrade\"",
-    );
-    refused(
-        &tls("start = \"later\""),
-        Some("r"),
-        Some("connect_tls.start"),
-        "unknown start",
-    );
-    let c = load(&tls(
-        "start = \"upgrade\"\nupgrade = \"smtp\"\nupgrade_hostname = \"gms\"",
-    ))
-    .unwrap();
-    assert_eq!(
-        c.routes[0].connect_tls.as_ref().unwrap().start,
-        Start::Upgrade(Upgrade::Builtin {
-            profile: "smtp".into(),
-            hostname: "gms".into()
-        })
-    );
-}
-
-#[test]
-fn durations_limits_and_log_settings_are_checked() {
-    refused(
-        &format!("{ROUTE}idle_timeout = \"soon\"\n"),
+        &format!("{ROUTE}idle_timeout = \"500000000000y\"\n"),
         Some("r"),
         Some("idle_timeout"),
-        "not a duration",
+        "a duration must be at most 100 years",
     );
-    refused(
-        &format!("{ROUTE}connect_timeout = \"0s\"\n"),
-        Some("r"),
-        Some("connect_timeout"),
-        "more than zero",
-    );
+    let c = load(&format!("{ROUTE}idle_timeout = \"99y\"\n")).unwrap();
+    assert!(the_route(&c).idle_timeout > secs(99 * 365 * 86_400));
+}
+
+#[test]
+fn max_connections_zero_is_refused() {
     refused(
         &format!("{ROUTE}max_connections = 0\n"),
         Some("r"),
         Some("max_connections"),
-        "at least 1",
+        "must be at least 1",
     );
     refused(
-        &format!("shutdown_grace = \"x\"\n{ROUTE}"),
+        &format!("[defaults]\nmax_connections = 0\n{ROUTE}"),
         None,
-        Some("shutdown_grace"),
-        "not a duration",
+        Some("defaults.max_connections"),
+        "must be at least 1",
     );
+}
+
+// ---------------------------------------------------------------------------
+// [admin] and [log]
+
+#[test]
+fn admin_listen_must_be_an_ip_address_and_a_port() {
     refused(
-        &format!("[defaults]\nhandshake_timeout = \"1 fortnight\"\n{ROUTE}"),
+        &format!("[admin]\nlisten = \"localhost:9464\"\n{ROUTE}"),
         None,
-        Some("defaults.handshake_timeout"),
-        "not a duration",
+        Some("admin.listen"),
+        "is not an IP:port address",
     );
+}
+
+#[test]
+fn unknown_log_level_or_format_is_refused() {
     refused(
         &format!("[log]\nlevel = \"loud\"\n{ROUTE}"),
         None,
         Some("log.level"),
-        "unknown level",
+        "unknown level \"loud\": use error, warn, info, debug or trace",
     );
     refused(
         &format!("[log]\nformat = \"xml\"\n{ROUTE}"),
         None,
         Some("log.format"),
-        "unknown format",
-    );
-    refused(
-        &format!("[admin]\nlisten = \"nowhere\"\n{ROUTE}"),
-        None,
-        Some("admin.listen"),
-        "not an IP:port",
+        "unknown format \"xml\": use \"text\" or \"json\"",
     );
 }
+
+// ---------------------------------------------------------------------------
+// [route.connect_tls]: start and upgrade
+
+#[test]
+fn unknown_start_values_are_refused() {
+    refused(
+        &connect_tls("start = \"later\""),
+        Some("r"),
+        Some("connect_tls.start"),
+        "unknown start \"later\": use \"direct\" or \"upgrade\"",
+    );
+}
+
+#[test]
+fn start_upgrade_without_upgrade_is_refused() {
+    refused(
+        &connect_tls("start = \"upgrade\""),
+        Some("r"),
+        Some("connect_tls.upgrade"),
+        "start = \"upgrade\" needs an upgrade profile",
+    );
+}
+
+#[test]
+fn an_upgrade_profile_without_start_upgrade_is_refused() {
+    for start in ["", "start = \"direct\"\n"] {
+        refused(
+            &connect_tls(&format!("{start}upgrade = \"smtp\"")),
+            Some("r"),
+            Some("connect_tls.upgrade"),
+            "an upgrade profile needs start = \"upgrade\"",
+        );
+    }
+}
+
+#[test]
+fn upgrade_script_without_a_script_is_refused() {
+    for script in ["", "\nscript = []"] {
+        refused(
+            &connect_tls(&format!(
+                "start = \"upgrade\"\nupgrade = \"script\"{script}"
+            )),
+            Some("r"),
+            Some("connect_tls.script"),
+            "upgrade = \"script\" needs a non-empty script = [ ... ]",
+        );
+    }
+}
+
+#[test]
+fn a_script_with_a_built_in_profile_is_refused() {
+    refused(
+        &connect_tls("start = \"upgrade\"\nupgrade = \"postgres\"\nscript = [{ send = \"x\" }]"),
+        Some("r"),
+        Some("connect_tls.script"),
+        "a script is only used with upgrade = \"script\", not \"postgres\"",
+    );
+}
+
+#[test]
+fn a_script_without_start_upgrade_is_refused() {
+    refused(
+        &connect_tls("script = [{ send = \"x\" }]"),
+        Some("r"),
+        Some("connect_tls.script"),
+        "a script needs start = \"upgrade\" and upgrade = \"script\"",
+    );
+}
+
+#[test]
+fn upgrade_hostname_is_refused_where_no_built_in_profile_would_use_it() {
+    for lines in [
+        "upgrade_hostname = \"gms\"",
+        "start = \"upgrade\"\nupgrade = \"script\"\nscript = [{ send = \"x\" }]\nupgrade_hostname = \"gms\"",
+    ] {
+        refused(
+            &connect_tls(lines),
+            Some("r"),
+            Some("connect_tls.upgrade_hostname"),
+            "upgrade_hostname is only used with start = \"upgrade\" and a built-in upgrade profile",
+        );
+    }
+}
+
+#[test]
+fn a_built_in_profile_takes_its_hostname_or_the_default() {
+    let c = load(&connect_tls(
+        "start = \"upgrade\"\nupgrade = \"smtp\"\nupgrade_hostname = \"gms\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        the_connect_tls(&c).start,
+        Start::Upgrade(Upgrade::Builtin {
+            profile: "smtp".into(),
+            hostname: "gms".into()
+        })
+    );
+    let c = load(&connect_tls("start = \"upgrade\"\nupgrade = \"postgres\"")).unwrap();
+    assert_eq!(
+        the_connect_tls(&c).start,
+        Start::Upgrade(Upgrade::Builtin {
+            profile: "postgres".into(),
+            hostname: "tls-sidecar".into()
+        })
+    );
+    assert_eq!(the_route(&c).connect_start(), "upgrade");
+}
+
+#[test]
+fn an_upgrade_script_is_kept_in_order() {
+    let c = load(&connect_tls(
+        "start = \"upgrade\"\nupgrade = \"script\"\nscript = [{ send = \"STARTTLS\\r\\n\" }, { expect = \"OK\" }]",
+    ))
+    .unwrap();
+    let Start::Upgrade(Upgrade::Script(steps)) = &the_connect_tls(&c).start else {
+        panic!("not a script");
+    };
+    assert_eq!(
+        steps,
+        &vec![
+            script::RawStep {
+                send: Some("STARTTLS\r\n".into()),
+                ..Default::default()
+            },
+            script::RawStep {
+                expect: Some("OK".into()),
+                ..Default::default()
+            },
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// [route.connect_tls]: verification
+
+#[test]
+fn each_verify_mode_is_read() {
+    for (written, want) in [
+        ("full", Verify::Full),
+        ("chain", Verify::Chain),
+        ("none", Verify::None),
+    ] {
+        let c = load(&connect_tls(&format!("verify = \"{written}\""))).unwrap();
+        assert_eq!(the_connect_tls(&c).verify, want);
+        assert_eq!(want.as_str(), written);
+    }
+}
+
+#[test]
+fn unknown_verify_values_are_refused() {
+    for bad in ["maybe", "Full", "strict"] {
+        refused(
+            &connect_tls(&format!("verify = \"{bad}\"")),
+            Some("r"),
+            Some("connect_tls.verify"),
+            &format!("unknown verify mode \"{bad}\": use \"full\", \"chain\", \"pin\" or \"none\""),
+        );
+    }
+}
+
+#[test]
+fn verify_pin_without_pins_is_refused() {
+    for pins in ["", "\npins = []"] {
+        refused(
+            &connect_tls(&format!("verify = \"pin\"{pins}")),
+            Some("r"),
+            Some("connect_tls.pins"),
+            "verify = \"pin\" needs pins = [\"sha256/BASE64\", ...]",
+        );
+    }
+}
+
+#[test]
+fn pins_with_another_verify_mode_are_refused() {
+    let pin = format!("sha256/{}=", "A".repeat(43));
+    for (verify, named) in [
+        ("", "full"),
+        ("verify = \"full\"\n", "full"),
+        ("verify = \"chain\"\n", "chain"),
+        ("verify = \"none\"\n", "none"),
+    ] {
+        refused(
+            &connect_tls(&format!("{verify}pins = [\"{pin}\"]")),
+            Some("r"),
+            Some("connect_tls.pins"),
+            &format!("pins are only used with verify = \"pin\", not \"{named}\""),
+        );
+    }
+}
+
+#[test]
+fn bad_pins_are_refused_naming_their_index() {
+    let good = format!("sha256/{}=", "A".repeat(43));
+    for (bad, words) in [
+        ("md5/AAAA".to_owned(), "a pin is written \"sha256/BASE64\""),
+        (format!("sha256/{}", "!".repeat(44)), "not valid base64"),
+        (
+            "sha256/AAAA".to_owned(),
+            "a SHA-256 pin is 32 bytes, this is 3",
+        ),
+        (
+            good.trim_start_matches("sha256/").to_owned(),
+            "a pin is written \"sha256/BASE64\"",
+        ),
+    ] {
+        refused(
+            &connect_tls(&format!("verify = \"pin\"\npins = [\"{good}\", \"{bad}\"]")),
+            Some("r"),
+            Some("connect_tls.pins[1]"),
+            words,
+        );
+    }
+}
+
+#[test]
+fn good_pins_are_decoded_to_32_bytes_each() {
+    let zeros = format!("sha256/{}=", "A".repeat(43));
+    let ones = format!("sha256/{}", "/".repeat(42) + "8=");
+    let c = load(&connect_tls(&format!(
+        "verify = \"pin\"\npins = [\"{zeros}\", \"{ones}\"]"
+    )))
+    .unwrap();
+    assert_eq!(
+        the_connect_tls(&c).verify,
+        Verify::Pin(vec![[0; 32], [0xff; 32]])
+    );
+}
+
+#[test]
+fn a_server_name_must_be_a_dns_name_or_an_ip_address() {
+    refused(
+        &connect_tls("server_name = \"not a name!\""),
+        Some("r"),
+        Some("connect_tls.server_name"),
+        "\"not a name!\" is neither a DNS name nor an IP address",
+    );
+    let c = load(&connect_tls("server_name = \"192.0.2.10\"\nca = \"/etc/ca.pem\"\ncrl = [\"/etc/a.crl\", \"/etc/b.crl\"]")).unwrap();
+    let t = the_connect_tls(&c);
+    assert_eq!(t.server_name.as_deref(), Some("192.0.2.10"));
+    assert_eq!(t.ca.as_deref(), Some(Path::new("/etc/ca.pem")));
+    assert_eq!(t.crl, [Path::new("/etc/a.crl"), Path::new("/etc/b.crl")]);
+}
+
+// ---------------------------------------------------------------------------
+// Certificates and keys come in pairs
+
+#[test]
+fn connect_tls_cert_without_key_is_refused() {
+    refused(
+        &connect_tls("cert = \"c.pem\""),
+        Some("r"),
+        Some("connect_tls.key"),
+        "cert is given without key: both are needed",
+    );
+}
+
+#[test]
+fn connect_tls_key_without_cert_is_refused() {
+    refused(
+        &connect_tls("key = \"k.pem\""),
+        Some("r"),
+        Some("connect_tls.cert"),
+        "key is given without cert: both are needed",
+    );
+}
+
+#[test]
+fn listen_tls_cert_without_key_is_refused() {
+    refused(
+        &listen_tls("cert = \"c.pem\""),
+        Some("r"),
+        Some("listen_tls.key"),
+        "cert is given without key: both are needed",
+    );
+}
+
+#[test]
+fn listen_tls_key_without_cert_is_refused() {
+    refused(
+        &listen_tls("key = \"k.pem\""),
+        Some("r"),
+        Some("listen_tls.cert"),
+        "key is given without cert: both are needed",
+    );
+}
+
+#[test]
+fn a_client_certificate_means_mutual_tls() {
+    let c = load(&connect_tls("cert = \"/etc/c.pem\"\nkey = \"/etc/c.key\"")).unwrap();
+    assert_eq!(
+        the_connect_tls(&c).client_cert,
+        Some(CertKey {
+            cert: "/etc/c.pem".into(),
+            key: "/etc/c.key".into(),
+            key_name: "connect_tls".into()
+        })
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Protocols and ALPN
+
+#[test]
+fn refused_protocol_names_say_why() {
+    for (p, why) in [
+        ("TLSv1", "TLS 1.0 and 1.1 are deprecated (RFC 8996)"),
+        ("TLSv1.0", "TLS 1.0 and 1.1 are deprecated (RFC 8996)"),
+        ("TLSv1.1", "TLS 1.0 and 1.1 are deprecated (RFC 8996)"),
+        ("SSLv2", "SSL is broken (RFC 6176, RFC 7568"),
+        ("SSLv3", "SSL is broken (RFC 6176, RFC 7568"),
+    ] {
+        let words = format!("{p} is refused: {why}");
+        refused(
+            &connect_tls(&format!("protocols = [\"TLSv1.2\", \"{p}\"]")),
+            Some("r"),
+            Some("connect_tls.protocols"),
+            &words,
+        );
+        refused(
+            &listen_tls(&format!("cert = \"c\"\nkey = \"k\"\nprotocols = [\"{p}\"]")),
+            Some("r"),
+            Some("listen_tls.protocols"),
+            &words,
+        );
+    }
+}
+
+#[test]
+fn unknown_protocol_names_are_refused() {
+    for bad in ["TLSv9", "tlsv1.2", "TLS1.2"] {
+        refused(
+            &connect_tls(&format!("protocols = [\"{bad}\"]")),
+            Some("r"),
+            Some("connect_tls.protocols"),
+            &format!("unknown protocol \"{bad}\": use \"TLSv1.3\" and/or \"TLSv1.2\""),
+        );
+    }
+}
+
+#[test]
+fn an_empty_protocol_list_is_refused() {
+    refused(
+        &connect_tls("protocols = []"),
+        Some("r"),
+        Some("connect_tls.protocols"),
+        "the list is empty: give \"TLSv1.3\" and/or \"TLSv1.2\"",
+    );
+    refused(
+        &listen_tls("cert = \"c\"\nkey = \"k\"\nprotocols = []"),
+        Some("r"),
+        Some("listen_tls.protocols"),
+        "the list is empty",
+    );
+}
+
+#[test]
+fn protocols_keep_their_order_once_each() {
+    let c = load(&connect_tls(
+        "protocols = [\"TLSv1.2\", \"TLSv1.3\", \"TLSv1.2\"]",
+    ))
+    .unwrap();
+    assert_eq!(
+        the_connect_tls(&c).protocols,
+        [TlsVersion::Tls12, TlsVersion::Tls13]
+    );
+}
+
+#[test]
+fn alpn_names_are_one_to_255_bytes() {
+    let long = "x".repeat(256);
+    for bad in ["", long.as_str()] {
+        refused(
+            &connect_tls(&format!("alpn = [\"http/1.1\", \"{bad}\"]")),
+            Some("r"),
+            Some("connect_tls.alpn"),
+            "an ALPN protocol name is 1 to 255 bytes",
+        );
+        refused(
+            &listen_tls(&format!("cert = \"c\"\nkey = \"k\"\nalpn = [\"{bad}\"]")),
+            Some("r"),
+            Some("listen_tls.alpn"),
+            "an ALPN protocol name is 1 to 255 bytes",
+        );
+    }
+    let c = load(&connect_tls(
+        "alpn = [\"h2\", \"http/1.1\"]\nresumption = false",
+    ))
+    .unwrap();
+    let t = the_connect_tls(&c);
+    assert_eq!(t.alpn, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert!(!t.resumption);
+}
+
+// ---------------------------------------------------------------------------
+// [route.listen_tls]
+
+#[test]
+fn listen_tls_with_neither_cert_nor_certs_is_refused() {
+    refused(
+        &listen_tls("sni_required = true"),
+        Some("r"),
+        Some("listen_tls.cert"),
+        "TLS termination needs a certificate: cert and key, or certs = [{ cert, key }, ...]",
+    );
+}
+
+#[test]
+fn listen_tls_with_both_cert_and_certs_is_refused() {
+    refused(
+        &listen_tls("cert = \"c\"\nkey = \"k\"\ncerts = [{ cert = \"c\", key = \"k\" }]"),
+        Some("r"),
+        Some("listen_tls.certs"),
+        "give either cert/key or certs = [...], not both",
+    );
+}
+
+#[test]
+fn an_empty_certs_list_is_refused() {
+    refused(
+        &listen_tls("certs = []"),
+        Some("r"),
+        Some("listen_tls.certs"),
+        "the list is empty: give at least one { cert, key }",
+    );
+}
+
+#[test]
+fn a_listen_crl_without_client_ca_is_refused() {
+    refused(
+        &listen_tls("cert = \"c\"\nkey = \"k\"\ncrl = [\"x.crl\"]"),
+        Some("r"),
+        Some("listen_tls.crl"),
+        "revocation lists for client certificates need client_ca",
+    );
+}
+
+#[test]
+fn alpn_required_without_alpn_is_refused() {
+    for alpn in ["", "\nalpn = []"] {
+        refused(
+            &listen_tls(&format!(
+                "cert = \"c\"\nkey = \"k\"\nalpn_required = true{alpn}"
+            )),
+            Some("r"),
+            Some("listen_tls.alpn_required"),
+            "alpn_required = true needs a non-empty alpn list",
+        );
+    }
+}
+
+#[test]
+fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
+    let c = load(&listen_tls(
+        "cert = \"/etc/web.pem\"\nkey = \"/etc/web.key\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        the_route(&c).listen_tls,
+        Some(ListenTls {
+            certs: vec![CertKey {
+                cert: "/etc/web.pem".into(),
+                key: "/etc/web.key".into(),
+                key_name: "listen_tls".into()
+            }],
+            client_ca: None,
+            crl: vec![],
+            sni_required: false,
+            protocols: vec![TlsVersion::Tls13, TlsVersion::Tls12],
+            alpn: vec![],
+            alpn_required: false,
+        })
+    );
+    let c = load(&listen_tls(
+        "certs = [{ cert = \"a.pem\", key = \"a.key\" }, { cert = \"b.pem\", key = \"b.key\" }]\n\
+         client_ca = \"ca.pem\"\ncrl = [\"c.crl\"]\nsni_required = true\nalpn = [\"http/1.1\"]\nalpn_required = true",
+    ))
+    .unwrap();
+    let t = the_route(&c).listen_tls.as_ref().unwrap();
+    let certs: Vec<_> = t
+        .certs
+        .iter()
+        .map(|c| {
+            (
+                c.cert.to_str().unwrap(),
+                c.key.to_str().unwrap(),
+                c.key_name.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        certs,
+        [
+            ("a.pem", "a.key", "listen_tls.certs[0]"),
+            ("b.pem", "b.key", "listen_tls.certs[1]")
+        ]
+    );
+    assert_eq!(t.client_ca.as_deref(), Some(Path::new("ca.pem")));
+    assert_eq!(t.crl, [Path::new("c.crl")]);
+    assert!(t.sni_required && t.alpn_required);
+}
+
+// ---------------------------------------------------------------------------
+// The file itself
 
 #[test]
 fn a_missing_file_names_the_file() {
@@ -419,9 +1224,17 @@ fn a_missing_file_names_the_file() {
         Some(HashMap::new()),
     )
     .unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("/nonexistent/tls-sidecar.toml: failed to read the file"),
-        "{e}"
+    assert_eq!(e.file, Path::new("/nonexistent/tls-sidecar.toml"));
+    assert_eq!((e.route, e.key), (None, None));
+    assert!(matches!(e.problem, Problem::Read(_)));
+}
+
+#[test]
+fn a_toml_syntax_error_names_the_file_and_the_line() {
+    refused(
+        &format!("{ROUTE}connect_timeout = [\n"),
+        None,
+        None,
+        "failed to parse: TOML parse error at line 5",
     );
 }

@@ -17,6 +17,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigError> {
     let top = |key: &str, msg: String| ConfigError::top(&file, Some(key), Problem::Invalid(msg));
@@ -54,17 +55,21 @@ pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigErro
 
     let mut routes = Vec::with_capacity(raw.route.len());
     let mut names: HashMap<String, usize> = HashMap::new();
-    let mut listens: HashMap<SocketAddr, String> = HashMap::new();
+    // Every address bound so far, and by what: a route, or the admin endpoint.
+    let mut bound: Vec<(SocketAddr, String)> = Vec::new();
     if let Some(a) = &admin {
-        listens.insert(a.listen, "the admin endpoint".into());
+        bound.push((a.listen, "the admin endpoint".into()));
     }
     for (index, value) in raw.route.into_iter().enumerate() {
         let label = route_label(&value, index);
-        let rr: RawRoute = value.try_deserialize().map_err(|e| ConfigError {
-            file: file.clone(),
-            route: Some(label.clone()),
-            key: None,
-            problem: Problem::Syntax(e.to_string()),
+        let rr: RawRoute = value.try_deserialize().map_err(|e| {
+            let message = e.to_string();
+            ConfigError {
+                file: file.clone(),
+                route: Some(label.clone()),
+                key: syntax_key(&message),
+                problem: Problem::Syntax(message),
+            }
         })?;
         let ctx = RouteCtx {
             file: &file,
@@ -77,12 +82,18 @@ pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigErro
                 format!("duplicate route name (also route[{first}])"),
             ));
         }
-        if let Some(other) = listens.insert(route.listen, route.name.clone()) {
+        if let Some((addr, other)) = bound.iter().find(|(a, _)| overlaps(*a, route.listen)) {
+            let how = if *addr == route.listen {
+                String::new()
+            } else {
+                format!(" (which listens on {addr}, the same port)")
+            };
             return Err(ctx.invalid(
                 "listen",
-                format!("{} is already used by {other}", route.listen),
+                format!("{} is already used by {other}{how}", route.listen),
             ));
         }
+        bound.push((route.listen, route.name.clone()));
         routes.push(route);
     }
 
@@ -101,6 +112,55 @@ struct Defaults {
     handshake_timeout: Duration,
     idle_timeout: Duration,
     max_connections: usize,
+}
+
+/// The key a serde/`config` message is about, dotted from the route:
+/// "unknown field `verfy`, … for key `connect_tls`" → `connect_tls.verfy`,
+/// "invalid type: …, for key `max_connections`" → `max_connections`,
+/// "missing configuration field \"name\"" → `name`.
+fn syntax_key(message: &str) -> Option<String> {
+    let quoted = |after: &str, open: char, close: char| {
+        let rest = &message[message.find(after)? + after.len()..];
+        let rest = rest.strip_prefix(open)?;
+        Some(rest[..rest.find(close)?].to_owned())
+    };
+    let table = quoted(" for key ", '`', '`');
+    let field = quoted("unknown field ", '`', '`')
+        .or_else(|| quoted("missing field ", '`', '`'))
+        .or_else(|| quoted("missing configuration field ", '"', '"'));
+    let key = match (table, field) {
+        (Some(t), Some(f)) => format!("{t}.{f}"),
+        (t, f) => t.or(f)?,
+    };
+    // `config` writes a missing field inside an array entry without its
+    // dot ("listen_tls.certs[0]key"): put it back.
+    let mut dotted = String::with_capacity(key.len() + 1);
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        dotted.push(c);
+        if c == ']' && chars.peek().is_some_and(|n| *n != '.' && *n != '[') {
+            dotted.push('.');
+        }
+    }
+    Some(dotted)
+}
+
+/// Would binding `b` fail because `a` is bound? Linux refuses a second
+/// listener on a port already bound to the same IP or to a wildcard of its
+/// family, SO_REUSEADDR or not; and `[::]` (dual-stack unless
+/// net.ipv6.bindv6only is set) also holds the port for IPv4.
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() {
+        return false;
+    }
+    let v6_any = |s: SocketAddr| s.is_ipv6() && s.ip().is_unspecified();
+    if a.is_ipv4() == b.is_ipv4() {
+        a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified()
+    } else {
+        // One of each family: only a dual-stack [::] takes the IPv4 port,
+        // and only from the IPv4 wildcard or any IPv4 address.
+        v6_any(a) || v6_any(b)
+    }
 }
 
 /// The route's name as written, for messages about a route whose name may be
@@ -221,6 +281,13 @@ fn connect_tls(ctx: &RouteCtx<'_>, t: RawConnectTls) -> Result<ConnectTls, Confi
         }
     };
 
+    if t.upgrade_hostname.is_some() && !matches!(start, Start::Upgrade(Upgrade::Builtin { .. })) {
+        return Err(ctx.invalid(
+            &k("upgrade_hostname"),
+            "upgrade_hostname is only used with start = \"upgrade\" and a built-in upgrade profile",
+        ));
+    }
+
     let verify = match t.verify.as_deref().unwrap_or("full") {
         "full" => Verify::Full,
         "chain" => Verify::Chain,
@@ -293,7 +360,13 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
             ))
         }
         (Some(one), None) => vec![one],
-        (None, Some(list)) if !list.is_empty() => list
+        (None, Some(list)) if list.is_empty() => {
+            return Err(ctx.invalid(
+                "listen_tls.certs",
+                "the list is empty: give at least one { cert, key }",
+            ))
+        }
+        (None, Some(list)) => list
             .into_iter()
             .enumerate()
             .map(|(i, ck)| CertKey {
@@ -302,7 +375,7 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
                 key_name: format!("listen_tls.certs[{i}]"),
             })
             .collect(),
-        _ => return Err(ctx.invalid(
+        (None, None) => return Err(ctx.invalid(
             "listen_tls.cert",
             "TLS termination needs a certificate: cert and key, or certs = [{ cert, key }, ...]",
         )),
@@ -395,6 +468,12 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     if d.is_zero() {
         return Err(format!("{s:?}: a duration must be more than zero"));
     }
+    // A deadline is "now + duration": past a few hundred billion years that
+    // overflows the clock and panics the connection it times (the relay's
+    // idle timer). No timeout needs more than a century.
+    if d > MAX_DURATION {
+        return Err(format!("{s:?}: a duration must be at most 100 years"));
+    }
     Ok(d)
 }
 
@@ -411,9 +490,16 @@ fn max_connections(v: Option<u64>, default: usize) -> Result<usize, String> {
 }
 
 fn socket_addr(s: &str) -> Result<SocketAddr, String> {
-    s.parse().map_err(|_| {
+    let addr: SocketAddr = s.parse().map_err(|_| {
         format!("{s:?} is not an IP:port address (e.g. \"127.0.0.1:7021\" or \"[::1]:7021\")")
-    })
+    })?;
+    // Port 0 would bind a random port that no client could be told about.
+    if addr.port() == 0 {
+        return Err(format!(
+            "{s:?}: port 0 is not a port clients can be pointed at"
+        ));
+    }
+    Ok(addr)
 }
 
 /// "host:port" or "[v6]:port"; the host is resolved at connect time.
@@ -433,6 +519,18 @@ fn upstream(s: &str) -> Result<Upstream, String> {
     let port: u16 = port.parse().map_err(|_| bad())?;
     if host.is_empty() || port == 0 {
         return Err(bad());
+    }
+    // The host is resolved (and, for TLS, verified) at connect time: refuse
+    // here what could never be a DNS name or an IP address, and brackets
+    // around anything but an IPv6 literal.
+    let bracketed = s.starts_with('[');
+    if bracketed && host.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(format!("{s:?}: only an IPv6 address goes in brackets"));
+    }
+    if rustls_pki_types::ServerName::try_from(host).is_err() {
+        return Err(format!(
+            "{s:?}: {host:?} is neither a DNS name nor an IP address"
+        ));
     }
     Ok(Upstream {
         host: host.to_owned(),
