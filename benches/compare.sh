@@ -1,0 +1,715 @@
+#!/usr/bin/env bash
+# The comparison of issue 7: tls-sidecar against the TLS originators an
+# operator would otherwise use, on loopback, through one shared TLS
+# terminator, figure by figure, in one table with ratios.
+#
+#   bash benches/compare.sh                 # full run (under 10 minutes on 2 cores)
+#   QUICK=1 bash benches/compare.sh         # tiny sizes: checks the apparatus, numbers mean little
+#   ONLY=tls-sidecar,haproxy-tls bash benches/compare.sh
+#
+# Topology, the same for every originator (one originator runs at a time):
+#
+#   client ──plain──▶ originator ──TLS 1.3──▶ nginx terminator ──plain──▶ backend
+#   (iperf3 -c,        (under test)            (stream, AES-128-GCM,        (iperf3 -s, sockperf server,
+#    sockperf, wrk,                             no resumption except on     nginx `return 200`,
+#    idle holder)                               the "resumable" port)       an echo server)
+#
+# haproxy-plain talks plain TCP to plain ports of the same terminator: the
+# same hops without TLS, the copy-only floor.
+#
+# Knobs (environment):
+#   QUICK=1          tiny sizes and durations (validation only)
+#   ONLY=a,b         originators to run: tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat
+#   KEY=ec|rsa       terminator certificate key: ECDSA P-256 (default) or RSA 2048
+#   BULK=1G          bytes per bulk transfer (iperf3 -n)
+#   SECS=5           seconds per wrk figure; PP_SECS=3 seconds per ping-pong figure
+#   IDLE_CONNS=2000  idle connections held for the memory figure
+#   SKIP_BUILD=1     use target/release/tls-sidecar as it is
+#   SKIP_INSTALL=1   do not apt-get anything
+#   KEEP=1           keep the work directory (configs, logs, raw outputs)
+#   OUT=path         where the markdown goes (default benches/results/latest.md;
+#                    benches/results/quick.md with QUICK=1)
+#
+# Everything listens on 127.0.0.1 only, every transfer is bounded in bytes
+# or seconds, and every process started here is stopped on exit.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+T_START=$(date +%s)
+
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+  BULK=${BULK:-64M} SECS=${SECS:-1} PP_SECS=${PP_SECS:-1} IDLE_CONNS=${IDLE_CONNS:-200}
+else
+  BULK=${BULK:-1G} SECS=${SECS:-5} PP_SECS=${PP_SECS:-3} IDLE_CONNS=${IDLE_CONNS:-2000}
+fi
+KEY=${KEY:-ec}
+ALL_ORIGINATORS=(tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat)
+ONLY=${ONLY:-$(IFS=,; echo "${ALL_ORIGINATORS[*]}")}
+# A QUICK run never overwrites the full run's table.
+if [ "$QUICK" = 1 ]; then OUT=${OUT:-$ROOT/benches/results/quick.md}; else OUT=${OUT:-$ROOT/benches/results/latest.md}; fi
+BIN=$ROOT/target/release/tls-sidecar
+
+IFS=, read -r -a ORIGINATORS <<<"$ONLY"
+for o in "${ORIGINATORS[@]}"; do
+  case " ${ALL_ORIGINATORS[*]} " in *" $o "*) ;; *) echo "compare: unknown originator '$o' (known: ${ALL_ORIGINATORS[*]})" >&2; exit 2 ;; esac
+done
+
+# The figures are only comparable on a quiet machine: note any build seen
+# running at a step (the table then says so).
+BUSY=no
+busy() { pgrep -x cargo >/dev/null || pgrep -x rustc >/dev/null; }
+log() {
+  if [ -n "${W:-}" ] && [ "$BUSY" = no ] && busy; then
+    BUSY=yes
+    printf 'compare: WARNING: a cargo/rustc build is running: the figures will be noisy\n' >&2
+  fi
+  printf '[%4ds] %s\n' $(($(date +%s) - T_START)) "$*" >&2
+}
+
+# ---------------------------------------------------------------- install
+need_pkgs() {
+  local -A cmd=([haproxy]=haproxy [nginx]=nginx [stunnel4]=stunnel4 [socat]=socat [iperf3]=iperf3
+    [wrk]=wrk [sockperf]=sockperf [openssl]=openssl [python3]=python3 [procps]=pgrep [iproute2]=ss)
+  local missing=() p
+  for p in "${!cmd[@]}"; do command -v "${cmd[$p]}" >/dev/null 2>&1 || missing+=("$p"); done
+  # nginx's stream module is a separate package on Debian.
+  [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+      echo "compare: missing ${missing[*]} and SKIP_INSTALL=1" >&2
+      exit 2
+    fi
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Post-install scripts may start the packaged services; this script
+    # runs its own instances on its own ports.
+    for svc in haproxy nginx stunnel4 iperf3; do
+      if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+    done
+  fi
+  [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || { echo "compare: ngx_stream_module not found" >&2; exit 2; }
+}
+need_pkgs
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  log "cargo build --release"
+  cargo build --release --quiet
+fi
+[ -x "$BIN" ] || { echo "compare: $BIN not built" >&2; exit 2; }
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- processes
+W=$(mktemp -d /tmp/tls-sidecar-compare.XXXXXX)
+STARTED=() # pids of every process started here (each one's descendants go with it)
+
+# The process trees under given pids, read from /proc in one pass (socat
+# forks a process per connection: thousands of them in the idle figure).
+cat >"$W/procs.py" <<'EOF'
+import os, sys
+what, roots = sys.argv[1], [int(p) for p in sys.argv[2:]]
+stat, kids = {}, {}
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        try:
+            s = open(f"/proc/{d}/stat").read()
+        except OSError:
+            continue
+        f = s[s.rindex(")") + 2:].split()  # f[0] is field 3 (state)
+        stat[int(d)] = f
+        kids.setdefault(int(f[1]), []).append(int(d))
+tree, todo = [], [p for p in roots if p in stat]
+while todo:
+    p = todo.pop()
+    tree.append(p)
+    todo.extend(kids.get(p, []))
+def mem(p, field):
+    path = f"/proc/{p}/smaps_rollup" if field == "Pss" else f"/proc/{p}/status"
+    try:
+        for line in open(path):
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+if what == "pids":
+    print(" ".join(map(str, tree)))
+elif what == "cpu":  # utime + stime + cutime + cstime, in clock ticks
+    print(sum(sum(int(x) for x in stat[p][11:15]) for p in tree))
+else:  # VmRSS or Pss, KiB
+    print(sum(mem(p, what) for p in tree))
+EOF
+descendants() { [ $# -gt 0 ] && python3 "$W/procs.py" pids "$@"; }
+
+stop_pids() { # TERM the trees, then KILL what is left after 5 s
+  local pids=() p i alive
+  pids=($(descendants "$@"))
+  [ ${#pids[@]} -gt 0 ] || return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for i in $(seq 50); do
+    alive=0
+    for p in "${pids[@]}"; do
+      [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null || echo Z)" != Z ] && { alive=1; break; }
+    done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ ${#STARTED[@]} -gt 0 ] && stop_pids "${STARTED[@]}"
+  if [ "${KEEP:-0}" = 1 ]; then echo "compare: work directory kept: $W" >&2; else rm -rf "$W"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Open files: 2 per relayed connection in the originator and the terminator.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS * 2 + 512)) ]; then
+  echo "compare: open-file limit $(ulimit -n) is too low for IDLE_CONNS=$IDLE_CONNS" >&2
+  exit 2
+fi
+
+# Connections an originator may hold: two descriptors each, within the limit.
+MAXCONN=$((($(ulimit -n) - 256) / 2))
+
+listening() { # port -> true if something listens on 127.0.0.1:port
+  grep -qi "^ *[0-9]*: 0100007F:$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp
+}
+
+wait_ports() { # name pid port... (gives up early if pid has exited)
+  local name=$1 pid=$2 p i
+  shift 2
+  for p in "$@"; do
+    for i in $(seq 100); do listening "$p" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    listening "$p" || { echo "compare: $name is not listening on 127.0.0.1:$p; its log:" >&2; cat "$W/$name.log" >&2 2>/dev/null; return 1; }
+  done
+}
+
+established() { # port -> number of established TCP connections with that local port
+  awk -v p=":$(printf '%04X' "$1")" '$4 == "01" && substr($2, length($2) - 4) == p' /proc/net/tcp | wc -l
+}
+
+# CPU ticks (utime+stime, plus children already reaped: cutime+cstime) of
+# the trees under the given pids. Threads are included in a process's line.
+cpu_ticks() { python3 "$W/procs.py" cpu "$@"; }
+HZ=$(getconf CLK_TCK)
+
+# VmRSS (from status) or Pss (from smaps_rollup) summed over the trees, KiB.
+mem_kib() { python3 "$W/procs.py" "$@"; }
+
+# ---------------------------------------------------------------- ports
+# Backends: 21001 iperf3, 21002 sockperf, 21003 http, 21004 echo.
+# Terminator: TLS 2200k -> 2100k (k = 1..4), 22005 TLS with resumption -> http;
+#             plain 2210k -> 2100k, 22105 plain -> http.
+# Originator number i listens on 23i0k, k = 1..5, forwarding to 2200k (or 2210k).
+ROUTES=(1 2 3 4 5)
+BACKEND=([1]=21001 [2]=21002 [3]=21003 [4]=21004 [5]=21003)
+R_BULK=1 R_PING=2 R_HTTP=3 R_ECHO=4 R_RESUME=5
+
+# ---------------------------------------------------------------- PKI
+log "making a CA and the terminator's certificate ($KEY) in $W"
+if [ "$KEY" = rsa ]; then KEYARGS=(-newkey rsa:2048); else KEYARGS=(-newkey ec -pkeyopt ec_paramgen_curve:P-256); fi
+openssl req -x509 "${KEYARGS[@]}" -nodes -keyout "$W/ca.key" -out "$W/ca.pem" -days 7 -subj "/CN=compare CA" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+openssl req "${KEYARGS[@]}" -nodes -keyout "$W/server.key" -out "$W/server.csr" -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$W/server.ext"
+openssl x509 -req -in "$W/server.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial -days 7 \
+  -extfile "$W/server.ext" -out "$W/server.pem" 2>/dev/null
+CA=$W/ca.pem
+
+# ---------------------------------------------------------------- helpers (Python)
+cat >"$W/echo.py" <<'EOF'
+# Echo server: every byte read is written back.
+import asyncio, sys
+async def serve(r, w):
+    try:
+        while True:
+            d = await r.read(65536)
+            if not d:
+                break
+            w.write(d)
+            await w.drain()
+    except OSError:
+        pass
+    finally:
+        w.close()
+async def main():
+    srv = await asyncio.start_server(serve, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+    async with srv:
+        await srv.serve_forever()
+asyncio.run(main())
+EOF
+cat >"$W/hold.py" <<'EOF'
+# Opens N connections, one byte round trip on each (so every hop is fully
+# set up, TLS included), prints N and holds them until killed (at most 10 min).
+import socket, sys, time
+n, port = int(sys.argv[1]), int(sys.argv[2])
+held = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"x")
+    if s.recv(1) != b"x":
+        sys.exit("no echo")
+    held.append(s)
+print(len(held), flush=True)
+time.sleep(600)
+EOF
+
+# ---------------------------------------------------------------- shared servers
+start() { # name cmd... : start a process in the background, log to $W/name.log
+  local name=$1
+  shift
+  "$@" >"$W/$name.log" 2>&1 &
+  STARTED+=($!)
+  LAST_PID=$!
+}
+
+cat >"$W/terminator.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes auto;
+worker_rlimit_nofile 20000;
+pid $W/terminator.pid;
+error_log $W/terminator.err warn;
+events { worker_connections 16384; }
+stream {
+    ssl_certificate     $W/server.pem;
+    ssl_certificate_key $W/server.key;
+    ssl_protocols TLSv1.3;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256;
+    ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
+    # Every handshake is a full one, except on the resumable port.
+    ssl_session_tickets off;
+    ssl_session_cache off;
+$(for k in 1 2 3 4; do printf '    server { listen 127.0.0.1:2200%s ssl; proxy_pass 127.0.0.1:%s; }\n' "$k" "${BACKEND[$k]}"; done)
+    server { listen 127.0.0.1:22005 ssl; proxy_pass 127.0.0.1:21003;
+             ssl_session_tickets on; ssl_session_cache shared:resume:10m; }
+$(for k in 1 2 3 4 5; do printf '    server { listen 127.0.0.1:2210%s; proxy_pass 127.0.0.1:%s; }\n' "$k" "${BACKEND[$k]}"; done)
+}
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:21003; location / { return 200 "ok\n"; } }
+}
+EOF
+log "starting the backends and the terminator"
+start iperf3 iperf3 -s -B 127.0.0.1 -p 21001
+start sockperf sockperf server --tcp -i 127.0.0.1 -p 21002
+start echo python3 "$W/echo.py" 21004
+start terminator nginx -e "$W/terminator.err" -p "$W" -c "$W/terminator.conf" -g 'daemon off;'
+wait_ports terminator $LAST_PID 21003 22001 22002 22003 22004 22005 22101 22102 22103 22104 22105
+wait_ports iperf3 "${STARTED[0]}" 21001
+wait_ports sockperf "${STARTED[1]}" 21002
+wait_ports echo "${STARTED[2]}" 21004
+
+# ---------------------------------------------------------------- originators
+# Each writes its config for listen ports $1k and starts, setting ORIG_PIDS.
+orig_port() { echo $((23000 + $1 * 100 + $2)); } # originator-number route
+
+start_tls_sidecar() {
+  local i=$1 k
+  {
+    echo 'shutdown_grace = "1s"'
+    echo '[log]'
+    echo 'level = "warn"   # as quiet as the peers: no line per connection'
+    echo '[defaults]'
+    echo "max_connections = $MAXCONN"
+    for k in "${ROUTES[@]}"; do
+      cat <<EOF
+[[route]]
+name = "r$k"
+listen = "127.0.0.1:$(orig_port "$i" "$k")"
+connect = ["127.0.0.1:2200$k"]
+[route.connect_tls]
+start = "direct"
+verify = "full"
+server_name = "localhost"
+ca = "$CA"
+EOF
+    done
+  } >"$W/tls-sidecar.toml"
+  "$BIN" check -c "$W/tls-sidecar.toml" >"$W/tls-sidecar.check" 2>&1 || { cat "$W/tls-sidecar.check" >&2; return 1; }
+  start tls-sidecar "$BIN" run -c "$W/tls-sidecar.toml"
+  ORIG_PIDS=($LAST_PID)
+}
+
+haproxy_conf() { # i tls(0|1)
+  local i=$1 tls=$2 k
+  cat <<EOF
+global
+    maxconn $MAXCONN
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+    maxconn $MAXCONN
+EOF
+  for k in "${ROUTES[@]}"; do
+    echo "listen r$k"
+    echo "    bind 127.0.0.1:$(orig_port "$i" "$k")"
+    if [ "$tls" = 1 ]; then
+      echo "    server s 127.0.0.1:2200$k ssl verify required ca-file $CA sni str(localhost) verifyhost localhost"
+    else
+      echo "    server s 127.0.0.1:2210$k"
+    fi
+  done
+}
+start_haproxy_plain() {
+  haproxy_conf "$1" 0 >"$W/haproxy-plain.cfg"
+  start haproxy-plain haproxy -db -f "$W/haproxy-plain.cfg"
+  ORIG_PIDS=($LAST_PID)
+}
+start_haproxy_tls() {
+  haproxy_conf "$1" 1 >"$W/haproxy-tls.cfg"
+  start haproxy-tls haproxy -db -f "$W/haproxy-tls.cfg"
+  ORIG_PIDS=($LAST_PID)
+}
+
+start_nginx_stream() {
+  local i=$1 k
+  cat >"$W/nginx-stream.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes auto;
+worker_rlimit_nofile 20000;
+pid $W/nginx-stream.pid;
+error_log $W/nginx-stream.err warn;
+events { worker_connections 16384; }
+stream {
+    proxy_ssl on;
+    proxy_ssl_verify on;
+    proxy_ssl_trusted_certificate $CA;
+    proxy_ssl_name localhost;
+    proxy_ssl_server_name on;
+    proxy_ssl_protocols TLSv1.2 TLSv1.3;
+$(for k in "${ROUTES[@]}"; do printf '    server { listen 127.0.0.1:%s; proxy_pass 127.0.0.1:2200%s; }\n' "$(orig_port "$i" "$k")" "$k"; done)
+}
+EOF
+  start nginx-stream nginx -e "$W/nginx-stream.err" -p "$W" -c "$W/nginx-stream.conf" -g 'daemon off;'
+  ORIG_PIDS=($LAST_PID)
+}
+
+start_stunnel() {
+  local i=$1 k
+  {
+    echo "foreground = yes"
+    echo "pid ="
+    echo "syslog = no"
+    echo "debug = 3"
+    echo "socket = l:TCP_NODELAY=1"
+    echo "socket = r:TCP_NODELAY=1"
+    for k in "${ROUTES[@]}"; do
+      cat <<EOF
+[r$k]
+client = yes
+accept = 127.0.0.1:$(orig_port "$i" "$k")
+connect = 127.0.0.1:2200$k
+verifyChain = yes
+CAfile = $CA
+checkHost = localhost
+sni = localhost
+EOF
+    done
+  } >"$W/stunnel.conf"
+  start stunnel stunnel "$W/stunnel.conf"
+  ORIG_PIDS=($LAST_PID)
+}
+
+start_socat() {
+  local i=$1 k
+  ORIG_PIDS=()
+  for k in "${ROUTES[@]}"; do
+    start "socat-r$k" socat "TCP-LISTEN:$(orig_port "$i" "$k"),bind=127.0.0.1,reuseaddr,fork,backlog=1024,nodelay" \
+      "OPENSSL:127.0.0.1:2200$k,cafile=$CA,verify=1,commonname=localhost,nodelay"
+    ORIG_PIDS+=($LAST_PID)
+  done
+  ln -sf "$W/socat-r1.log" "$W/socat.log"
+}
+
+# ---------------------------------------------------------------- figures
+RESULTS=$W/results.tsv
+: >"$RESULTS"
+put() { printf '%s\t%s\t%s\n' "$ORIG" "$1" "$2" >>"$RESULTS"; } # metric value
+
+hold() { # n port out : start a holder of n idle connections, wait until it holds them all
+  local n=$1 port=$2 out=$3 got
+  timeout 700 python3 "$W/hold.py" "$n" "$port" >"$out" 2>"$out.err" &
+  HOLDER=$!
+  STARTED+=($HOLDER)
+  for _ in $(seq 1200); do
+    if [ -s "$out" ] || ! kill -0 "$HOLDER" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  got=$(head -n1 "$out" 2>/dev/null || true)
+  [ "$got" = "$n" ] && return 0
+  log "  idle: the holder opened ${got:-no} connections of $n: $(tail -n1 "$out.err" 2>/dev/null)"
+  unhold
+  return 1
+}
+unhold() { kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null || true; }
+
+fig_idle() { # port : idle memory per connection
+  local port=$1 before after pss0 pss1
+  # Warm up: a few connections set up and torn down first.
+  hold 20 "$port" "$W/warm.out" || return 1
+  unhold
+  settle "$port"
+  before=$(mem_kib VmRSS "${ORIG_PIDS[@]}")
+  pss0=$(mem_kib Pss "${ORIG_PIDS[@]}")
+  hold "$IDLE_CONNS" "$port" "$W/hold.out" || return 1
+  sleep 1
+  after=$(mem_kib VmRSS "${ORIG_PIDS[@]}")
+  pss1=$(mem_kib Pss "${ORIG_PIDS[@]}")
+  put idle_rss_kib_per_conn "$(awk -v a="$after" -v b="$before" -v n="$IDLE_CONNS" 'BEGIN{printf "%.1f", (a-b)/n}')"
+  put idle_pss_kib_per_conn "$(awk -v a="$pss1" -v b="$pss0" -v n="$IDLE_CONNS" 'BEGIN{printf "%.1f", (a-b)/n}')"
+  put idle_rss_kib_before "$before"
+  unhold
+  settle "$port"
+}
+
+settle() { # wait (at most 30 s) until the originator has no client connection left on port
+  local i
+  for i in $(seq 300); do [ "$(established "$1")" = 0 ] && return 0; sleep 0.1; done
+  log "  connections on $1 still open after 30 s"
+}
+
+fig_bulk() { # port streams dir(up|down) : CPU s per GiB
+  local port=$1 streams=$2 dir=$3 c0 c1 rev=() json=$W/iperf-$ORIG-$2-$3.json
+  [ "$dir" = down ] && rev=(-R)
+  c0=$(cpu_ticks "${ORIG_PIDS[@]}")
+  timeout 300 iperf3 -c 127.0.0.1 -p "$port" -n "$BULK" -P "$streams" "${rev[@]}" -J >"$json" 2>&1 || {
+    log "  iperf3 -P $streams ${rev[*]} failed: $(grep -o '"error":.*' "$json" | head -n1)"
+    return 1
+  }
+  c1=$(cpu_ticks "${ORIG_PIDS[@]}")
+  python3 - "$json" "$c0" "$c1" "$HZ" "$streams" "$dir" >>"$RESULTS.tmp" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+c0, c1, hz, streams, d = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+s = j["end"]["sum_received"]
+gib = s["bytes"] / 2**30
+print(f"cpu_s_per_gib_{d}_{streams}\t{(c1 - c0) / hz / gib:.3f}")
+print(f"gbit_s_{d}_{streams}\t{s['bits_per_second'] / 1e9:.2f}")
+EOF
+  while IFS=$'\t' read -r m v; do put "$m" "$v"; done <"$RESULTS.tmp"
+  rm -f "$RESULTS.tmp"
+}
+
+fig_ping() { # port size : RTT avg and p99, microseconds
+  local port=$1 size=$2 out=$W/sockperf-$ORIG-$2.txt avg p99
+  timeout $((PP_SECS + 30)) sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -m "$size" -t "$PP_SECS" \
+    --full-rtt --mps=max >"$out" 2>&1 || { log "  sockperf -m $size failed: $(tail -n1 "$out")"; return 1; }
+  avg=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -o 'avg-rtt=[0-9.]*' | cut -d= -f2)
+  p99=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | awk '/percentile 99.000 =/ {print $NF}')
+  [ -n "$avg" ] && [ -n "$p99" ] || { log "  sockperf -m $size: no result"; return 1; }
+  put "rtt_avg_us_$size" "$avg"
+  put "rtt_p99_us_$size" "$p99"
+}
+
+fig_wrk() { # port name extra-args... : requests/s and CPU microseconds per request
+  local port=$1 name=$2 c0 c1 t0 t1 out=$W/wrk-$ORIG-$2.txt reqs rate errs
+  shift 2
+  c0=$(cpu_ticks "${ORIG_PIDS[@]}")
+  timeout $((SECS + 30)) wrk -t 1 -c 16 -d "${SECS}s" "$@" "http://127.0.0.1:$port/" >"$out" 2>&1 || {
+    log "  wrk $name failed: $(tail -n1 "$out")"
+    return 1
+  }
+  c1=$(cpu_ticks "${ORIG_PIDS[@]}")
+  reqs=$(awk '/requests in/ {print $1}' "$out")
+  rate=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  errs=$(awk '/Socket errors|Non-2xx/ {sub(/^ */, ""); printf "%s; ", $0}' "$out")
+  [ -n "$errs" ] && log "  wrk $name: $errs"
+  [ -n "$reqs" ] && [ "$reqs" -gt 0 ] || { log "  wrk $name: no requests"; return 1; }
+  put "${name}_per_s" "$rate"
+  put "${name}_cpu_us" "$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN{printf "%.1f", c / hz * 1e6 / n}')"
+  [ -n "$errs" ] && put "${name}_errors" "${errs%; }"
+  return 0
+}
+
+run_originator() {
+  local i=$1 k fn ports=()
+  ORIG=${ORIGINATORS_ALL_NAMES[$i]}
+  fn=start_${ORIG//-/_}
+  log "$ORIG: starting"
+  if ! "$fn" "$i"; then log "$ORIG: could not start"; put start failed; return 0; fi
+  for k in "${ROUTES[@]}"; do ports+=("$(orig_port "$i" "$k")"); done
+  if ! wait_ports "$ORIG" "${ORIG_PIDS[0]}" "${ports[@]}"; then put start failed; stop_pids "${ORIG_PIDS[@]}"; return 0; fi
+  local p_bulk p_ping p_http p_echo p_resume
+  p_bulk=$(orig_port "$i" $R_BULK) p_ping=$(orig_port "$i" $R_PING) p_http=$(orig_port "$i" $R_HTTP)
+  p_echo=$(orig_port "$i" $R_ECHO) p_resume=$(orig_port "$i" $R_RESUME)
+
+  log "$ORIG: idle memory, $IDLE_CONNS connections"
+  fig_idle "$p_echo" || put idle_rss_kib_per_conn fail
+  local dir s
+  for dir in up down; do
+    for s in 1 4; do
+      log "$ORIG: bulk $dir, $s stream(s), $BULK"
+      fig_bulk "$p_bulk" "$s" "$dir" || put "cpu_s_per_gib_${dir}_$s" fail
+    done
+  done
+  for s in 64 1024; do
+    log "$ORIG: ping-pong $s B, ${PP_SECS}s"
+    fig_ping "$p_ping" "$s" || put "rtt_avg_us_$s" fail
+  done
+  log "$ORIG: new connections, ${SECS}s"
+  fig_wrk "$p_http" newconn -H 'Connection: close' || put newconn_per_s fail
+  log "$ORIG: new connections with resumption allowed, ${SECS}s"
+  fig_wrk "$p_resume" resumed -H 'Connection: close' || put resumed_per_s fail
+  log "$ORIG: keep-alive requests, ${SECS}s"
+  fig_wrk "$p_http" keepalive || put keepalive_per_s fail
+  put cpu_s_total "$(awk -v c="$(cpu_ticks "${ORIG_PIDS[@]}")" -v hz="$HZ" 'BEGIN{printf "%.2f", c / hz}')"
+  stop_pids "${ORIG_PIDS[@]}"
+  # Let the last connections' TIME_WAIT and sockets of this run go quiet.
+  sleep 1
+}
+
+ORIGINATORS_ALL_NAMES=("${ALL_ORIGINATORS[@]}")
+for i in "${!ALL_ORIGINATORS[@]}"; do
+  case ",$ONLY," in *",${ALL_ORIGINATORS[$i]},"*) run_originator "$i" ;; esac
+done
+
+# ---------------------------------------------------------------- report
+log "writing $OUT"
+mkdir -p "$(dirname "$OUT")"
+ver() { "$@" 2>&1 | head -n1 | tr -d '\r' || true; }
+{
+  echo "nproc	$(nproc)"
+  echo "cpu	$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "kernel	$(uname -sr)"
+  echo "os	$(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "tls-sidecar	$("$BIN" --version 2>&1 | head -n1) ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ', modified'))"
+  echo "rustc	$(ver rustc --version)"
+  echo "haproxy	$(ver haproxy -v)"
+  echo "nginx	$(ver nginx -v)"
+  echo "stunnel	$(stunnel -version 2>&1 | grep -m1 '^stunnel')"
+  echo "socat	$(socat -V 2>&1 | grep -m1 'socat version')"
+  echo "openssl	$(ver openssl version)"
+  echo "iperf3	$(ver iperf3 -v)"
+  echo "wrk	$(ver wrk -v)"
+  echo "sockperf	$(ver sockperf --version)"
+  echo "key	$KEY"
+  echo "sizes	bulk $BULK per transfer; ping-pong ${PP_SECS}s per size; wrk ${SECS}s, 1 thread, 16 connections; $IDLE_CONNS idle connections"
+  echo "load	load average at start $LOAD_START; at end $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "busy	$BUSY"
+  echo "quick	$QUICK"
+  echo "elapsed	$(($(date +%s) - T_START)) s"
+} >"$W/machine.tsv"
+
+python3 - "$RESULTS" "$W/machine.tsv" "$ONLY" >"$OUT" <<'EOF'
+import sys
+from collections import defaultdict
+
+results, machine, only = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+r = defaultdict(dict)
+for line in open(results):
+    o, m, v = line.rstrip("\n").split("\t")
+    r[o][m] = v
+
+NAMES = {
+    "tls-sidecar": "tls-sidecar (verify full)",
+    "haproxy-plain": "HAProxy, plain TCP (no TLS: the copy-only floor)",
+    "haproxy-tls": "HAProxy (`ssl verify required`, verifyhost)",
+    "nginx-stream": "nginx stream (`proxy_ssl on`, verify on)",
+    "stunnel": "stunnel (client, verifyChain, checkHost)",
+    "socat": "socat (`OPENSSL:`, cafile, verify)",
+}
+PEERS = ["haproxy-tls", "nginx-stream", "stunnel", "socat"]
+LOW, HIGH = "low", "high"
+# Columns: heading, [(metric, better)], digits
+COLS = [
+    ("CPU s per GiB, plain→TLS, 1 / 4 streams", [("cpu_s_per_gib_up_1", LOW), ("cpu_s_per_gib_up_4", LOW)], 2),
+    ("CPU s per GiB, TLS→plain, 1 / 4 streams", [("cpu_s_per_gib_down_1", LOW), ("cpu_s_per_gib_down_4", LOW)], 2),
+    ("64 B ping-pong RTT avg / p99 µs", [("rtt_avg_us_64", LOW), ("rtt_p99_us_64", LOW)], 0),
+    ("1 KiB ping-pong RTT avg / p99 µs", [("rtt_avg_us_1024", LOW), ("rtt_p99_us_1024", LOW)], 0),
+    ("new TLS conn/s (full handshake)", [("newconn_per_s", HIGH)], 0),
+    ("CPU µs per new conn", [("newconn_cpu_us", LOW)], 0),
+    ("conn/s, CPU µs per conn (resumption allowed)", [("resumed_per_s", HIGH), ("resumed_cpu_us", LOW)], 0),
+    ("keep-alive req/s", [("keepalive_per_s", HIGH)], 0),
+    ("CPU µs per keep-alive req", [("keepalive_cpu_us", LOW)], 1),
+    ("idle KiB per conn, RSS / PSS", [("idle_rss_kib_per_conn", LOW), ("idle_pss_kib_per_conn", LOW)], 1),
+]
+
+def num(o, m):
+    try:
+        return float(r[o][m])
+    except (KeyError, ValueError):
+        return None
+
+def fmt(v, digits):
+    if v is None:
+        return "—"
+    if digits == 0 or abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+def cell(o, metrics, digits):
+    return " / ".join(fmt(num(o, m), digits) if r[o].get(m) != "fail" else "failed" for m, _ in metrics)
+
+def best(m, better, among):
+    vals = [(num(o, m), o) for o in among if num(o, m) is not None]
+    if not vals:
+        return None
+    return (min if better == LOW else max)(vals)
+
+def ratio_cell(metrics, among):
+    out = []
+    for m, better in metrics:
+        b, s = best(m, better, among), num("tls-sidecar", m)
+        out.append("—" if b is None or s is None or b[0] == 0 else f"{s / b[0]:.2f}×")
+    return " / ".join(out)
+
+ran = [o for o in NAMES if o in only and o in r]
+lines = []
+lines.append("| originator | " + " | ".join(c[0] for c in COLS) + " |")
+lines.append("|---" * (len(COLS) + 1) + "|")
+for o in ran:
+    if r[o].get("start") == "failed":
+        lines.append(f"| {NAMES[o]} | did not start (see the log) |" + " |" * (len(COLS) - 1))
+        continue
+    lines.append(f"| {NAMES[o]} | " + " | ".join(cell(o, ms, d) for _, ms, d in COLS) + " |")
+peers = [o for o in PEERS if o in ran]
+if "tls-sidecar" in ran and peers:
+    lines.append("| **tls-sidecar ÷ best TLS peer** | " + " | ".join(ratio_cell(ms, peers) for _, ms, _ in COLS) + " |")
+    bests = []
+    for _, ms, _ in COLS:
+        bests.append(" / ".join((best(m, b, peers) or (None, "—"))[1] for m, b in ms))
+    lines.append("| (best TLS peer) | " + " | ".join(bests) + " |")
+if "tls-sidecar" in ran and "haproxy-plain" in ran:
+    lines.append("| **tls-sidecar ÷ HAProxy plain** | " + " | ".join(ratio_cell(ms, ["haproxy-plain"]) for _, ms, _ in COLS) + " |")
+
+m = dict(l.rstrip("\n").split("\t", 1) for l in open(machine))
+print("# tls-sidecar vs TLS originators (benches/compare.sh)\n")
+if m.get("quick") == "1":
+    print("**QUICK=1 run: tiny sizes, for checking the apparatus only. Do not quote these numbers.**\n")
+if m.get("busy") == "yes":
+    print("**A cargo/rustc build ran during this run: the machine was not quiet, the figures are noisy.**\n")
+print("Lower is better for CPU, RTT and memory; higher for conn/s and req/s. A ratio below 1× is better than")
+print("the best TLS peer for CPU, RTT and memory columns; above 1× is better for conn/s and req/s.\n")
+print("\n".join(lines))
+print("\n## Machine and versions\n")
+for k, v in m.items():
+    if k not in ("quick", "busy"):
+        print(f"- {k}: {v}")
+print("\n## Every measurement\n")
+metrics = sorted({k for o in ran for k in r[o]})
+print("| metric | " + " | ".join(ran) + " |")
+print("|---" * (len(ran) + 1) + "|")
+for k in metrics:
+    print(f"| {k} | " + " | ".join(r[o].get(k, "") for o in ran) + " |")
+print("\nMetric names: `cpu_s_per_gib_up_N` plain→TLS (client → originator → terminator) with N iperf3 streams,")
+print("`_down_N` TLS→plain (iperf3 -R); `gbit_s_*` their throughput; `rtt_*_us_SIZE` sockperf ping-pong round trip;")
+print("`newconn_*` a new connection per HTTP request, full TLS handshake; `resumed_*` the same with resumption allowed;")
+print("`keepalive_*` wrk keep-alive; `idle_*` memory of the originator's processes per idle connection (VmRSS and PSS);")
+print("`cpu_s_total` the originator's CPU over the whole run.")
+EOF
+
+cat "$OUT"
+log "done in $(($(date +%s) - T_START)) s"

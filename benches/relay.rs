@@ -1,0 +1,397 @@
+//! Micro-benchmarks of the relay engine, `tls_sidecar::relay::relay`, in
+//! bytes per second (issue 7). Each benchmark carries one payload one way
+//! through the relay and waits for the relay to end cleanly, so a figure
+//! includes the half-close and (for TLS) close_notify at the end:
+//!
+//! - `duplex_plain`: in memory, plain → plain over `tokio::io::duplex` pairs.
+//! - `duplex_tls`: in memory, a rustls client/server pair (tokio-rustls,
+//!   TLS 1.3, AES-128-GCM as the comparison's terminator) with the relay on
+//!   the client side: `plain_to_tls` (the relay encrypts) and `tls_to_plain`
+//!   (the relay decrypts). The handshake is done before the clock starts.
+//! - `tcp_loopback`: real sockets on 127.0.0.1, plain → plain, and plain →
+//!   TLS for the largest size.
+//!
+//! Every figure is measured for the relay and, as the baseline the issue
+//! asks to keep, for `tokio::io::copy_bidirectional` on the same streams.
+//! Everything runs on a current-thread runtime: writer, relay and reader
+//! share one thread, so a figure is the whole path's CPU per byte.
+//!
+//!   cargo bench --bench relay              # about a minute
+//!   cargo bench --bench relay -- --test    # each benchmark once (CI)
+//!   cargo bench --bench relay -- duplex_tls
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use tls_sidecar::relay::{self, End};
+
+const MIB: usize = 1024 * 1024;
+const SIZES: [usize; 2] = [MIB, 16 * MIB];
+/// What a writer hands to the stream per call, and a reader asks for.
+const CHUNK: usize = 64 * 1024;
+/// In-memory pipes hold at most this much, like a loopback socket buffer.
+const PIPE: usize = 256 * 1024;
+const IDLE: Duration = Duration::from_secs(60);
+
+/// The thing under test, and the baseline it is compared with.
+#[derive(Clone, Copy)]
+enum Engine {
+    Relay,
+    CopyBidirectional,
+}
+
+impl Engine {
+    const ALL: [Engine; 2] = [Engine::Relay, Engine::CopyBidirectional];
+
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Relay => "relay",
+            Engine::CopyBidirectional => "copy_bidirectional",
+        }
+    }
+
+    /// Runs until both directions have ended; panics on anything but a
+    /// clean end, so a benchmark never times a failure.
+    async fn run<C, U>(self, client: &mut C, upstream: &mut U)
+    where
+        C: AsyncRead + AsyncWrite + Unpin,
+        U: AsyncRead + AsyncWrite + Unpin,
+    {
+        match self {
+            Engine::Relay => {
+                let out = relay::relay(client, upstream, IDLE, &()).await;
+                assert!(matches!(out.end, End::Closed), "relay ended {:?}", out.end);
+            }
+            Engine::CopyBidirectional => {
+                tokio::io::copy_bidirectional(client, upstream)
+                    .await
+                    .expect("copy_bidirectional");
+            }
+        }
+    }
+}
+
+/// Writes `total` bytes, then shuts the writer down (FIN / close_notify).
+async fn pump<W: AsyncWrite + Unpin>(w: &mut W, total: usize) {
+    let chunk = [0x5au8; CHUNK];
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        w.write_all(&chunk[..n]).await.expect("write");
+        left -= n;
+    }
+    w.shutdown().await.expect("shutdown");
+}
+
+/// Reads to the end, then shuts its own writer down so the relay's other
+/// direction ends too. Returns the bytes read.
+async fn drain<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> usize {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0;
+    loop {
+        let n = s.read(&mut buf).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    s.shutdown().await.expect("shutdown");
+    black_box(total)
+}
+
+/// Carries `total` bytes from `source` through the engine relaying between
+/// `client` and `upstream` to `sink` (the client's or the upstream's far
+/// end, whichever way the bytes go), and returns how long it took.
+async fn carry<A, P, C, U>(
+    engine: Engine,
+    total: usize,
+    (source, sink): (&mut A, &mut P),
+    client: &mut C,
+    upstream: &mut U,
+) -> Duration
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+    P: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = Instant::now();
+    let (_, got, ()) = tokio::join!(
+        async {
+            pump(source, total).await;
+            // The far side's shutdown comes back to us; read it so the
+            // relay can finish that direction.
+            let mut rest = [0u8; 1];
+            assert_eq!(source.read(&mut rest).await.expect("read"), 0);
+        },
+        drain(sink),
+        engine.run(client, upstream),
+    );
+    let took = start.elapsed();
+    assert_eq!(got, total, "every byte arrives");
+    took
+}
+
+fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A TLS 1.3, AES-128-GCM client/server pair trusting a throwaway CA, the
+/// way the comparison's nginx terminator is pinned.
+struct Tls {
+    connector: TlsConnector,
+    acceptor: TlsAcceptor,
+}
+
+impl Tls {
+    fn new() -> Tls {
+        use rustls::crypto::aws_lc_rs as provider;
+        let ca = tls_sidecar::pki::Ca::new("bench CA");
+        let leaf = ca.leaf("localhost", &["localhost"]);
+        let suite = || {
+            let mut p = provider::default_provider();
+            p.cipher_suites = vec![provider::cipher_suite::TLS13_AES_128_GCM_SHA256];
+            Arc::new(p)
+        };
+        let server = rustls::ServerConfig::builder_with_provider(suite())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("TLS 1.3")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(leaf.cert_der.clone())],
+                PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key"),
+            )
+            .expect("server config");
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).expect("CA"))
+            .expect("root");
+        let client = rustls::ClientConfig::builder_with_provider(suite())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("TLS 1.3")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Tls {
+            connector: TlsConnector::from(Arc::new(client)),
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+        }
+    }
+
+    /// Completes a handshake over `client_io`/`server_io`.
+    async fn pair<S>(
+        &self,
+        client_io: S,
+        server_io: S,
+    ) -> (
+        tokio_rustls::client::TlsStream<S>,
+        tokio_rustls::server::TlsStream<S>,
+    )
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from("localhost").expect("name");
+        let (c, s) = tokio::join!(
+            self.connector.connect(name, client_io),
+            self.acceptor.accept(server_io)
+        );
+        (c.expect("client handshake"), s.expect("server handshake"))
+    }
+}
+
+fn duplex_plain(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut g = c.benchmark_group("duplex_plain");
+    configure(&mut g);
+    for size in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        for engine in Engine::ALL {
+            g.bench_with_input(
+                BenchmarkId::new(engine.name(), label(size)),
+                &size,
+                |b, &size| {
+                    b.iter_custom(|iters| {
+                        rt.block_on(async {
+                            let mut spent = Duration::ZERO;
+                            for _ in 0..iters {
+                                let (mut app, mut client) = duplex(PIPE);
+                                let (mut upstream, mut peer) = duplex(PIPE);
+                                spent += carry(
+                                    engine,
+                                    size,
+                                    (&mut app, &mut peer),
+                                    &mut client,
+                                    &mut upstream,
+                                )
+                                .await;
+                            }
+                            spent
+                        })
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+fn duplex_tls(c: &mut Criterion) {
+    let rt = current_thread();
+    let tls = Tls::new();
+    let mut g = c.benchmark_group("duplex_tls");
+    configure(&mut g);
+    for size in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        for engine in Engine::ALL {
+            for to_tls in [true, false] {
+                let id = format!(
+                    "{}/{}",
+                    engine.name(),
+                    if to_tls {
+                        "plain_to_tls"
+                    } else {
+                        "tls_to_plain"
+                    }
+                );
+                g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
+                    b.iter_custom(|iters| {
+                        rt.block_on(async {
+                            let mut spent = Duration::ZERO;
+                            for _ in 0..iters {
+                                let (mut app, mut client) = duplex(PIPE);
+                                let (up_io, peer_io) = duplex(PIPE);
+                                let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
+                                spent += if to_tls {
+                                    carry(
+                                        engine,
+                                        size,
+                                        (&mut app, &mut peer),
+                                        &mut client,
+                                        &mut upstream,
+                                    )
+                                    .await
+                                } else {
+                                    carry(
+                                        engine,
+                                        size,
+                                        (&mut peer, &mut app),
+                                        &mut client,
+                                        &mut upstream,
+                                    )
+                                    .await
+                                };
+                            }
+                            spent
+                        })
+                    })
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
+/// Two connected loopback sockets: (connecting side, accepted side).
+async fn tcp_pair(l: &TcpListener) -> (TcpStream, TcpStream) {
+    let (a, b) = tokio::join!(
+        TcpStream::connect(l.local_addr().expect("addr")),
+        l.accept()
+    );
+    let (a, (b, _)) = (a.expect("connect"), b.expect("accept"));
+    // As the sidecar sets on its sockets.
+    a.set_nodelay(true).expect("nodelay");
+    b.set_nodelay(true).expect("nodelay");
+    (a, b)
+}
+
+fn tcp_loopback(c: &mut Criterion) {
+    let rt = current_thread();
+    let tls = Tls::new();
+    let (front, back) = rt.block_on(async {
+        (
+            TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+            TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        )
+    });
+    let mut g = c.benchmark_group("tcp_loopback");
+    configure(&mut g);
+    for size in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        for engine in Engine::ALL {
+            let id = format!("{}/plain_to_plain", engine.name());
+            g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut spent = Duration::ZERO;
+                        for _ in 0..iters {
+                            let (mut app, mut client) = tcp_pair(&front).await;
+                            let (mut upstream, mut peer) = tcp_pair(&back).await;
+                            spent += carry(
+                                engine,
+                                size,
+                                (&mut app, &mut peer),
+                                &mut client,
+                                &mut upstream,
+                            )
+                            .await;
+                        }
+                        spent
+                    })
+                })
+            });
+        }
+    }
+    // The issue's main figure on real sockets, largest size only.
+    let size = SIZES[SIZES.len() - 1];
+    g.throughput(Throughput::Bytes(size as u64));
+    for engine in Engine::ALL {
+        let id = format!("{}/plain_to_tls", engine.name());
+        g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        let (mut app, mut client) = tcp_pair(&front).await;
+                        let (up_io, peer_io) = tcp_pair(&back).await;
+                        let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
+                        spent += carry(
+                            engine,
+                            size,
+                            (&mut app, &mut peer),
+                            &mut client,
+                            &mut upstream,
+                        )
+                        .await;
+                    }
+                    spent
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Small and short, so the whole run stays around a minute on 2 cores.
+fn configure<M: criterion::measurement::Measurement>(g: &mut criterion::BenchmarkGroup<'_, M>) {
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+}
+
+fn label(size: usize) -> String {
+    format!("{}MiB", size / MIB)
+}
+
+criterion_group!(benches, duplex_plain, duplex_tls, tcp_loopback);
+criterion_main!(benches);
