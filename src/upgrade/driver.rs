@@ -22,7 +22,7 @@ where
     let mut engine = Engine::new(script, limits);
     let mut buf = [0u8; 2048];
     loop {
-        match engine.next() {
+        match engine.step() {
             Next::Write {
                 upstream: up,
                 client: down,

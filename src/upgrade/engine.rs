@@ -120,7 +120,7 @@ impl<'s> Engine<'s> {
     }
 
     /// Advances as far as the bytes at hand allow.
-    pub fn next(&mut self) -> Next {
+    pub fn step(&mut self) -> Next {
         loop {
             if !self.to_upstream.is_empty() || !self.to_client.is_empty() {
                 return Next::Write {
@@ -318,9 +318,11 @@ pub(crate) fn printable(bytes: &[u8]) -> String {
     }
 }
 
-/// One BER TLV: (tag, value, total length), or None if incomplete;
-/// Err if malformed.
-fn tlv(buf: &[u8]) -> Result<Option<(u8, &[u8], usize)>, String> {
+/// One BER TLV as (tag, value, total length).
+type Tlv<'a> = (u8, &'a [u8], usize);
+
+/// One BER TLV, or None if incomplete; Err if malformed.
+fn tlv(buf: &[u8]) -> Result<Option<Tlv<'_>>, String> {
     if buf.len() < 2 {
         return Ok(None);
     }

@@ -20,12 +20,24 @@ use tokio_rustls::TlsAcceptor;
 pub use tls_sidecar::pki::{self, Ca, Leaf, Validity};
 
 /// A port free on 127.0.0.1 right now.
+/// A loopback port that is free now and has not been handed out before in
+/// this test process: the kernel may give the same ephemeral port twice once
+/// the probe listener is closed, and two routes on one port make a config
+/// invalid.
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = StdListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn tmpdir() -> tempfile::TempDir {

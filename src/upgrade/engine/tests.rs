@@ -25,7 +25,7 @@ fn run_chunks(script: &Script, server: &[&[u8]], client: &[&[u8]], limits: Limit
     let (mut s, mut c) = (server.iter(), client.iter());
     let (mut to_upstream, mut to_client) = (Vec::new(), Vec::new());
     for _ in 0..100_000 {
-        match e.next() {
+        match e.step() {
             Next::Write { upstream, client } => {
                 to_upstream.extend(upstream);
                 to_client.extend(client);

@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let given: usize = chunks.iter().filter(|c| c.0).map(|c| c.1.len()).sum();
     let mut e = Engine::new(&script, Limits { max_message: 512, max_total: 4096 });
     for _ in 0..10_000 {
-        match e.next() {
+        match e.step() {
             Next::Write { .. } => {}
             Next::ReadUpstream => match up.next() {
                 Some(b) => e.upstream_data(b),
