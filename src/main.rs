@@ -84,6 +84,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            let json_logs = matches!(cfg.log.format, config::LogFormat::Json);
             init_logging(&cfg.log.level, cfg.log.format);
             let metrics = match telemetry::install() {
                 Ok(m) => m,
@@ -96,7 +97,10 @@ fn main() -> ExitCode {
             match rt.block_on(serve::run(&c.config, metrics)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e:#}");
+                    // A text log already goes to stderr: say it once there.
+                    if json_logs {
+                        tracing::error!("{e:#}");
+                    }
                     eprintln!("error: {e:#}");
                     ExitCode::from(1)
                 }

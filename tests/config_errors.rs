@@ -344,3 +344,30 @@ fn run_names_the_admin_endpoint_when_its_port_is_taken() {
         out.stderr
     );
 }
+
+#[test]
+fn a_ca_that_verify_none_or_pin_would_ignore_is_a_warning() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let pki = Pki::new(d);
+    let config = d.join("ignored-ca.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[route]]\nname = \"chatserver\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"chat.genesys.example:4443\"]\n\
+             [route.connect_tls]\nverify = \"none\"\nca = \"{}\"\n",
+            free_port(),
+            pki.ca_path.display()
+        ),
+    )
+    .unwrap();
+    let out = cli("check", &config, None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "warning: route \"chatserver\": connect_tls.ca is not used: with verify = \"none\" or \"pin\" no chain is checked against it\n"
+        ),
+        "{}",
+        out.stdout
+    );
+}

@@ -57,11 +57,10 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.problem)
-    }
-}
+/// No `source()`: the message already carries the cause (the I/O error, the
+/// parser's words), and error reporters that walk the chain (`{:#}`) would
+/// print it twice more.
+impl std::error::Error for ConfigError {}
 
 /// Builds errors for one route, so each check is a one-liner.
 pub struct RouteCtx<'a> {

@@ -182,6 +182,11 @@ pub fn build(
         ),
         _ => {}
     }
+    if t.ca.is_some() && matches!(t.verify, Verify::None | Verify::Pin(_)) {
+        loader.warn(
+            "connect_tls.ca is not used: with verify = \"none\" or \"pin\" no chain is checked against it".into(),
+        );
+    }
 
     Ok(ClientTls {
         config: Arc::new(config),
