@@ -464,3 +464,53 @@ pub fn route(name: &str, port: u16, connect: &[String], connect_tls: &str) -> St
     }
     s
 }
+
+/// Rows of the hardening summary (`bash tests/hardening-summary.sh`): each
+/// test writes its own file, target/hardening-summary/CRATE__TEST.md, one
+/// Markdown table row per case as the case is decided (so a test that fails
+/// half way still leaves the rows it reached), and the script concatenates
+/// the files in a stable order.
+pub struct Summary {
+    path: PathBuf,
+}
+
+impl Summary {
+    /// Starts (truncates) the row file of `test` in the calling test crate.
+    pub fn new(test: &str) -> Summary {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/hardening-summary");
+        let _ = std::fs::create_dir_all(&dir);
+        let crate_name = env!("CARGO_CRATE_NAME");
+        let path = dir.join(format!("{crate_name}__{test}.md"));
+        let _ = std::fs::write(&path, "");
+        Summary { path }
+    }
+
+    /// Appends one row: case, what was done, expected, observed, held, figure.
+    pub fn row(
+        &self,
+        case: &str,
+        done: &str,
+        expected: &str,
+        observed: &str,
+        held: bool,
+        figure: &str,
+    ) {
+        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        let line = format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            cell(case),
+            cell(done),
+            cell(expected),
+            cell(observed),
+            if held { "yes" } else { "**no**" },
+            cell(figure)
+        );
+        print!("summary: {line}");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .unwrap();
+        f.write_all(line.as_bytes()).unwrap();
+    }
+}
