@@ -90,6 +90,7 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    telemetry::register_reloads();
     ready.store(true, Ordering::Release);
     notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(routes = running.routes.len(), "serving");
@@ -99,7 +100,12 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                notify(&[sd_notify::NotifyState::Reloading]);
+                // MONOTONIC_USEC lets Type=notify-reload units match the
+                // reload to this message; Type=notify ignores it.
+                match sd_notify::NotifyState::monotonic_usec_now() {
+                    Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
+                    Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
+                }
                 match running.reload().await {
                     Ok(()) => {
                         telemetry::reload(true);

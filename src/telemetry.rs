@@ -167,6 +167,14 @@ impl crate::relay::Observe for RouteMetrics {
 }
 
 /// Counts a config reload: `ok` or `error`.
+/// Both reload series exist from the start at 0, so an alert on
+/// `increase(...{result="error"}[..]) > 0` sees the first failure.
+pub fn register_reloads() {
+    for result in ["ok", "error"] {
+        counter!(CONFIG_RELOADS, "result" => result).increment(0);
+    }
+}
+
 pub fn reload(ok: bool) {
     counter!(CONFIG_RELOADS, "result" => if ok { "ok" } else { "error" }).increment(1);
 }

@@ -119,6 +119,13 @@ async fn a_stream_survives_ten_reloads_and_two_rotations_intact_while_new_connec
     });
 
     assert_eq!(served_subject(p_edge, &pki.ca_path).await, "CN=edge-v1");
+    // Both reload series exist from the start, at 0.
+    for result in ["ok", "error"] {
+        assert_eq!(
+            s.metric("tls_sidecar_config_reloads_total", &[("result", result)]),
+            Some(0.0)
+        );
+    }
     let mut ok_reloads = 0.0;
     for round in 0..10 {
         let body = match round {
@@ -360,4 +367,60 @@ async fn with_a_low_fd_limit_a_burst_is_survived_and_serving_resumes() {
         log.contains("resource exhausted"),
         "the exhaustion was logged:\n{log}"
     );
+}
+
+/// The sd_notify protocol as systemd's `Type=notify` sees it: datagrams on
+/// `$NOTIFY_SOCKET`. PID 1 here is not systemd, so the test plays its part
+/// with a real Unix datagram socket: READY=1 only once the listener
+/// accepts, RELOADING=1 (with MONOTONIC_USEC) then READY=1 around a SIGHUP,
+/// STOPPING=1 at SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_is_told_ready_reloading_and_stopping_over_notify_socket() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tmpdir();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let recv = || {
+        let mut b = [0u8; 512];
+        let n = sock.recv(&mut b).expect("a notify datagram");
+        String::from_utf8_lossy(&b[..n]).into_owned()
+    };
+
+    let p = free_port();
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = dir.path().join("tls-sidecar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"{admin}\"\n[[route]]\nname = \"plain\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:9\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut s = Sidecar::spawn(
+        &config,
+        admin,
+        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
+    );
+
+    let ready = recv();
+    assert_eq!(ready.trim_end(), "READY=1", "{}", s.logs());
+    // Sent after every listener is bound: a connect succeeds at once.
+    std::net::TcpStream::connect(("127.0.0.1", p)).expect("listening when READY=1 was sent");
+
+    s.signal("HUP");
+    let reloading = recv();
+    let mut lines = reloading.lines();
+    assert_eq!(lines.next(), Some("RELOADING=1"), "{reloading}");
+    let usec = lines
+        .next()
+        .and_then(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(usec.is_some_and(|u| u > 0), "{reloading}");
+    assert_eq!(recv().trim_end(), "READY=1");
+
+    s.signal("TERM");
+    assert_eq!(recv().trim_end(), "STOPPING=1");
+    assert_eq!(s.wait_exit(10), Some(0), "{}", s.logs());
 }
