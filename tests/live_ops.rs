@@ -424,3 +424,112 @@ async fn systemd_is_told_ready_reloading_and_stopping_over_notify_socket() {
     assert_eq!(recv().trim_end(), "STOPPING=1");
     assert_eq!(s.wait_exit(10), Some(0), "{}", s.logs());
 }
+
+async fn held_echo(port: u16) -> TcpStream {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.write_all(b"hi").await.unwrap();
+    let mut b = [0u8; 2];
+    c.read_exact(&mut b).await.unwrap();
+    c
+}
+
+/// Whether a new client gets an echo (false: refused at max_connections).
+async fn served(port: u16) -> bool {
+    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if c.write_all(b"x").await.is_err() {
+        return false;
+    }
+    let mut b = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut b)).await,
+        Ok(Ok(_))
+    )
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// `max_connections` counts the connections a route already holds across a
+/// reload that keeps its address, takes a new limit at once, and reloads
+/// that add and remove routes give their fds back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_holds_across_reloads_and_reloads_release_their_fds() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let (p, p_extra) = (free_port(), free_port());
+    let ca = pki.ca_path.display().to_string();
+    let limited = |max: usize, idle: &str| {
+        route(
+            "limited",
+            p,
+            &[format!("localhost:{}", upstream.port())],
+            &format!("ca = \"{ca}\""),
+        )
+        .replace(
+            "[route.connect_tls]",
+            &format!("max_connections = {max}\nidle_timeout = \"{idle}\"\n[route.connect_tls]"),
+        )
+    };
+    let extra = route(
+        "extra",
+        p_extra,
+        &[format!("localhost:{}", upstream.port())],
+        &format!("ca = \"{ca}\""),
+    );
+    let s = Sidecar::start(dir.path(), &limited(2, "1h"));
+    let admin = s.admin;
+    let reload = |body: String, n: f64| {
+        std::fs::write(
+            &s.config,
+            format!("shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n{body}"),
+        )
+        .unwrap();
+        s.signal("HUP");
+        s.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], n);
+    };
+    let baseline = fd_count(s.pid());
+
+    let a = held_echo(p).await;
+    let b = held_echo(p).await;
+    assert!(!served(p).await, "a third client at max_connections = 2");
+    // Same address, other settings: the two held connections still count.
+    reload(limited(2, "30m"), 1.0);
+    assert!(!served(p).await, "still full after a reload");
+    // A higher limit applies to the next client at once.
+    reload(limited(3, "30m"), 2.0);
+    let c = held_echo(p).await;
+    assert!(!served(p).await, "a fourth client at max_connections = 3");
+    drop((a, b, c));
+    s.wait_metric(
+        "tls_sidecar_connections_active",
+        &[("route", "limited")],
+        0.0,
+    );
+    assert!(served(p).await);
+
+    // Routes added and removed five times: their listeners' fds go back.
+    for i in 0..10 {
+        let body = if i % 2 == 0 {
+            format!("{}\n{extra}", limited(3, "30m"))
+        } else {
+            limited(3, "30m")
+        };
+        reload(body, 3.0 + i as f64);
+        assert_eq!(served(p_extra).await, i % 2 == 0, "round {i}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fd_count(s.pid()) > baseline && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = fd_count(s.pid());
+    assert!(
+        after <= baseline,
+        "{after} fds after the reloads, {baseline} before"
+    );
+}
