@@ -138,6 +138,7 @@ async fn every_bad_server_is_refused_or_accepted_exactly_as_each_verify_mode_say
 
     let s = Sidecar::start(d, &routes);
     let mut wrong = Vec::new();
+    let mut outcomes = Vec::new();
     for (name, port, want) in &expected {
         let got = line_roundtrip(*port).await;
         let outcome = if got.as_deref() == Some(b"olleh\n".as_slice()) {
@@ -168,7 +169,38 @@ async fn every_bad_server_is_refused_or_accepted_exactly_as_each_verify_mode_say
         if outcome != *want {
             wrong.push(format!("{name}: want {want}, got {outcome}"));
         }
+        outcomes.push(outcome);
     }
+    // One summary row per bad server: its four verify modes side by side.
+    let summary =
+        Summary::new("every_bad_server_is_refused_or_accepted_exactly_as_each_verify_mode_says");
+    for (i, (case, extra, want)) in TABLE.iter().enumerate() {
+        let got = &outcomes[i * MODES.len()..(i + 1) * MODES.len()];
+        let served = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" (`{}`)", extra.join(" "))
+        };
+        summary.row(
+            &format!("bad server: {case}"),
+            &format!(
+                "`openssl s_server` with the `{case}` certificate{served}; one route per verify mode (full, chain, pin, none)"
+            ),
+            &want.join(", "),
+            &got.join(", "),
+            got == want,
+            "",
+        );
+    }
+    let last = outcomes.last().unwrap();
+    summary.row(
+        "bad server: pin matches nothing",
+        "the good server behind `verify = \"pin\"` with a pin of another key",
+        "pin_mismatch",
+        last,
+        last == "pin_mismatch",
+        "",
+    );
     assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), s.logs());
     // The log line names the failed check.
     let logs = s.logs();
