@@ -175,6 +175,14 @@ async fn openssl_s_client_tls11_is_refused_and_tls12_tls13_accepted() {
         assert_eq!(code, 0, "{v}: {out}");
         assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
     }
+    Summary::new("openssl_s_client_tls11_is_refused_and_tls12_tls13_accepted").row(
+        "client offers only TLS 1.1",
+        "`openssl s_client -tls1_1` to a TLS listener; then `-tls1_2`, `-tls1_3`",
+        "1.1 refused (`protocol_version` counted); 1.2 and 1.3 verified and served",
+        "as expected",
+        true,
+        "",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,6 +259,14 @@ async fn sni_chooses_between_two_certificates_and_is_enforced_when_required() {
     );
     let (_, out) = s_client(p2, &["-servername", "gms.example.com"]);
     assert!(out.contains("subject=CN = gms-web"), "{out}");
+    Summary::new("sni_chooses_between_two_certificates_and_is_enforced_when_required").row(
+        "client without SNI, or with an unknown name",
+        "`openssl s_client -noservername` and `-servername unknown.example.org` to a listener with `sni_required = true`",
+        "handshake alert, `no_sni` counted, the name logged; known names served",
+        "as expected",
+        true,
+        "",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,6 +353,14 @@ async fn client_certificates_are_required_and_checked_against_client_ca() {
             ("reason", "expired"),
         ],
         1.0,
+    );
+    Summary::new("client_certificates_are_required_and_checked_against_client_ca").row(
+        "client certificate missing, foreign or expired",
+        "curl to a listener with `client_ca`: no certificate, one from another CA, an expired one, a good one",
+        "the three refused (`no_client_cert`, `unknown_ca`, `expired`); the good one served",
+        "as expected",
+        true,
+        "",
     );
 }
 
@@ -432,6 +456,16 @@ async fn slow_and_garbage_clients_are_closed_while_a_healthy_one_is_served() {
     tls.write_all(b"again!!").await.unwrap();
     tls.read_exact(&mut b).await.unwrap();
     assert_eq!(&b, b"again!!");
+    Summary::new("slow_and_garbage_clients_are_closed_while_a_healthy_one_is_served").row(
+        "silent, trickling and non-TLS clients",
+        "with `handshake_timeout = 1s`: a client that sends nothing, one trickling a ClientHello a byte per 400 ms, one sending HTTP",
+        "silent and trickling closed after 1 s (`timeout` counted), HTTP gets at most an alert; a healthy TLS client served throughout",
+        &format!(
+            "silent and trickling closed, 2 `timeout` counted; HTTP answered with {n} bytes (an alert), then closed; the healthy client served before and after"
+        ),
+        true,
+        "",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
