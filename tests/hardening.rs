@@ -126,7 +126,10 @@ async fn faults_end_only_their_own_connection_and_memory_stays_bounded() {
         "upstream refuses the TCP connection",
         "a route whose upstream port is closed; one client",
         "client closed or reset; `connect_error` counted; other routes unaffected",
-        &format!("client got {r:?}; `connect_error` 1"),
+        &match &r {
+            Ok(b) => format!("client closed after {} bytes; `connect_error` 1", b.len()),
+            Err(e) => format!("client: {e}; `connect_error` 1"),
+        },
         true,
         "",
     );
@@ -144,7 +147,10 @@ async fn faults_end_only_their_own_connection_and_memory_stays_bounded() {
         "upstream resets mid-stream",
         "TLS upstream reads 100 KB of 300 KB, then resets (SO_LINGER 0)",
         "client sees an error or EOF, never a clean end of data; logged; others unaffected",
-        &format!("client read {r:?}; logged"),
+        &match &r {
+            Ok(n) => format!("client read {n} bytes, then the end; logged"),
+            Err(e) => format!("client: {e}; logged"),
+        },
         true,
         "",
     );
@@ -268,7 +274,10 @@ async fn a_primary_that_disappears_and_comes_back_is_left_for_the_backup_then_us
         "primary down, then back",
         "route with a primary (port closed) and a backup; the primary then starts listening",
         "backup serves while the primary is down; the next connection uses the primary; one connect error counted for it",
-        &format!("backup, then primary; connect errors for the primary: {errors:?}"),
+        &format!(
+            "backup, then primary; connect errors counted for the primary: {}",
+            errors.unwrap_or(0.0)
+        ),
         errors == Some(1.0),
         "",
     );
