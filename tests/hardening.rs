@@ -424,6 +424,23 @@ fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// The kernel's count of connections dropped because a listen queue was
+/// full (TcpExt ListenOverflows, this network namespace).
+fn listen_overflows() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    if lines.len() < 2 {
+        return 0;
+    }
+    let names = lines[0].split_whitespace();
+    let values = lines[1].split_whitespace();
+    names
+        .zip(values)
+        .find(|(n, _)| *n == "ListenOverflows")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The first 43 bytes of a ClientHello whose record header announces 200:
 /// a client that stops half way through its hello.
 const HALF_HELLO: &[u8] = &[
@@ -621,7 +638,9 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
                 peak
             })
         };
+        let overflows_before = listen_overflows();
         let f = flood(port, N, go_on).await;
+        let overflows = listen_overflows() - overflows_before;
         let intact = tokio::time::timeout(Duration::from_secs(120), healthy)
             .await
             .map(|r| r.unwrap_or(false))
@@ -682,14 +701,20 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
         let failed: usize = reasons.iter().map(|(_, v)| v).sum();
         let (ok, hs_err, timeouts) = (result("ok"), result("handshake_error"), result("timeout"));
         let counted = ok + hs_err + timeouts + result("connect_error") + result("refused_limit");
-        // Two healthy connections (the stream and the one after) plus the flood.
+        // Two healthy connections (the stream and the one after) plus the
+        // flood. A client that resets while its connection still waits for
+        // room in the kernel's full accept queue (backlog 1024) is dropped by
+        // the kernel and never reaches the sidecar: only resets may be missing.
         let expected_total = f.connected + 2;
+        let uncounted = expected_total.saturating_sub(counted);
+        let accounted =
+            counted <= expected_total && uncounted <= f.reset && (uncounted == 0 || overflows > 0);
         let (want, metrics_held) = if name == "flood-listen" {
             (
                 "every flood client a `handshake_error` with reason `peer_closed` (EOF or reset before a whole ClientHello); the 2 healthy ones `ok`",
                 ok == 2
-                    && hs_err == f.connected
-                    && failed == f.connected
+                    && hs_err + uncounted == f.connected
+                    && failed == hs_err
                     && reasons
                         .iter()
                         .all(|(r, _)| r == "listen/peer_closed" || r == "listen/timeout"),
@@ -697,7 +722,7 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
         } else {
             (
                 "every flood client relayed and closed (`ok`: the upstream handshake succeeds, the client's going is a normal end; `timeout` only if an upstream handshake could not finish in time), no other handshake error",
-                counted == expected_total && ok + timeouts == expected_total && failed == timeouts,
+                ok + timeouts == counted && failed == timeouts,
             )
         };
         let reasons_text = if reasons.is_empty() {
@@ -709,12 +734,8 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let held = f.connected == N
-            && intact
-            && still
-            && fds <= baseline + 4
-            && counted == expected_total
-            && metrics_held;
+        let held =
+            f.connected == N && intact && still && fds <= baseline + 4 && accounted && metrics_held;
         let kind = if name == "flood-listen" {
             "TLS listener (terminating)"
         } else {
@@ -732,7 +753,7 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
             ),
             &format!("stream intact; new clients served after; fds back to baseline; {want}"),
             &format!(
-                "{} of {N} connected in {:.1} s; stream {}; served after: {}; connections counted {counted} of {expected_total} (ok {ok}, handshake_error {hs_err}, timeout {timeouts}); {reasons_text}",
+                "{} of {N} connected in {:.1} s; stream {}; served after: {}; connections counted {counted} of {expected_total} (ok {ok}, handshake_error {hs_err}, timeout {timeouts}; {uncounted} resets never reached the sidecar, kernel accept-queue overflows {overflows}); {reasons_text}",
                 f.connected,
                 f.took.as_secs_f64(),
                 if intact { "intact" } else { "BROKEN" },
@@ -748,9 +769,10 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
             fds <= baseline + 4,
             "{name}: fds {fds} after the flood, baseline {baseline}"
         );
-        assert_eq!(
-            counted, expected_total,
-            "{name}: connections counted\n{scrape}"
+        assert!(
+            accounted,
+            "{name}: connections counted {counted} of {expected_total}; only resets ({}) may be missing\n{scrape}",
+            f.reset
         );
         assert!(metrics_held, "{name}: {reasons_text}\n{scrape}");
     }
