@@ -703,7 +703,8 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
         let counted = ok + hs_err + timeouts + result("connect_error") + result("refused_limit");
         // Two healthy connections (the stream and the one after) plus the
         // flood. A client that resets while its connection still waits for
-        // room in the kernel's full accept queue (backlog 1024) is dropped by
+        // room in the kernel's full accept queue (backlog 4096, capped by
+        // net.core.somaxconn) is dropped by
         // the kernel and never reaches the sidecar: only resets may be missing.
         let expected_total = f.connected + 2;
         let uncounted = expected_total.saturating_sub(counted);

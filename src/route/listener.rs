@@ -42,6 +42,11 @@ impl RouteHandle {
     }
 }
 
+/// The accept queue's depth (the kernel caps it at `net.core.somaxconn`,
+/// 4096 on current kernels). A burst of thousands of clients (a GMS restart
+/// reconnecting everything) must wait here, not be dropped by the kernel.
+const BACKLOG: u32 = 4096;
+
 /// Binds `addr` the way every route does (SO_REUSEADDR, a deep backlog).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = match addr {
@@ -50,7 +55,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
-    socket.listen(1024)
+    socket.listen(BACKLOG)
 }
 
 /// Starts accepting on `listener` for `plan`. Connection tasks are tracked
