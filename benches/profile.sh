@@ -20,7 +20,8 @@
 # so the transfer is bounded in bytes, not seconds).
 #
 # Knobs (environment):
-#   BULK=256M        bytes carried (iperf3 -n)
+#   BULK=256M        bytes carried under the profiler (iperf3 -n)
+#   NATIVE_BULK=2G   bytes carried by the native run that splits CPU time into user and kernel
 #   DIR=up|down      up: plain→TLS, the sidecar encrypts (default); down: iperf3 -R, it decrypts
 #   TOOL=perf|callgrind   force the profiler
 #   TOP=12           functions listed per table
@@ -37,6 +38,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 T_START=$(date +%s)
 BULK=${BULK:-256M}
+NATIVE_BULK=${NATIVE_BULK:-2G}
 DIR=${DIR:-up}
 TOP=${TOP:-12}
 OUT=${OUT:-$ROOT/benches/results/profile.md}
@@ -122,6 +124,18 @@ wait_port() { # name pid port seconds
   return 1
 }
 
+# Sums the bytes of the "connection closed" lines of a JSON log on stdin.
+SUM_BYTES='
+import json, sys
+n = 0
+for line in sys.stdin:
+    try:
+        f = json.loads(line)  # flattened: fields at the top level
+    except ValueError:
+        continue
+    n += int(f.get("bytes_up", 0)) + int(f.get("bytes_down", 0))
+print(n)'
+
 # Ports: 24001 iperf3 -s, 24002 terminator (TLS), 24003 the sidecar's route.
 P_BACK=24001 P_TLS=24002 P_ROUTE=24003
 
@@ -171,6 +185,28 @@ wait_port iperf3 "$LAST_PID" $P_BACK 10
 start terminator nginx -e "$W/terminator.err" -p "$W" -c "$W/terminator.conf" -g 'daemon off;'
 wait_port terminator "$LAST_PID" $P_TLS 10
 
+rev=()
+[ "$DIR" = down ] && rev=(-R)
+
+# First natively, for the split of its CPU time between user space and the
+# kernel (what an instruction profile of user space cannot show).
+log "native run: $NATIVE_BULK, CPU time from /proc"
+start native "$BIN" run -c "$W/tls-sidecar.toml"
+NATIVE=$LAST_PID
+wait_port native "$NATIVE" $P_ROUTE 30
+timeout 300 iperf3 -c 127.0.0.1 -p $P_ROUTE -n 4M -P 4 "${rev[@]}" >/dev/null 2>&1 || true
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime, clock ticks
+read -r U0 S0 < <(ticks "$NATIVE")
+N_MARK=$(wc -l <"$W/native.log")
+timeout 600 iperf3 -c 127.0.0.1 -p $P_ROUTE -n "$NATIVE_BULK" "${rev[@]}" -J >"$W/native-iperf3.json"
+sleep 0.5
+read -r U1 S1 < <(ticks "$NATIVE")
+kill -TERM "$NATIVE"
+wait "$NATIVE" 2>/dev/null || true
+NATIVE_BYTES=$(tail -n +$((N_MARK + 1)) "$W/native.log" | python3 -c "$SUM_BYTES")
+NATIVE_CPU="$((U1 - U0)) $((S1 - S0)) $(getconf CLK_TCK) $NATIVE_BYTES"
+for _ in $(seq 50); do listening $P_ROUTE || break; sleep 0.1; done
+
 log "starting the sidecar under $TOOL"
 if [ "$TOOL" = callgrind ]; then
   # --collect-systime: the syscalls' count and kernel CPU time, per caller.
@@ -182,8 +218,6 @@ fi
 SIDECAR=$LAST_PID
 wait_port tls-sidecar "$SIDECAR" $P_ROUTE 120
 
-rev=()
-[ "$DIR" = down ] && rev=(-R)
 # Warm-up: a few connections over every worker thread first, so one-off
 # costs (aws-lc seeding its random generators from CPU jitter, the metrics
 # clock calibration, first handshakes) stay out of the profile, which
@@ -214,16 +248,7 @@ for _ in $(seq 600); do kill -0 "$SIDECAR" 2>/dev/null || break; sleep 0.1; done
 wait "$SIDECAR" 2>/dev/null || true
 # The bytes the sidecar itself carried while profiled, from its own log
 # (iperf3's counts miss what was still in flight when its test ended).
-BYTES=$(tail -n +$((LOG_MARK + 1)) "$W/tls-sidecar.log" | python3 -c '
-import json, sys
-n = 0
-for line in sys.stdin:
-    try:
-        f = json.loads(line)  # flattened: fields at the top level
-    except ValueError:
-        continue
-    n += int(f.get("bytes_up", 0)) + int(f.get("bytes_down", 0))
-print(n)')
+BYTES=$(tail -n +$((LOG_MARK + 1)) "$W/tls-sidecar.log" | python3 -c "$SUM_BYTES")
 [ "$BYTES" -gt 0 ] || { echo "profile: no connection with bytes in the sidecar log" >&2; exit 1; }
 
 # ---------------------------------------------------------------- report
@@ -240,11 +265,11 @@ else
   : >"$W/callers.txt"
 fi
 mkdir -p "$(dirname "$OUT")"
-python3 - "$TOOL" "$W" "$BYTES" "$DIR" "$TOP" "$BULK" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "${ZERO_NOTE:-}" >"$OUT" <<'EOF'
+python3 - "$TOOL" "$W" "$BYTES" "$DIR" "$TOP" "$BULK" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "${ZERO_NOTE:-}" "$NATIVE_CPU" >"$OUT" <<'EOF'
 import re, sys
 from collections import defaultdict
 
-tool, w, nbytes, direction, top, bulk, rev, zero_note = sys.argv[1:9]
+tool, w, nbytes, direction, top, bulk, rev, zero_note, native = sys.argv[1:10]
 nbytes, top = int(nbytes), int(top)
 
 AES, MEMCPY, SYS, RUSTLS, TOKIO, OURS, ALLOC, STARTUP, OTHER = (
@@ -281,14 +306,16 @@ def num(x):
 def bare(name):
     """'file:function [object]' -> 'function'."""
     name = re.sub(r" \[[^\]]*\]$", "", name.strip())
-    name = re.sub(r" \(\d+x\)$", "", name)
+    name = re.sub(r" \([\d,]+x\)$", "", name)
     return re.sub(r"^[^:\s]*:(?!:)", "", name, count=1)
 
 COL = r"([\d,]+|\.)(?: \(\s*[\d.]+%\))?\s+"
 CG_LINE = re.compile(r"^\s*" + COL * 4 + r"(\S.*)$")
 
-def parse_callgrind(path):
-    """{function: [Ir, syscalls, kernel ns]}, totals."""
+def parse_callgrind(path, inclusive=False):
+    """{function: [Ir, syscalls, kernel ns]}, totals. A function inlined in
+    several files has one line per file: self costs add up, inclusive ones
+    overlap (the largest is kept)."""
     rows, totals = defaultdict(lambda: [0, 0, 0]), None
     for line in open(path, errors="replace"):
         m = CG_LINE.match(line)
@@ -298,8 +325,11 @@ def parse_callgrind(path):
         if name.startswith("PROGRAM TOTALS"):
             totals = (ir, calls, cpu)
             continue
-        r = rows[bare(name)]
-        r[0] += ir; r[1] += calls; r[2] += cpu
+        r = rows[re.sub(r"'\d+$", "", bare(name))]
+        if inclusive:
+            r[0], r[1], r[2] = max(r[0], ir), max(r[1], calls), max(r[2], cpu)
+        else:
+            r[0] += ir; r[1] += calls; r[2] += cpu
     return rows, totals
 
 PERF_LINE = re.compile(r"^\s*([\d.]+)%\s+(?:([\d.]+)%\s+)?(\S+)\s+\[([.k])\]\s+(.*)$")
@@ -316,7 +346,7 @@ def parse_perf(path, children):
 
 if tool == "callgrind":
     self_rows, totals = parse_callgrind(f"{w}/self.txt")
-    incl_rows, _ = parse_callgrind(f"{w}/incl.txt")
+    incl_rows, _ = parse_callgrind(f"{w}/incl.txt", inclusive=True)
 else:
     self_rows, totals = parse_perf(f"{w}/self.txt", False)
     incl_rows, _ = parse_perf(f"{w}/incl.txt", True)
@@ -344,6 +374,13 @@ p(f"`iperf3 -c -n {bulk}`, one stream, {what}, through one route to an nginx TLS
   f"(TLS_AES_128_GCM_SHA256); the sidecar carried **{nbytes:,} bytes** (its own count, from its log: iperf3 ends "
   f"its test with bytes still in flight). tls-sidecar `{rev}`, release build, under **{tool}**, counted after a "
   f"warm-up (the transfer's own connection set-up and handshake are included).\n")
+nu, ns, hz, nb = (int(x) for x in native.split())
+if nb:
+    gib = nb / 2**30
+    p(f"**Natively** (the same route without a profiler, {nb:,} bytes): {nu / hz / gib:.2f} s user + "
+      f"{ns / hz / gib:.2f} s kernel per GiB carried, so **{100 * ns / max(nu + ns, 1):.0f}% of the sidecar's CPU "
+      f"time is in the kernel** (system calls: socket reads and writes, epoll); clock ticks of "
+      f"{1000 // hz} ms, so a short transfer is coarse. The rest of this page is user space only.\n")
 if zero_note:
     p(f"Note: {zero_note}.\n")
 if tool == "callgrind":
