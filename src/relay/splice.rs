@@ -19,7 +19,8 @@
 //! no pipe can be had (EMFILE, ENFILE), that direction carries on with the
 //! buffered copy of `pipe.rs` for the rest of the connection.
 //!
-//! Off Linux, [`relay_tcp`] is the buffered relay.
+//! Off Linux, or with `TLS_SIDECAR_SPLICE=off` in the environment,
+//! [`relay_tcp`] is the buffered relay.
 
 use std::time::Duration;
 
@@ -28,7 +29,8 @@ use tokio::net::TcpStream;
 use super::{Observe, Outcome};
 
 /// Relays between two plain TCP streams: splice(2) on Linux, the buffered
-/// relay elsewhere. Same outcome, same semantics as [`super::relay`].
+/// relay elsewhere or with `TLS_SIDECAR_SPLICE=off`. Same outcome, same
+/// semantics as [`super::relay`].
 pub async fn relay_tcp<O>(
     client: &mut TcpStream,
     upstream: &mut TcpStream,
@@ -39,13 +41,25 @@ where
     O: Observe + ?Sized,
 {
     #[cfg(target_os = "linux")]
-    {
-        linux::relay(client, upstream, idle, observe).await
+    if enabled() {
+        return linux::relay(client, upstream, idle, observe).await;
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        super::relay(client, upstream, idle, observe).await
-    }
+    super::relay(client, upstream, idle, observe).await
+}
+
+/// `TLS_SIDECAR_SPLICE=off` (or `0`, `false`, `no`) in the environment turns
+/// splice off: plain routes then use the buffered relay too. For measuring
+/// one against the other, and as an escape hatch. Read once.
+#[cfg(target_os = "linux")]
+fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        let v = std::env::var("TLS_SIDECAR_SPLICE").unwrap_or_default();
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "off" | "0" | "false" | "no"
+        )
+    })
 }
 
 #[cfg(target_os = "linux")]
