@@ -24,6 +24,9 @@
 #   BULK=1G          bytes per bulk transfer (iperf3 -n)
 #   SECS=5           seconds per wrk figure; PP_SECS=3 seconds per ping-pong figure
 #   IDLE_CONNS=2000  idle connections held for the memory figure
+#   SCALE_STREAMS="16 64"  tls-sidecar only: more plain→TLS bulk figures at these stream counts
+#   SCALE_CONNS=10000      tls-sidecar only: idle memory again at this many connections (capped to
+#                          what the open-file limit allows: two descriptors per connection)
 #   SKIP_BUILD=1     use target/release/tls-sidecar as it is
 #   SKIP_INSTALL=1   do not apt-get anything
 #   KEEP=1           keep the work directory (configs, logs, raw outputs)
@@ -40,11 +43,12 @@ T_START=$(date +%s)
 
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-  BULK=${BULK:-64M} SECS=${SECS:-1} PP_SECS=${PP_SECS:-1} IDLE_CONNS=${IDLE_CONNS:-200}
+  BULK=${BULK:-64M} SECS=${SECS:-1} PP_SECS=${PP_SECS:-1} IDLE_CONNS=${IDLE_CONNS:-200} SCALE_CONNS=${SCALE_CONNS:-1000}
 else
-  BULK=${BULK:-1G} SECS=${SECS:-5} PP_SECS=${PP_SECS:-3} IDLE_CONNS=${IDLE_CONNS:-2000}
+  BULK=${BULK:-1G} SECS=${SECS:-5} PP_SECS=${PP_SECS:-3} IDLE_CONNS=${IDLE_CONNS:-2000} SCALE_CONNS=${SCALE_CONNS:-10000}
 fi
 KEY=${KEY:-ec}
+SCALE_STREAMS=${SCALE_STREAMS:-16 64}
 ALL_ORIGINATORS=(tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat)
 ONLY=${ONLY:-$(IFS=,; echo "${ALL_ORIGINATORS[*]}")}
 # A QUICK run never overwrites the full run's table.
@@ -172,6 +176,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Open files: 2 per relayed connection in the originator and the terminator.
+# Raise the hard limit where allowed (CAP_SYS_RESOURCE), then the soft one.
+ulimit -Hn 65536 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS * 2 + 512)) ]; then
   echo "compare: open-file limit $(ulimit -n) is too low for IDLE_CONNS=$IDLE_CONNS" >&2
@@ -180,6 +186,14 @@ fi
 
 # Connections an originator may hold: two descriptors each, within the limit.
 MAXCONN=$((($(ulimit -n) - 256) / 2))
+# The scale figure's connections, within the limit (and the terminator's,
+# whose nginx workers cannot go past it either), in hundreds.
+if [ "$(ulimit -n)" != unlimited ] && [ "$SCALE_CONNS" -gt $((MAXCONN / 100 * 100)) ]; then
+  echo "compare: open-file limit $(ulimit -n) (hard $(ulimit -Hn)): the scale figure holds $((MAXCONN / 100 * 100)) idle connections, not $SCALE_CONNS" >&2
+  SCALE_CONNS=$((MAXCONN / 100 * 100))
+fi
+NOFILE=$(ulimit -n)
+[ "$NOFILE" = unlimited ] && NOFILE=65536
 
 listening() { # port -> true if something listens on 127.0.0.1:port
   grep -qi "^ *[0-9]*: 0100007F:$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp
@@ -276,10 +290,10 @@ start() { # name cmd... : start a process in the background, log to $W/name.log
 cat >"$W/terminator.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 worker_processes auto;
-worker_rlimit_nofile 20000;
+worker_rlimit_nofile $NOFILE;
 pid $W/terminator.pid;
 error_log $W/terminator.err warn;
-events { worker_connections 16384; }
+events { worker_connections $((NOFILE - 500)); }
 stream {
     ssl_certificate     $W/server.pem;
     ssl_certificate_key $W/server.key;
@@ -444,7 +458,7 @@ hold() { # n port out : start a holder of n idle connections, wait until it hold
   timeout 700 python3 "$W/hold.py" "$n" "$port" >"$out" 2>"$out.err" &
   HOLDER=$!
   STARTED+=($HOLDER)
-  for _ in $(seq 1200); do
+  for _ in $(seq 3000); do
     if [ -s "$out" ] || ! kill -0 "$HOLDER" 2>/dev/null; then break; fi
     sleep 0.1
   done
@@ -456,21 +470,30 @@ hold() { # n port out : start a holder of n idle connections, wait until it hold
 }
 unhold() { kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null || true; }
 
-fig_idle() { # port : idle memory per connection
-  local port=$1 before after pss0 pss1
-  # Warm up: a few connections set up and torn down first.
-  hold 20 "$port" "$W/warm.out" || return 1
-  unhold
-  settle "$port"
-  before=$(mem_kib VmRSS "${ORIG_PIDS[@]}")
-  pss0=$(mem_kib Pss "${ORIG_PIDS[@]}")
-  hold "$IDLE_CONNS" "$port" "$W/hold.out" || return 1
+fig_idle() { # port [n] : idle memory per connection (n: IDLE_CONNS; another n adds _n to the names)
+  local port=$1 n=${2:-$IDLE_CONNS} sfx="" before after pss0 pss1
+  [ "$n" != "$IDLE_CONNS" ] && sfx=_$n
+  if [ -z "$sfx" ]; then
+    IDLE_BEFORE=""
+    # Warm up: a few connections set up and torn down first.
+    hold 20 "$port" "$W/warm.out" || return 1
+    unhold
+    settle "$port"
+    IDLE_BEFORE=$(mem_kib VmRSS "${ORIG_PIDS[@]}") IDLE_PSS_BEFORE=$(mem_kib Pss "${ORIG_PIDS[@]}")
+  fi
+  # Against the memory after the warm-up, before any idle figure.
+  if [ -z "${IDLE_BEFORE:-}" ]; then
+    IDLE_BEFORE=$(mem_kib VmRSS "${ORIG_PIDS[@]}") IDLE_PSS_BEFORE=$(mem_kib Pss "${ORIG_PIDS[@]}")
+  fi
+  before=$IDLE_BEFORE pss0=$IDLE_PSS_BEFORE
+  hold "$n" "$port" "$W/hold.out" || return 1
   sleep 1
   after=$(mem_kib VmRSS "${ORIG_PIDS[@]}")
   pss1=$(mem_kib Pss "${ORIG_PIDS[@]}")
-  put idle_rss_kib_per_conn "$(awk -v a="$after" -v b="$before" -v n="$IDLE_CONNS" 'BEGIN{printf "%.1f", (a-b)/n}')"
-  put idle_pss_kib_per_conn "$(awk -v a="$pss1" -v b="$pss0" -v n="$IDLE_CONNS" 'BEGIN{printf "%.1f", (a-b)/n}')"
-  put idle_rss_kib_before "$before"
+  put "idle_rss_kib_per_conn$sfx" "$(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN{printf "%.1f", (a-b)/n}')"
+  put "idle_pss_kib_per_conn$sfx" "$(awk -v a="$pss1" -v b="$pss0" -v n="$n" 'BEGIN{printf "%.1f", (a-b)/n}')"
+  put "idle_rss_mib_at_$n" "$(awk -v a="$after" 'BEGIN{printf "%.1f", a/1024}')"
+  [ -z "$sfx" ] && put idle_rss_kib_before "$before"
   unhold
   settle "$port"
 }
@@ -555,6 +578,17 @@ run_originator() {
       fig_bulk "$p_bulk" "$s" "$dir" || put "cpu_s_per_gib_${dir}_$s" fail
     done
   done
+  if [ "$ORIG" = tls-sidecar ]; then
+    # Scale: the sidecar alone, with many streams and many idle connections.
+    for s in $SCALE_STREAMS; do
+      log "$ORIG: scale: bulk up, $s streams, $BULK"
+      fig_bulk "$p_bulk" "$s" up || put "cpu_s_per_gib_up_$s" fail
+    done
+    if [ "$SCALE_CONNS" != "$IDLE_CONNS" ]; then
+      log "$ORIG: scale: idle memory, $SCALE_CONNS connections"
+      fig_idle "$p_echo" "$SCALE_CONNS" || put "idle_rss_kib_per_conn_$SCALE_CONNS" fail
+    fi
+  fi
   for s in 64 1024; do
     log "$ORIG: ping-pong $s B, ${PP_SECS}s"
     fig_ping "$p_ping" "$s" || put "rtt_avg_us_$s" fail
@@ -596,7 +630,9 @@ ver() { "$@" 2>&1 | head -n1 | tr -d '\r' || true; }
   echo "wrk	$(ver wrk -v)"
   echo "sockperf	$(ver sockperf --version)"
   echo "key	$KEY"
-  echo "sizes	bulk $BULK per transfer; ping-pong ${PP_SECS}s per size; wrk ${SECS}s, 1 thread, 16 connections; $IDLE_CONNS idle connections"
+  echo "sizes	bulk $BULK per transfer; ping-pong ${PP_SECS}s per size; wrk ${SECS}s, 1 thread, 16 connections; $IDLE_CONNS idle connections; scale (tls-sidecar): $SCALE_STREAMS streams, $SCALE_CONNS idle connections"
+  echo "nofile	open-file limit $(ulimit -n) (hard $(ulimit -Hn))"
+  echo "scale	$SCALE_STREAMS;$IDLE_CONNS;$SCALE_CONNS"
   echo "load	load average at start $LOAD_START; at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "busy	$BUSY"
   echo "quick	$QUICK"
@@ -694,9 +730,27 @@ if m.get("busy") == "yes":
 print("Lower is better for CPU, RTT and memory; higher for conn/s and req/s. A ratio below 1× is better than")
 print("the best TLS peer for CPU, RTT and memory columns; above 1× is better for conn/s and req/s.\n")
 print("\n".join(lines))
+if "tls-sidecar" in ran and "scale" in m:
+    streams, idle_n, scale_n = m["scale"].split(";")
+    t = r["tls-sidecar"]
+    g = lambda k: t.get(k, "—")
+    print("\n## Scale: tls-sidecar alone\n")
+    print("Plain→TLS bulk (`iperf3 -P N`, the sidecar encrypts) at more concurrent streams, and the")
+    print("sidecar's memory with many idle TLS connections open (the second count is capped by the")
+    print("open-file limit: two descriptors per relayed connection).\n")
+    print("| concurrent streams | CPU s per GiB | Gbit/s |")
+    print("|---|---|---|")
+    for n in sorted({1, 4, *map(int, streams.split())}):
+        print(f"| {n} | {g(f'cpu_s_per_gib_up_{n}')} | {g(f'gbit_s_up_{n}')} |")
+    print("\n| idle connections | RSS MiB (whole process) | RSS KiB per conn | PSS KiB per conn |")
+    print("|---|---|---|---|")
+    for n in dict.fromkeys([idle_n, scale_n]):
+        sfx = "" if n == idle_n else f"_{n}"
+        print(f"| {int(n):,} | {g(f'idle_rss_mib_at_{n}')} | {g(f'idle_rss_kib_per_conn{sfx}')} | {g(f'idle_pss_kib_per_conn{sfx}')} |")
+    print(f"\nPer connection: (RSS with them open − RSS after a 20-connection warm-up, {g('idle_rss_kib_before')} KiB) ÷ count.")
 print("\n## Machine and versions\n")
 for k, v in m.items():
-    if k not in ("quick", "busy"):
+    if k not in ("quick", "busy", "scale"):
         print(f"- {k}: {v}")
 print("\n## Every measurement\n")
 metrics = sorted({k for o in ran for k in r[o]})

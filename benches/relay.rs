@@ -9,7 +9,9 @@
 //!   the client side: `plain_to_tls` (the relay encrypts) and `tls_to_plain`
 //!   (the relay decrypts). The handshake is done before the clock starts.
 //! - `tcp_loopback`: real sockets on 127.0.0.1, plain → plain, and plain →
-//!   TLS for the largest size.
+//!   TLS for the largest size. Plain → plain also runs `splice`, the
+//!   `relay::relay_tcp` of plain routes (splice(2) on Linux), against the
+//!   buffered relay on the same sockets.
 //!
 //! Every figure is measured for the relay and, as the baseline the issue
 //! asks to keep, for `tokio::io::copy_bidirectional` on the same streams.
@@ -80,6 +82,17 @@ impl Engine {
     }
 }
 
+/// `tls_sidecar::relay::relay_tcp`, what plain ↔ plain routes run: splice(2)
+/// on Linux. Panics on anything but a clean end.
+async fn splice(client: &mut TcpStream, upstream: &mut TcpStream) {
+    let out = relay::relay_tcp(client, upstream, IDLE, &()).await;
+    assert!(
+        matches!(out.end, End::Closed),
+        "relay_tcp ended {:?}",
+        out.end
+    );
+}
+
 /// Writes `total` bytes, then shuts the writer down (FIN / close_notify).
 async fn pump<W: AsyncWrite + Unpin>(w: &mut W, total: usize) {
     let chunk = [0x5au8; CHUNK];
@@ -108,20 +121,17 @@ async fn drain<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> usize {
     black_box(total)
 }
 
-/// Carries `total` bytes from `source` through the engine relaying between
-/// `client` and `upstream` to `sink` (the client's or the upstream's far
-/// end, whichever way the bytes go), and returns how long it took.
-async fn carry<A, P, C, U>(
-    engine: Engine,
+/// Carries `total` bytes from `source` through `engine` (a relay between the
+/// client's and the upstream's streams, run to its end) to `sink` (the
+/// client's or the upstream's far end, whichever way the bytes go), and
+/// returns how long it took.
+async fn carry<A, P>(
     total: usize,
     (source, sink): (&mut A, &mut P),
-    client: &mut C,
-    upstream: &mut U,
+    engine: impl std::future::Future<Output = ()>,
 ) -> Duration
 where
     A: AsyncRead + AsyncWrite + Unpin,
-    C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
     P: AsyncRead + AsyncWrite + Unpin,
 {
     let start = Instant::now();
@@ -134,7 +144,7 @@ where
             assert_eq!(source.read(&mut rest).await.expect("read"), 0);
         },
         drain(sink),
-        engine.run(client, upstream),
+        engine,
     );
     let took = start.elapsed();
     assert_eq!(got, total, "every byte arrives");
@@ -228,11 +238,9 @@ fn duplex_plain(c: &mut Criterion) {
                                 let (mut app, mut client) = duplex(PIPE);
                                 let (mut upstream, mut peer) = duplex(PIPE);
                                 spent += carry(
-                                    engine,
                                     size,
                                     (&mut app, &mut peer),
-                                    &mut client,
-                                    &mut upstream,
+                                    engine.run(&mut client, &mut upstream),
                                 )
                                 .await;
                             }
@@ -274,20 +282,16 @@ fn duplex_tls(c: &mut Criterion) {
                                 let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
                                 spent += if to_tls {
                                     carry(
-                                        engine,
                                         size,
                                         (&mut app, &mut peer),
-                                        &mut client,
-                                        &mut upstream,
+                                        engine.run(&mut client, &mut upstream),
                                     )
                                     .await
                                 } else {
                                     carry(
-                                        engine,
                                         size,
                                         (&mut peer, &mut app),
-                                        &mut client,
-                                        &mut upstream,
+                                        engine.run(&mut client, &mut upstream),
                                     )
                                     .await
                                 };
@@ -328,8 +332,9 @@ fn tcp_loopback(c: &mut Criterion) {
     configure(&mut g);
     for size in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
-        for engine in Engine::ALL {
-            let id = format!("{}/plain_to_plain", engine.name());
+        // `None`: the spliced relay of plain routes, on the same sockets.
+        for engine in [None].into_iter().chain(Engine::ALL.map(Some)) {
+            let id = format!("{}/plain_to_plain", engine.map_or("splice", Engine::name));
             g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
                 b.iter_custom(|iters| {
                     rt.block_on(async {
@@ -337,14 +342,13 @@ fn tcp_loopback(c: &mut Criterion) {
                         for _ in 0..iters {
                             let (mut app, mut client) = tcp_pair(&front).await;
                             let (mut upstream, mut peer) = tcp_pair(&back).await;
-                            spent += carry(
-                                engine,
-                                size,
-                                (&mut app, &mut peer),
-                                &mut client,
-                                &mut upstream,
-                            )
-                            .await;
+                            let ends = (&mut app, &mut peer);
+                            spent += match engine {
+                                Some(e) => {
+                                    carry(size, ends, e.run(&mut client, &mut upstream)).await
+                                }
+                                None => carry(size, ends, splice(&mut client, &mut upstream)).await,
+                            };
                         }
                         spent
                     })
@@ -366,11 +370,9 @@ fn tcp_loopback(c: &mut Criterion) {
                         let (up_io, peer_io) = tcp_pair(&back).await;
                         let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
                         spent += carry(
-                            engine,
                             size,
                             (&mut app, &mut peer),
-                            &mut client,
-                            &mut upstream,
+                            engine.run(&mut client, &mut upstream),
                         )
                         .await;
                     }

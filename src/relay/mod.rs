@@ -10,6 +10,9 @@
 //! the caller can carry a truncation or reset through to the other side.
 
 mod pipe;
+mod splice;
+
+pub use splice::relay_tcp;
 
 use std::future::{poll_fn, Future};
 use std::io;

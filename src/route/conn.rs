@@ -176,7 +176,11 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
     // 4. Relay.
     m.connection("ok");
     m.active.increment(1.0);
-    let outcome = relay::relay(&mut client, &mut upstream, route.idle_timeout, m).await;
+    let outcome = match (&mut client, &mut upstream) {
+        // Plain ↔ plain: splice(2) where the OS has it.
+        (Stream::Plain(c), Stream::Plain(u)) => relay::relay_tcp(c, u, route.idle_timeout, m).await,
+        (c, u) => relay::relay(c, u, route.idle_timeout, m).await,
+    };
     m.active.decrement(1.0);
 
     let (tls_version, cipher) = match &upstream {

@@ -1,0 +1,473 @@
+//! The relay for plain ↔ plain routes on Linux: splice(2) socket → pipe →
+//! socket, so the bytes never enter user space.
+//!
+//! The semantics are the buffered relay's ([`super::relay`]), direction by
+//! direction: a clean end of input (FIN) becomes a shutdown of the other
+//! socket's writing side once everything before it has left, while the other
+//! direction keeps flowing; a read or write error ends the relay at once and
+//! names the side (a reset is `FailKind::Reset`), after whatever was already
+//! taken from the failing reader has been handed on; no byte moving either
+//! way for `idle` ends it; every byte is told to the [`Observe`]r as it is
+//! written out. Backpressure is the pipe's: a direction takes from its
+//! reader at most what its pipe can hold and reads again only as the writer
+//! drains it.
+//!
+//! A direction holds a pipe (two descriptors) only while bytes are in
+//! flight: it takes one from a per-thread pool of empty pipes when its
+//! reader has something, and gives it back once the pipe is empty and the
+//! reader has nothing more for now, so an idle connection holds no pipe. If
+//! no pipe can be had (EMFILE, ENFILE), that direction carries on with the
+//! buffered copy of `pipe.rs` for the rest of the connection.
+//!
+//! Off Linux, or with `TLS_SIDECAR_SPLICE=off` in the environment,
+//! [`relay_tcp`] is the buffered relay.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::{Observe, Outcome};
+
+/// Relays between two plain TCP streams: splice(2) on Linux, the buffered
+/// relay elsewhere or with `TLS_SIDECAR_SPLICE=off`. Same outcome, same
+/// semantics as [`super::relay`].
+pub async fn relay_tcp<O>(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    idle: Duration,
+    observe: &O,
+) -> Outcome
+where
+    O: Observe + ?Sized,
+{
+    #[cfg(target_os = "linux")]
+    if enabled() {
+        return linux::relay(client, upstream, idle, observe).await;
+    }
+    super::relay(client, upstream, idle, observe).await
+}
+
+/// `TLS_SIDECAR_SPLICE=off` (or `0`, `false`, `no`) in the environment turns
+/// splice off: plain routes then use the buffered relay too. For measuring
+/// one against the other, and as an escape hatch. Read once.
+#[cfg(target_os = "linux")]
+fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        let v = std::env::var("TLS_SIDECAR_SPLICE").unwrap_or_default();
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "off" | "0" | "false" | "no"
+        )
+    })
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::cell::RefCell;
+    use std::future::{poll_fn, Future};
+    use std::io;
+    use std::os::fd::OwnedFd;
+    use std::pin::Pin;
+    use std::task::{ready, Context, Poll};
+    use std::time::Duration;
+
+    use rustix::io::Errno;
+    use rustix::pipe::{
+        fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags,
+    };
+    use tokio::io::Interest;
+    use tokio::net::TcpStream;
+    use tokio::time::{Instant, Sleep};
+
+    use super::super::pipe::{Pipe, PipeError};
+    use super::super::{End, FailKind, Failure, Observe, Outcome, BUFFER_SIZE};
+
+    /// The capacity asked of each pipe (F_SETPIPE_SZ): at most this many
+    /// bytes per direction are in flight. If the kernel refuses (the
+    /// per-user pipe limit), the pipe keeps the size it has.
+    pub(super) const PIPE_SIZE: usize = 256 * 1024;
+
+    /// Empty pipes kept per thread for reuse; beyond this they are closed.
+    const POOL_MAX: usize = 32;
+
+    pub(super) struct KernelPipe {
+        read: OwnedFd,
+        write: OwnedFd,
+        /// Its capacity in bytes.
+        cap: usize,
+    }
+
+    thread_local! {
+        static POOL: RefCell<Vec<KernelPipe>> = const { RefCell::new(Vec::new()) };
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        /// Tests: pipe creation fails as with EMFILE.
+        pub(super) static NO_PIPES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    fn take_pipe() -> io::Result<KernelPipe> {
+        #[cfg(test)]
+        if NO_PIPES.with(|f| f.get()) {
+            return Err(Errno::MFILE.into());
+        }
+        if let Some(p) = POOL.with(|p| p.borrow_mut().pop()) {
+            return Ok(p);
+        }
+        let (read, write) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
+        let _ = fcntl_setpipe_size(&write, PIPE_SIZE);
+        let cap = fcntl_getpipe_size(&write)?;
+        Ok(KernelPipe { read, write, cap })
+    }
+
+    /// Only an empty pipe may go back.
+    fn give_back(p: KernelPipe) {
+        POOL.with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < POOL_MAX {
+                pool.push(p);
+            }
+        });
+    }
+
+    #[cfg(test)]
+    pub(super) fn pooled() -> usize {
+        POOL.with(|p| p.borrow().len())
+    }
+
+    const FLAGS: SpliceFlags = SpliceFlags::NONBLOCK.union(SpliceFlags::MOVE);
+
+    enum Into {
+        /// Bytes moved from the socket into the pipe; 0 is the end of input.
+        Bytes(usize),
+        /// EAGAIN with bytes already in the pipe: the pipe may be full (its
+        /// slots hold socket fragments, not whole pages), so the socket's
+        /// readiness is kept and the pipe drained first.
+        Full,
+    }
+
+    /// Socket → pipe, at most `len` bytes.
+    fn poll_into(
+        cx: &mut Context<'_>,
+        from: &TcpStream,
+        pipe: &KernelPipe,
+        len: usize,
+        has_bytes: bool,
+    ) -> Poll<io::Result<Into>> {
+        loop {
+            ready!(from.poll_read_ready(cx))?;
+            let r = from.try_io(Interest::READABLE, || {
+                match splice(from, None, &pipe.write, None, len, FLAGS) {
+                    Ok(n) => Ok(Into::Bytes(n)),
+                    Err(Errno::AGAIN) if has_bytes => Ok(Into::Full),
+                    Err(e) => Err(e.into()),
+                }
+            });
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
+    /// Pipe → socket, at most `len` bytes (all the pipe holds).
+    fn poll_out(
+        cx: &mut Context<'_>,
+        pipe: &KernelPipe,
+        to: &TcpStream,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(to.poll_write_ready(cx))?;
+            let r = to.try_io(Interest::WRITABLE, || {
+                splice(&pipe.read, None, to, None, len, FLAGS).map_err(io::Error::from)
+            });
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
+    /// One direction, spliced.
+    pub(super) struct Spliced {
+        pipe: Option<KernelPipe>,
+        /// Bytes in the pipe now.
+        in_pipe: usize,
+        /// The reader ended cleanly.
+        eof: bool,
+        /// The reader failed; reported once the pipe is empty.
+        failed: Option<io::Error>,
+        done: bool,
+        /// Bytes written out.
+        bytes: u64,
+        /// Bytes taken from the reader.
+        taken: u64,
+    }
+
+    enum SpliceError {
+        Pipe(PipeError),
+        /// No pipe could be made: carry on without splice.
+        NoPipe(io::Error),
+    }
+
+    impl Spliced {
+        fn new() -> Spliced {
+            Spliced {
+                pipe: None,
+                in_pipe: 0,
+                eof: false,
+                failed: None,
+                done: false,
+                bytes: 0,
+                taken: 0,
+            }
+        }
+
+        fn release(&mut self) {
+            if self.in_pipe == 0 {
+                if let Some(p) = self.pipe.take() {
+                    give_back(p);
+                }
+            }
+        }
+
+        fn poll(
+            &mut self,
+            cx: &mut Context<'_>,
+            from: &TcpStream,
+            to: &TcpStream,
+            observe: &mut impl FnMut(usize),
+        ) -> Poll<Result<(), SpliceError>> {
+            loop {
+                if self.done {
+                    return Poll::Ready(Ok(()));
+                }
+                let mut moved = false;
+                // Out of the pipe first: that makes room for the reader.
+                if self.in_pipe > 0 {
+                    let pipe = self.pipe.as_ref().expect("bytes in flight have a pipe");
+                    match poll_out(cx, pipe, to, self.in_pipe) {
+                        Poll::Ready(Ok(n)) => {
+                            self.in_pipe -= n;
+                            self.bytes += n as u64;
+                            observe(n);
+                            moved = true;
+                        }
+                        Poll::Ready(Err(e)) => {
+                            return Poll::Ready(Err(SpliceError::Pipe(PipeError::Write(e))))
+                        }
+                        Poll::Pending => {}
+                    }
+                }
+                if !self.eof && self.failed.is_none() {
+                    if self.pipe.is_none() {
+                        match take_pipe() {
+                            Ok(p) => self.pipe = Some(p),
+                            Err(e) => return Poll::Ready(Err(SpliceError::NoPipe(e))),
+                        }
+                    }
+                    let pipe = self.pipe.as_ref().expect("just taken");
+                    if self.in_pipe < pipe.cap {
+                        let room = pipe.cap - self.in_pipe;
+                        match poll_into(cx, from, pipe, room, self.in_pipe > 0) {
+                            Poll::Ready(Ok(Into::Bytes(0))) => {
+                                self.eof = true;
+                                moved = true;
+                            }
+                            Poll::Ready(Ok(Into::Bytes(n))) => {
+                                self.in_pipe += n;
+                                self.taken += n as u64;
+                                moved = true;
+                            }
+                            Poll::Ready(Ok(Into::Full)) => {}
+                            Poll::Ready(Err(e)) => {
+                                self.failed = Some(e);
+                                moved = true;
+                            }
+                            // Nothing to read and nothing in flight: the
+                            // pipe goes back to the pool.
+                            Poll::Pending => self.release(),
+                        }
+                    }
+                }
+                if self.in_pipe == 0 {
+                    if let Some(e) = self.failed.take() {
+                        self.done = true;
+                        self.release();
+                        return Poll::Ready(Err(SpliceError::Pipe(PipeError::Read(e))));
+                    }
+                    if self.eof {
+                        self.done = true;
+                        self.release();
+                        socket2::SockRef::from(to)
+                            .shutdown(std::net::Shutdown::Write)
+                            .map_err(|e| SpliceError::Pipe(PipeError::Write(e)))?;
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                if !moved {
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    impl Drop for Spliced {
+        fn drop(&mut self) {
+            // A pipe still holding bytes is closed with them.
+            self.release();
+        }
+    }
+
+    /// One direction: spliced, or the buffered copy once no pipe could be
+    /// had.
+    pub(super) enum Direction {
+        Spliced(Spliced),
+        /// The buffered copy, and the bytes spliced before it took over.
+        Copy(Pipe, u64),
+    }
+
+    impl Direction {
+        pub(super) fn new() -> Direction {
+            Direction::Spliced(Spliced::new())
+        }
+
+        pub(super) fn bytes(&self) -> u64 {
+            match self {
+                Direction::Spliced(s) => s.bytes,
+                Direction::Copy(p, before) => before + p.bytes(),
+            }
+        }
+
+        /// Bytes taken from the reader and not yet written out.
+        #[cfg(test)]
+        pub(super) fn in_flight(&self) -> u64 {
+            match self {
+                Direction::Spliced(s) => s.taken - s.bytes,
+                Direction::Copy(..) => 0,
+            }
+        }
+
+        #[cfg(test)]
+        pub(super) fn holds_pipe(&self) -> bool {
+            matches!(self, Direction::Spliced(Spliced { pipe: Some(_), .. }))
+        }
+
+        pub(super) fn poll(
+            &mut self,
+            cx: &mut Context<'_>,
+            from: &mut TcpStream,
+            to: &mut TcpStream,
+            mut observe: impl FnMut(usize),
+        ) -> Poll<Result<(), PipeError>> {
+            loop {
+                match self {
+                    Direction::Spliced(s) => match s.poll(cx, from, to, &mut observe) {
+                        Poll::Ready(Err(SpliceError::NoPipe(e))) => {
+                            tracing::debug!(error = %e, "no pipe for splice; copying through a buffer");
+                            *self = Direction::Copy(Pipe::new(BUFFER_SIZE), s.bytes);
+                        }
+                        Poll::Ready(Err(SpliceError::Pipe(e))) => return Poll::Ready(Err(e)),
+                        Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
+                        Poll::Pending => return Poll::Pending,
+                    },
+                    Direction::Copy(p, _) => return p.poll(cx, from, to, observe),
+                }
+            }
+        }
+    }
+
+    /// Both directions and the idle timer, as [`super::super::relay`].
+    pub(super) struct Splice {
+        pub(super) up: Direction,
+        pub(super) down: Direction,
+        last_activity: Instant,
+        timer: Pin<Box<Sleep>>,
+        seen: (u64, u64),
+        idle: Duration,
+    }
+
+    impl Splice {
+        pub(super) fn new(idle: Duration) -> Splice {
+            let last_activity = Instant::now();
+            Splice {
+                up: Direction::new(),
+                down: Direction::new(),
+                last_activity,
+                timer: Box::pin(tokio::time::sleep_until(last_activity + idle)),
+                seen: (0, 0),
+                idle,
+            }
+        }
+
+        pub(super) fn poll<O: Observe + ?Sized>(
+            &mut self,
+            cx: &mut Context<'_>,
+            client: &mut TcpStream,
+            upstream: &mut TcpStream,
+            observe: &O,
+        ) -> Poll<End> {
+            let up = self.up.poll(cx, client, upstream, |n| observe.upstream(n));
+            if let Poll::Ready(Err(e)) = up {
+                return Poll::Ready(match e {
+                    PipeError::Read(error) => End::Client(failure(error)),
+                    PipeError::Write(error) => End::Upstream(failure(error)),
+                });
+            }
+            let down = self
+                .down
+                .poll(cx, upstream, client, |n| observe.downstream(n));
+            if let Poll::Ready(Err(e)) = down {
+                return Poll::Ready(match e {
+                    PipeError::Read(error) => End::Upstream(failure(error)),
+                    PipeError::Write(error) => End::Client(failure(error)),
+                });
+            }
+            if up.is_ready() && down.is_ready() {
+                return Poll::Ready(End::Closed);
+            }
+            let now_seen = (self.up.bytes(), self.down.bytes());
+            if now_seen != self.seen {
+                self.seen = now_seen;
+                self.last_activity = Instant::now();
+            }
+            while self.timer.as_mut().poll(cx).is_ready() {
+                let deadline = self.last_activity + self.idle;
+                if Instant::now() >= deadline {
+                    return Poll::Ready(End::Idle);
+                }
+                self.timer.as_mut().reset(deadline);
+            }
+            Poll::Pending
+        }
+    }
+
+    fn failure(error: io::Error) -> Failure {
+        Failure {
+            kind: FailKind::of(&error),
+            error,
+        }
+    }
+
+    pub(super) async fn relay<O: Observe + ?Sized>(
+        client: &mut TcpStream,
+        upstream: &mut TcpStream,
+        idle: Duration,
+        observe: &O,
+    ) -> Outcome {
+        let mut s = Splice::new(idle);
+        let end = poll_fn(|cx| s.poll(cx, client, upstream, observe)).await;
+        Outcome {
+            upstream_bytes: s.up.bytes(),
+            downstream_bytes: s.down.bytes(),
+            end,
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests;
