@@ -10,6 +10,7 @@
 //! the caller can carry a truncation or reset through to the other side.
 
 mod pipe;
+pub mod tls;
 
 use std::future::{poll_fn, Future};
 use std::io;

@@ -155,8 +155,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
             }
         }
     };
-    if let Stream::Client(tls) = &upstream {
-        let conn = tls.get_ref().1;
+    if let Some(conn) = upstream.tls() {
         let resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
         m.session(
             "connect",
@@ -179,16 +178,12 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
     let outcome = relay::relay(&mut client, &mut upstream, route.idle_timeout, m).await;
     m.active.decrement(1.0);
 
-    let (tls_version, cipher) = match &upstream {
-        Stream::Client(t) => (
-            version_name(t.get_ref().1.protocol_version()),
-            suite_name(t.get_ref().1.negotiated_cipher_suite()),
+    let (tls_version, cipher) = match upstream.tls() {
+        Some(t) => (
+            version_name(t.protocol_version()),
+            suite_name(t.negotiated_cipher_suite()),
         ),
-        Stream::Server(t) => (
-            version_name(t.get_ref().1.protocol_version()),
-            suite_name(t.get_ref().1.negotiated_cipher_suite()),
-        ),
-        Stream::Plain(_) => ("none", "none"),
+        None => ("none", "none"),
     };
     let ended = describe_end(&outcome.end);
     let fields = (
@@ -279,15 +274,33 @@ async fn secure_upstream(
         }
         None => Vec::new(),
     };
-    let tls = TlsConnector::from(ct.config.clone())
-        .connect(name, tcp)
-        .await
-        .map_err(HandshakeFailure::tls)?;
-    let mut s = Stream::Client(Box::new(tls));
+    let mut s = if unbuffered_engine() {
+        let tls = relay::tls::connect(ct.config.clone(), name, tcp)
+            .await
+            .map_err(HandshakeFailure::tls)?;
+        Stream::Unbuffered(Box::new(tls))
+    } else {
+        let tls = TlsConnector::from(ct.config.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(HandshakeFailure::tls)?;
+        Stream::Client(Box::new(tls))
+    };
     if !early.is_empty() {
         s.write_all(&early).await.map_err(HandshakeFailure::tls)?;
+        s.flush().await.map_err(HandshakeFailure::tls)?;
     }
     Ok(s)
+}
+
+/// The upstream TLS engine: rustls's unbuffered API (`relay::tls`) unless
+/// the hidden `TLS_SIDECAR_TLS_ENGINE=tokio-rustls` asks for the buffered
+/// baseline (for comparisons).
+fn unbuffered_engine() -> bool {
+    static UNBUFFERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNBUFFERED.get_or_init(|| {
+        std::env::var("TLS_SIDECAR_TLS_ENGINE").map_or(true, |v| v != "tokio-rustls")
+    })
 }
 
 /// Terminates the client's TLS. The ClientHello is read first so that a

@@ -9,10 +9,15 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::relay::tls::TlsClient;
+
 pub enum Stream {
     Plain(TcpStream),
     /// We are the TLS client (the upstream leg).
     Client(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// We are the TLS client, on rustls's unbuffered API (the default
+    /// upstream engine; `Client` is the tokio-rustls baseline).
+    Unbuffered(Box<TlsClient<TcpStream>>),
     /// We are the TLS server (the listen leg).
     Server(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
@@ -23,7 +28,18 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             Stream::Client(s) => s.get_ref().0,
+            Stream::Unbuffered(s) => s.get_ref(),
             Stream::Server(s) => s.get_ref().0,
+        }
+    }
+
+    /// The TLS session, if this stream is TLS.
+    pub fn tls(&self) -> Option<&rustls::CommonState> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Client(s) => Some(s.get_ref().1),
+            Stream::Unbuffered(s) => Some(s.session()),
+            Stream::Server(s) => Some(s.get_ref().1),
         }
     }
 
@@ -49,6 +65,10 @@ macro_rules! each {
                 $e
             }
             Stream::Client($s) => {
+                let $s = Pin::new(&mut **$s);
+                $e
+            }
+            Stream::Unbuffered($s) => {
                 let $s = Pin::new(&mut **$s);
                 $e
             }
@@ -91,6 +111,7 @@ impl AsyncWrite for Stream {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Client(s) => s.is_write_vectored(),
+            Stream::Unbuffered(s) => s.is_write_vectored(),
             Stream::Server(s) => s.is_write_vectored(),
         }
     }
