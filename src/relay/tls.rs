@@ -303,7 +303,8 @@ impl<IO> TlsClient<IO> {
                     Op::Handshake => Ok(Some(Driven::Done)),
                     Op::Encrypt(data) => {
                         let buf = out.get_or_insert_with(|| take_full(&POOL_OUT, OUT_SIZE));
-                        encrypt(&mut w, data, buf, out_start, out_end).map(|n| Some(Driven::Wrote(n)))
+                        encrypt(&mut w, data, buf, out_start, out_end)
+                            .map(|n| Some(Driven::Wrote(n)))
                     }
                     Op::CloseNotify => {
                         let buf = out.get_or_insert_with(|| take_full(&POOL_OUT, OUT_SIZE));
@@ -471,9 +472,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
     fn poll_push(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.out_start < self.out_end {
             let buf = self.out.as_deref().expect("pending records have a buffer");
-            let n = ready!(
-                Pin::new(&mut self.io).poll_write(cx, &buf[self.out_start..self.out_end])
-            )?;
+            let n =
+                ready!(Pin::new(&mut self.io).poll_write(cx, &buf[self.out_start..self.out_end]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -489,7 +489,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
 
     /// Reads more ciphertext from the socket. `Ready(Ok(false))` at EOF.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
-        let buf = self.inbuf.get_or_insert_with(|| take_full(&POOL_IN, IN_SIZE));
+        let buf = self
+            .inbuf
+            .get_or_insert_with(|| take_full(&POOL_IN, IN_SIZE));
         if self.in_len == buf.len() {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -622,16 +624,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsClient<IO> {
                 Driven::Wrote(n) if n > 0 => {
                     // A full batch leaves now; a partial one waits for more
                     // or for the flush.
-                    if this.out.as_ref().is_some_and(|b| {
-                        b.len() - this.out_end < RECORD_PLAIN + RECORD_OVERHEAD
-                    }) {
+                    if this
+                        .out
+                        .as_ref()
+                        .is_some_and(|b| b.len() - this.out_end < RECORD_PLAIN + RECORD_OVERHEAD)
+                    {
                         let _ = this.poll_push(cx)?;
                     }
                     return Poll::Ready(Ok(n));
                 }
                 Driven::NeedInput => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::Other,
+                    return Poll::Ready(Err(io::Error::other(
                         "the TLS connection cannot send application data now",
                     )))
                 }

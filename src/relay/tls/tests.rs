@@ -314,7 +314,9 @@ async fn handshake_failures_are_rustls_errors_for_the_reason_labels() {
     );
     let e = c.err().expect("an unknown CA fails");
     assert_eq!(crate::tls::reason::classify(&e), "unknown_ca");
-    let se = s.err().expect("the server saw our alert");
+    let Err(se) = s else {
+        panic!("the server saw our alert")
+    };
     assert!(se.to_string().contains("UnknownCA"), "{se}");
 
     // A server that closes at once.
