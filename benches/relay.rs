@@ -32,6 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use tls_sidecar::relay::tls::TlsClient;
 use tls_sidecar::relay::{self, End};
 
 const MIB: usize = 1024 * 1024;
@@ -151,6 +152,7 @@ fn current_thread() -> Runtime {
 /// A TLS 1.3, AES-128-GCM client/server pair trusting a throwaway CA, the
 /// way the comparison's nginx terminator is pinned.
 struct Tls {
+    client: Arc<rustls::ClientConfig>,
     connector: TlsConnector,
     acceptor: TlsAcceptor,
 }
@@ -183,8 +185,10 @@ impl Tls {
             .expect("TLS 1.3")
             .with_root_certificates(roots)
             .with_no_client_auth();
+        let client = Arc::new(client);
         Tls {
-            connector: TlsConnector::from(Arc::new(client)),
+            client: client.clone(),
+            connector: TlsConnector::from(client),
             acceptor: TlsAcceptor::from(Arc::new(server)),
         }
     }
@@ -207,6 +211,48 @@ impl Tls {
             self.acceptor.accept(server_io)
         );
         (c.expect("client handshake"), s.expect("server handshake"))
+    }
+
+    /// The same with the sidecar's unbuffered client (`relay::tls`) on
+    /// the client side.
+    async fn pair_unbuffered<S>(
+        &self,
+        client_io: S,
+        server_io: S,
+    ) -> (TlsClient<S>, tokio_rustls::server::TlsStream<S>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from("localhost").expect("name");
+        let (c, s) = tokio::join!(
+            relay::tls::connect(self.client.clone(), name, client_io),
+            self.acceptor.accept(server_io)
+        );
+        (c.expect("client handshake"), s.expect("server handshake"))
+    }
+}
+
+/// The upstream's TLS client in a TLS benchmark.
+#[derive(Clone, Copy, PartialEq)]
+enum Client {
+    /// tokio-rustls (buffered rustls): the baseline.
+    TokioRustls,
+    /// rustls's unbuffered API (`relay::tls`), the sidecar's default.
+    Unbuffered,
+}
+
+/// The (engine, client) combinations a TLS benchmark runs: both engines on
+/// tokio-rustls, and the relay on the unbuffered client.
+const TLS_CASES: [(Engine, Client); 3] = [
+    (Engine::Relay, Client::TokioRustls),
+    (Engine::CopyBidirectional, Client::TokioRustls),
+    (Engine::Relay, Client::Unbuffered),
+];
+
+fn case_name(engine: Engine, client: Client) -> String {
+    match client {
+        Client::TokioRustls => engine.name().to_owned(),
+        Client::Unbuffered => format!("{}_unbuffered", engine.name()),
     }
 }
 
@@ -253,11 +299,11 @@ fn duplex_tls(c: &mut Criterion) {
     configure(&mut g);
     for size in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
-        for engine in Engine::ALL {
+        for (engine, client) in TLS_CASES {
             for to_tls in [true, false] {
                 let id = format!(
                     "{}/{}",
-                    engine.name(),
+                    case_name(engine, client),
                     if to_tls {
                         "plain_to_tls"
                     } else {
@@ -269,24 +315,30 @@ fn duplex_tls(c: &mut Criterion) {
                         rt.block_on(async {
                             let mut spent = Duration::ZERO;
                             for _ in 0..iters {
-                                let (mut app, mut client) = duplex(PIPE);
+                                let (mut app, mut client_end) = duplex(PIPE);
                                 let (up_io, peer_io) = duplex(PIPE);
-                                let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
-                                spent += if to_tls {
-                                    carry(
+                                spent += if client == Client::Unbuffered {
+                                    let (mut upstream, mut peer) =
+                                        tls.pair_unbuffered(up_io, peer_io).await;
+                                    one_way(
                                         engine,
                                         size,
-                                        (&mut app, &mut peer),
-                                        &mut client,
+                                        to_tls,
+                                        &mut app,
+                                        &mut peer,
+                                        &mut client_end,
                                         &mut upstream,
                                     )
                                     .await
                                 } else {
-                                    carry(
+                                    let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
+                                    one_way(
                                         engine,
                                         size,
-                                        (&mut peer, &mut app),
-                                        &mut client,
+                                        to_tls,
+                                        &mut app,
+                                        &mut peer,
+                                        &mut client_end,
                                         &mut upstream,
                                     )
                                     .await
@@ -300,6 +352,29 @@ fn duplex_tls(c: &mut Criterion) {
         }
     }
     g.finish();
+}
+
+/// `carry` towards the TLS peer (`to_tls`) or from it.
+async fn one_way<A, P, C, U>(
+    engine: Engine,
+    size: usize,
+    to_tls: bool,
+    app: &mut A,
+    peer: &mut P,
+    client: &mut C,
+    upstream: &mut U,
+) -> Duration
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+    P: AsyncRead + AsyncWrite + Unpin,
+{
+    if to_tls {
+        carry(engine, size, (app, peer), client, upstream).await
+    } else {
+        carry(engine, size, (peer, app), client, upstream).await
+    }
 }
 
 /// Two connected loopback sockets: (connecting side, accepted side).
@@ -355,29 +430,56 @@ fn tcp_loopback(c: &mut Criterion) {
     // The main figure on real sockets, largest size only.
     let size = SIZES[SIZES.len() - 1];
     g.throughput(Throughput::Bytes(size as u64));
-    for engine in Engine::ALL {
-        let id = format!("{}/plain_to_tls", engine.name());
-        g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        let (mut app, mut client) = tcp_pair(&front).await;
-                        let (up_io, peer_io) = tcp_pair(&back).await;
-                        let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
-                        spent += carry(
-                            engine,
-                            size,
-                            (&mut app, &mut peer),
-                            &mut client,
-                            &mut upstream,
-                        )
-                        .await;
-                    }
-                    spent
+    for (engine, client) in TLS_CASES {
+        for to_tls in [true, false] {
+            let id = format!(
+                "{}/{}",
+                case_name(engine, client),
+                if to_tls {
+                    "plain_to_tls"
+                } else {
+                    "tls_to_plain"
+                }
+            );
+            g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut spent = Duration::ZERO;
+                        for _ in 0..iters {
+                            let (mut app, mut client_end) = tcp_pair(&front).await;
+                            let (up_io, peer_io) = tcp_pair(&back).await;
+                            spent += if client == Client::Unbuffered {
+                                let (mut upstream, mut peer) =
+                                    tls.pair_unbuffered(up_io, peer_io).await;
+                                one_way(
+                                    engine,
+                                    size,
+                                    to_tls,
+                                    &mut app,
+                                    &mut peer,
+                                    &mut client_end,
+                                    &mut upstream,
+                                )
+                                .await
+                            } else {
+                                let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
+                                one_way(
+                                    engine,
+                                    size,
+                                    to_tls,
+                                    &mut app,
+                                    &mut peer,
+                                    &mut client_end,
+                                    &mut upstream,
+                                )
+                                .await
+                            };
+                        }
+                        spent
+                    })
                 })
-            })
-        });
+            });
+        }
     }
     g.finish();
 }
