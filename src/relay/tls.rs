@@ -137,8 +137,11 @@ enum Op<'a> {
 pub struct TlsClient<IO> {
     conn: UnbufferedClientConnection,
     io: IO,
-    /// Incoming ciphertext, `inbuf[..in_len]` not yet discarded by rustls.
+    /// Incoming ciphertext, `inbuf[in_start..in_len]` not yet discarded
+    /// by rustls. Discarding moves `in_start` (no copy); only a partial
+    /// record at the end moves to the front, when room is needed to read.
     inbuf: Option<Vec<u8>>,
+    in_start: usize,
     in_len: usize,
     /// Decrypted plaintext not yet read: `stash[stash_pos..]`.
     stash: Option<Vec<u8>>,
@@ -163,6 +166,7 @@ impl<IO> TlsClient<IO> {
             conn,
             io,
             inbuf: None,
+            in_start: 0,
             in_len: 0,
             stash: None,
             stash_pos: 0,
@@ -208,6 +212,7 @@ impl<IO> TlsClient<IO> {
             let TlsClient {
                 conn,
                 inbuf,
+                in_start,
                 in_len,
                 stash,
                 out,
@@ -217,7 +222,7 @@ impl<IO> TlsClient<IO> {
                 ..
             } = self;
             let incoming: &mut [u8] = match inbuf {
-                Some(b) => &mut b[..*in_len],
+                Some(b) => &mut b[*in_start..*in_len],
                 None => &mut [],
             };
             let UnbufferedStatus { discard, state } = conn.process_tls_records(incoming);
@@ -325,11 +330,7 @@ impl<IO> TlsClient<IO> {
                     "unexpected TLS client state {other:?}"
                 ))),
             };
-            if discard > 0 {
-                let b = inbuf.as_mut().expect("discarded bytes were buffered");
-                b.copy_within(discard..*in_len, 0);
-                *in_len -= discard;
-            }
+            discard_front(in_start, in_len, discard);
             match step {
                 Ok(None) => continue,
                 Ok(Some(d)) => return Ok(d),
@@ -348,6 +349,7 @@ impl<IO> TlsClient<IO> {
             let TlsClient {
                 conn,
                 inbuf,
+                in_start,
                 in_len,
                 out,
                 out_start,
@@ -357,7 +359,7 @@ impl<IO> TlsClient<IO> {
             // The same incoming bytes: rustls's handshake deframer may
             // still point into them.
             let incoming: &mut [u8] = match inbuf {
-                Some(b) => &mut b[..*in_len],
+                Some(b) => &mut b[*in_start..*in_len],
                 None => &mut [],
             };
             let UnbufferedStatus { discard, state } = conn.process_tls_records(incoming);
@@ -376,11 +378,7 @@ impl<IO> TlsClient<IO> {
                 }
                 _ => false,
             };
-            if discard > 0 {
-                let b = inbuf.as_mut().expect("discarded bytes were buffered");
-                b.copy_within(discard..*in_len, 0);
-                *in_len -= discard;
-            }
+            discard_front(in_start, in_len, discard);
             if !more {
                 break;
             }
@@ -406,6 +404,16 @@ impl<IO> TlsClient<IO> {
                 give_back(&POOL_OUT, b);
             }
         }
+    }
+}
+
+/// Drops `n` processed bytes from the front of the incoming bytes.
+fn discard_front(start: &mut usize, len: &mut usize, n: usize) {
+    *start += n;
+    debug_assert!(*start <= *len);
+    if *start == *len {
+        *start = 0;
+        *len = 0;
     }
 }
 
@@ -492,6 +500,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
         let buf = self
             .inbuf
             .get_or_insert_with(|| take_full(&POOL_IN, IN_SIZE));
+        if buf.len() - self.in_len < MAX_RECORD && self.in_start > 0 {
+            compact(buf, &mut self.in_start, &mut self.in_len);
+        }
         if self.in_len == buf.len() {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
