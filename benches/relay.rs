@@ -33,7 +33,7 @@ use tokio::runtime::Runtime;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use tls_sidecar::relay::tls::TlsClient;
-use tls_sidecar::relay::{self, End};
+use tls_sidecar::relay::{self, End, Source};
 
 const MIB: usize = 1024 * 1024;
 const SIZES: [usize; 2] = [MIB, 16 * MIB];
@@ -64,8 +64,8 @@ impl Engine {
     /// clean end, so a benchmark never times a failure.
     async fn run<C, U>(self, client: &mut C, upstream: &mut U)
     where
-        C: AsyncRead + AsyncWrite + Unpin,
-        U: AsyncRead + AsyncWrite + Unpin,
+        C: Source + AsyncWrite,
+        U: Source + AsyncWrite,
     {
         match self {
             Engine::Relay => {
@@ -121,8 +121,8 @@ async fn carry<A, P, C, U>(
 ) -> Duration
 where
     A: AsyncRead + AsyncWrite + Unpin,
-    C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
+    C: Source + AsyncWrite,
+    U: Source + AsyncWrite,
     P: AsyncRead + AsyncWrite + Unpin,
 {
     let start = Instant::now();
@@ -366,8 +366,8 @@ async fn one_way<A, P, C, U>(
 ) -> Duration
 where
     A: AsyncRead + AsyncWrite + Unpin,
-    C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
+    C: Source + AsyncWrite,
+    U: Source + AsyncWrite,
     P: AsyncRead + AsyncWrite + Unpin,
 {
     if to_tls {

@@ -15,7 +15,7 @@ pub mod tls;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -81,6 +81,34 @@ pub struct Outcome {
     pub end: End,
 }
 
+/// A stream the relay reads from. Most read into the relay's buffer
+/// (`AsyncRead`); a stream that holds the bytes itself (the unbuffered TLS
+/// client's decrypted records) can instead write them straight to the
+/// other side, saving that copy.
+pub trait Source: AsyncRead + Unpin {
+    /// Reads what is there and writes it to `writer`. `None`: not
+    /// supported, use `poll_read`. `Ready(Ok(0))` is the clean end.
+    fn poll_splice<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _writer: &mut W,
+    ) -> Option<Poll<Result<usize, SpliceError>>> {
+        None
+    }
+}
+
+/// Which side of a splice failed.
+#[derive(Debug)]
+pub enum SpliceError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+impl Source for tokio::net::TcpStream {}
+impl Source for tokio::io::DuplexStream {}
+impl<IO: AsyncRead + AsyncWrite + Unpin> Source for tokio_rustls::client::TlsStream<IO> {}
+impl<IO: AsyncRead + AsyncWrite + Unpin> Source for tokio_rustls::server::TlsStream<IO> {}
+
 /// Told of bytes as they are carried, so counters move while a long-lived
 /// connection is open rather than only when it closes.
 pub trait Observe {
@@ -102,8 +130,8 @@ pub async fn relay<C, U, O>(
     observe: &O,
 ) -> Outcome
 where
-    C: AsyncRead + AsyncWrite + Unpin + ?Sized,
-    U: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    C: Source + AsyncWrite + ?Sized,
+    U: Source + AsyncWrite + ?Sized,
     O: Observe + ?Sized,
 {
     let mut up = Pipe::new(BUFFER_SIZE);

@@ -38,6 +38,8 @@ use rustls::unbuffered::{
 use rustls::{ClientConfig, CommonState};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::{Source, SpliceError};
+
 /// The largest TLS record on the wire: header, 16 KiB of plaintext and the
 /// largest expansion TLS 1.2 allows.
 const MAX_RECORD: usize = 5 + 16 * 1024 + 2048;
@@ -204,7 +206,7 @@ impl<IO> TlsClient<IO> {
     /// Runs rustls over the buffered incoming records until it needs more
     /// input, or `op` is done. Handshake and alert records go to `out`,
     /// decrypted plaintext to `dst` (as much as fits) then the stash.
-    fn drive(&mut self, mut dst: Option<&mut ReadBuf<'_>>, op: Op<'_>) -> io::Result<Driven> {
+    fn drive(&mut self, dst: &mut impl Sink, op: Op<'_>) -> io::Result<Driven> {
         if let Some(e) = &self.failed {
             return Err(tls_error(e.clone()));
         }
@@ -238,25 +240,19 @@ impl<IO> TlsClient<IO> {
                                 break;
                             }
                         };
-                        let mut payload = payload;
-                        if let Some(d) = dst.as_deref_mut() {
-                            let n = payload.len().min(d.remaining());
-                            d.put_slice(&payload[..n]);
-                            payload = &payload[n..];
-                        }
+                        // Plaintext already waiting goes first.
+                        let taken = if stash.is_none() { dst.put(payload) } else { 0 };
+                        let payload = &payload[taken..];
                         if !payload.is_empty() {
                             stash
                                 .get_or_insert_with(|| take_empty(&POOL_STASH, STASH_SIZE))
                                 .extend_from_slice(payload);
                         }
                     }
-                    res.map(|()| match (&op, dst.as_deref()) {
-                        // A reader with room left takes the next record too.
-                        (Op::Read, Some(d)) if d.remaining() == 0 || stash.is_some() => {
-                            Some(Driven::Readable)
-                        }
-                        (Op::Read, None) => Some(Driven::Readable),
-                        _ => None,
+                    // A reader with room left takes the next record too.
+                    res.map(|()| {
+                        (matches!(op, Op::Read) && (dst.full() || stash.is_some()))
+                            .then_some(Driven::Readable)
                     })
                 }
                 Ok(ConnectionState::EncodeTlsData(mut e)) => {
@@ -407,6 +403,72 @@ impl<IO> TlsClient<IO> {
     }
 }
 
+/// Where decrypted plaintext goes first (the rest waits in the stash).
+trait Sink {
+    /// Takes what it can of `data`; returns how much.
+    fn put(&mut self, data: &[u8]) -> usize;
+    /// Takes nothing more.
+    fn full(&self) -> bool;
+}
+
+/// Everything to the stash.
+struct NoSink;
+
+impl Sink for NoSink {
+    fn put(&mut self, _: &[u8]) -> usize {
+        0
+    }
+    fn full(&self) -> bool {
+        true
+    }
+}
+
+/// A reader's buffer (`AsyncRead`): one copy out of rustls's record.
+struct BufSink<'a, 'b>(&'a mut ReadBuf<'b>);
+
+impl Sink for BufSink<'_, '_> {
+    fn put(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.0.remaining());
+        self.0.put_slice(&data[..n]);
+        n
+    }
+    fn full(&self) -> bool {
+        self.0.remaining() == 0
+    }
+}
+
+/// Another stream (the relay's splice): the plaintext is written from
+/// rustls's record straight to it; only what it does not take now is
+/// copied, to the stash.
+struct WriterSink<'a, 'c, W: ?Sized> {
+    w: &'a mut W,
+    cx: &'a mut Context<'c>,
+    written: usize,
+    blocked: bool,
+    error: Option<io::Error>,
+}
+
+impl<W: AsyncWrite + Unpin + ?Sized> Sink for WriterSink<'_, '_, W> {
+    fn put(&mut self, data: &[u8]) -> usize {
+        let mut off = 0;
+        while off < data.len() && !self.full() {
+            match Pin::new(&mut *self.w).poll_write(self.cx, &data[off..]) {
+                Poll::Pending => self.blocked = true,
+                Poll::Ready(Ok(0)) => self.error = Some(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => {
+                    off += n;
+                    self.written += n;
+                }
+                Poll::Ready(Err(e)) => self.error = Some(e),
+            }
+        }
+        off
+    }
+    fn full(&self) -> bool {
+        self.blocked || self.error.is_some()
+    }
+}
+
 /// Drops `n` processed bytes from the front of the incoming bytes.
 fn discard_front(start: &mut usize, len: &mut usize, n: usize) {
     *start += n;
@@ -533,7 +595,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
 
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let driven = match self.drive(None, Op::Handshake) {
+            let driven = match self.drive(&mut NoSink, Op::Handshake) {
                 Ok(d) => d,
                 Err(e) => {
                     // Best effort: the peer learns why from the alert.
@@ -576,7 +638,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
                 return Poll::Ready(Ok(()));
             }
             let before = dst.filled().len();
-            let driven = self.drive(Some(dst), Op::Read);
+            let driven = self.drive(&mut BufSink(dst), Op::Read);
             // Answers rustls queued (KeyUpdate, alerts) leave when they can.
             if self.out_end > self.out_start {
                 if let Poll::Ready(Err(e)) = self.poll_push(cx) {
@@ -600,6 +662,93 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
                 )));
             }
             ready!(self.poll_fill(cx))?;
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Source for TlsClient<IO> {
+    fn poll_splice<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        writer: &mut W,
+    ) -> Option<Poll<Result<usize, SpliceError>>> {
+        Some(self.splice(cx, writer))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
+    /// Decrypts and writes to `writer` without a copy in between when it
+    /// takes the bytes. `Ready(Ok(0))`: the clean end.
+    fn splice<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        writer: &mut W,
+    ) -> Poll<Result<usize, SpliceError>> {
+        loop {
+            if let Some(s) = &self.stash {
+                let avail = &s[self.stash_pos..];
+                if !avail.is_empty() {
+                    let n = ready!(Pin::new(&mut *writer).poll_write(cx, avail))
+                        .map_err(SpliceError::Write)?;
+                    if n == 0 {
+                        return Poll::Ready(Err(SpliceError::Write(
+                            io::ErrorKind::WriteZero.into(),
+                        )));
+                    }
+                    self.stash_pos += n;
+                    if self.stashed() == 0 {
+                        self.stash_pos = 0;
+                        if let Some(b) = self.stash.take() {
+                            give_back(&POOL_STASH, b);
+                        }
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+            }
+            if self.peer_closed {
+                return Poll::Ready(Ok(0));
+            }
+            let mut sink = WriterSink {
+                w: &mut *writer,
+                cx: &mut *cx,
+                written: 0,
+                blocked: false,
+                error: None,
+            };
+            let driven = self.drive(&mut sink, Op::Read);
+            let (written, error) = (sink.written, sink.error);
+            if self.out_end > self.out_start {
+                if let Poll::Ready(Err(e)) = self.poll_push(cx) {
+                    return Poll::Ready(Err(SpliceError::Read(e)));
+                }
+            }
+            if let Some(e) = error {
+                return Poll::Ready(Err(SpliceError::Write(e)));
+            }
+            let driven = driven.map_err(SpliceError::Read)?;
+            if written > 0 {
+                if self.in_len == 0 {
+                    self.release_idle();
+                }
+                return Poll::Ready(Ok(written));
+            }
+            if self.peer_closed {
+                continue;
+            }
+            if self.stashed() > 0 {
+                // The writer is blocked; it will wake us.
+                return Poll::Pending;
+            }
+            if !matches!(driven, Driven::NeedInput) {
+                continue;
+            }
+            if self.eof {
+                return Poll::Ready(Err(SpliceError::Read(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed connection without sending TLS close_notify",
+                ))));
+            }
+            ready!(self.poll_fill(cx)).map_err(SpliceError::Read)?;
         }
     }
 }
@@ -631,7 +780,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsClient<IO> {
             )));
         }
         loop {
-            match this.drive(None, Op::Encrypt(buf))? {
+            match this.drive(&mut NoSink, Op::Encrypt(buf))? {
                 Driven::Wrote(n) if n > 0 => {
                     // A full batch leaves now; a partial one waits for more
                     // or for the flush.
@@ -664,7 +813,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsClient<IO> {
         let this = self.get_mut();
         if !this.close_queued {
             if this.failed.is_none() {
-                this.drive(None, Op::CloseNotify)?;
+                this.drive(&mut NoSink, Op::CloseNotify)?;
             }
             this.close_queued = true;
         }

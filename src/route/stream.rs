@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::relay::tls::TlsClient;
+use crate::relay::{Source, SpliceError};
 
 pub enum Stream {
     Plain(TcpStream),
@@ -78,6 +79,19 @@ macro_rules! each {
             }
         }
     };
+}
+
+impl Source for Stream {
+    fn poll_splice<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        writer: &mut W,
+    ) -> Option<Poll<Result<usize, SpliceError>>> {
+        match self {
+            Stream::Unbuffered(s) => s.poll_splice(cx, writer),
+            _ => None,
+        }
+    }
 }
 
 impl AsyncRead for Stream {

@@ -325,3 +325,36 @@ async fn handshake_failures_are_rustls_errors_for_the_reason_labels() {
     let e = connect(p.client.clone(), name(), c).await.err().unwrap();
     assert_eq!(crate::tls::reason::classify(&e), "peer_closed");
 }
+
+#[tokio::test]
+async fn splicing_to_a_stalled_client_holds_at_most_one_record_of_plaintext() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut tls, s) = pair(&p, 1 << 20).await;
+    let (_sr, mut sw) = tokio::io::split(s);
+    let flood = tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            loop {
+                if sw.write_all(&[3u8; 16_384]).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        sw
+    });
+    // The client's side takes 1 KiB and is never read.
+    let (_app_never_reads, mut client) = duplex(1024);
+    let r = tokio::time::timeout(
+        Duration::from_millis(300),
+        relay(&mut client, &mut tls, Duration::from_secs(60), &()),
+    )
+    .await;
+    assert!(r.is_err(), "the relay waits for the stalled client");
+    assert!(
+        tls.stashed() <= RECORD_PLAIN,
+        "stash {} with a stalled writer",
+        tls.stashed()
+    );
+    assert!(tls.buffered_capacity() <= IN_SIZE + RECORD_PLAIN + OUT_SIZE);
+    drop(flood);
+}
