@@ -1,6 +1,8 @@
 //! The relay: moves bytes between the client's stream and the upstream's
-//! until both directions are finished. It knows nothing of TLS or upgrades:
-//! it sees two async byte streams.
+//! until both directions are finished. It knows nothing of upgrades and
+//! sees two async byte streams; a stream that holds its bytes itself (the
+//! upstream TLS client in [`tls`]) may write them to the other side
+//! directly ([`Source::poll_splice`]) instead of through the relay's buffer.
 //!
 //! Each direction is its own small state machine (`pipe`): read into a fixed
 //! buffer, write it all out, flush when the reader has nothing more to give,
