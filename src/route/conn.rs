@@ -30,6 +30,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves one accepted client to its end. Never panics on peer input and
 /// never affects another connection.
+///
+/// The handshakes and the connect run as boxed futures: their state (a
+/// rustls handshake, the upgrade exchange) is on the heap only while they
+/// run, so the task of an established, idle connection stays small.
 pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAddr) {
     let started = Instant::now();
     let route = &plan.route;
@@ -41,7 +45,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
         None => Stream::Plain(tcp),
         Some(st) => {
             let t0 = Instant::now();
-            match timeout(route.handshake_timeout, accept_tls(st, tcp)).await {
+            match timeout(route.handshake_timeout, Box::pin(accept_tls(st, tcp))).await {
                 Ok(Ok(s)) => {
                     m.handshake_time("listen", t0.elapsed());
                     let (_, conn) = s.get_ref();
@@ -90,7 +94,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
         tcp: up_tcp,
         index,
         addr,
-    } = match connect(&plan).await {
+    } = match Box::pin(connect(&plan)).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(route = %route.name, client = %client_addr, "closing the client: {e}");
@@ -122,7 +126,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
             let t0 = Instant::now();
             let secured = timeout(
                 route.handshake_timeout,
-                secure_upstream(&plan, &mut client, up_tcp, name),
+                Box::pin(secure_upstream(&plan, &mut client, up_tcp, name)),
             )
             .await;
             match secured {
