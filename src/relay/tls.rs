@@ -56,8 +56,9 @@ pub const OUT_SIZE: usize = 4 * (RECORD_PLAIN + RECORD_OVERHEAD);
 /// Decrypted plaintext waiting for the reader (grows only while the reader
 /// is slower than the incoming buffer is full, so at most about `IN_SIZE`).
 const STASH_SIZE: usize = RECORD_PLAIN;
-/// Buffers kept per thread and kind for reuse; beyond this they are freed.
-const POOL_MAX: usize = 64;
+/// Buffers kept per thread and kind for reuse; beyond this they are freed
+/// (at most about 2 MiB per thread stays after a burst).
+const POOL_MAX: usize = 16;
 
 thread_local! {
     static POOL_IN: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
