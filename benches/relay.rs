@@ -34,7 +34,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use tls_sidecar::relay::{self, End};
+use tls_sidecar::relay::tls::TlsClient;
+use tls_sidecar::relay::{self, End, Source};
 
 const MIB: usize = 1024 * 1024;
 const SIZES: [usize; 2] = [MIB, 16 * MIB];
@@ -65,8 +66,8 @@ impl Engine {
     /// clean end, so a benchmark never times a failure.
     async fn run<C, U>(self, client: &mut C, upstream: &mut U)
     where
-        C: AsyncRead + AsyncWrite + Unpin,
-        U: AsyncRead + AsyncWrite + Unpin,
+        C: Source + AsyncWrite,
+        U: Source + AsyncWrite,
     {
         match self {
             Engine::Relay => {
@@ -80,17 +81,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// `tls_sidecar::relay::relay_tcp`, what plain ↔ plain routes run: splice(2)
-/// on Linux. Panics on anything but a clean end.
-async fn splice(client: &mut TcpStream, upstream: &mut TcpStream) {
-    let out = relay::relay_tcp(client, upstream, IDLE, &()).await;
-    assert!(
-        matches!(out.end, End::Closed),
-        "relay_tcp ended {:?}",
-        out.end
-    );
 }
 
 /// Writes `total` bytes, then shuts the writer down (FIN / close_notify).
@@ -121,14 +111,14 @@ async fn drain<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> usize {
     black_box(total)
 }
 
-/// Carries `total` bytes from `source` through `engine` (a relay between the
-/// client's and the upstream's streams, run to its end) to `sink` (the
-/// client's or the upstream's far end, whichever way the bytes go), and
-/// returns how long it took.
+/// Carries `total` bytes from `source` through `relay` (an engine relaying
+/// between the client and upstream ends) to `sink` (the client's or the
+/// upstream's far end, whichever way the bytes go), and returns how long it
+/// took.
 async fn carry<A, P>(
     total: usize,
     (source, sink): (&mut A, &mut P),
-    engine: impl std::future::Future<Output = ()>,
+    relay: impl std::future::Future<Output = ()>,
 ) -> Duration
 where
     A: AsyncRead + AsyncWrite + Unpin,
@@ -144,11 +134,22 @@ where
             assert_eq!(source.read(&mut rest).await.expect("read"), 0);
         },
         drain(sink),
-        engine,
+        relay,
     );
     let took = start.elapsed();
     assert_eq!(got, total, "every byte arrives");
     took
+}
+
+/// `tls_sidecar::relay::relay_tcp`, what plain ↔ plain routes run: splice(2)
+/// on Linux. Panics on anything but a clean end.
+async fn splice(client: &mut TcpStream, upstream: &mut TcpStream) {
+    let out = relay::relay_tcp(client, upstream, IDLE, &()).await;
+    assert!(
+        matches!(out.end, End::Closed),
+        "relay_tcp ended {:?}",
+        out.end
+    );
 }
 
 fn current_thread() -> Runtime {
@@ -161,6 +162,7 @@ fn current_thread() -> Runtime {
 /// A TLS 1.3, AES-128-GCM client/server pair trusting a throwaway CA, the
 /// way the comparison's nginx terminator is pinned.
 struct Tls {
+    client: Arc<rustls::ClientConfig>,
     connector: TlsConnector,
     acceptor: TlsAcceptor,
 }
@@ -193,8 +195,10 @@ impl Tls {
             .expect("TLS 1.3")
             .with_root_certificates(roots)
             .with_no_client_auth();
+        let client = Arc::new(client);
         Tls {
-            connector: TlsConnector::from(Arc::new(client)),
+            client: client.clone(),
+            connector: TlsConnector::from(client),
             acceptor: TlsAcceptor::from(Arc::new(server)),
         }
     }
@@ -217,6 +221,48 @@ impl Tls {
             self.acceptor.accept(server_io)
         );
         (c.expect("client handshake"), s.expect("server handshake"))
+    }
+
+    /// The same with the sidecar's unbuffered client (`relay::tls`) on
+    /// the client side.
+    async fn pair_unbuffered<S>(
+        &self,
+        client_io: S,
+        server_io: S,
+    ) -> (TlsClient<S>, tokio_rustls::server::TlsStream<S>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from("localhost").expect("name");
+        let (c, s) = tokio::join!(
+            relay::tls::connect(self.client.clone(), name, client_io),
+            self.acceptor.accept(server_io)
+        );
+        (c.expect("client handshake"), s.expect("server handshake"))
+    }
+}
+
+/// The upstream's TLS client in a TLS benchmark.
+#[derive(Clone, Copy, PartialEq)]
+enum Client {
+    /// tokio-rustls (buffered rustls): the baseline.
+    TokioRustls,
+    /// rustls's unbuffered API (`relay::tls`), the sidecar's default.
+    Unbuffered,
+}
+
+/// The (engine, client) combinations a TLS benchmark runs: both engines on
+/// tokio-rustls, and the relay on the unbuffered client.
+const TLS_CASES: [(Engine, Client); 3] = [
+    (Engine::Relay, Client::TokioRustls),
+    (Engine::CopyBidirectional, Client::TokioRustls),
+    (Engine::Relay, Client::Unbuffered),
+];
+
+fn case_name(engine: Engine, client: Client) -> String {
+    match client {
+        Client::TokioRustls => engine.name().to_owned(),
+        Client::Unbuffered => format!("{}_unbuffered", engine.name()),
     }
 }
 
@@ -261,11 +307,11 @@ fn duplex_tls(c: &mut Criterion) {
     configure(&mut g);
     for size in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
-        for engine in Engine::ALL {
+        for (engine, client) in TLS_CASES {
             for to_tls in [true, false] {
                 let id = format!(
                     "{}/{}",
-                    engine.name(),
+                    case_name(engine, client),
                     if to_tls {
                         "plain_to_tls"
                     } else {
@@ -277,21 +323,31 @@ fn duplex_tls(c: &mut Criterion) {
                         rt.block_on(async {
                             let mut spent = Duration::ZERO;
                             for _ in 0..iters {
-                                let (mut app, mut client) = duplex(PIPE);
+                                let (mut app, mut client_end) = duplex(PIPE);
                                 let (up_io, peer_io) = duplex(PIPE);
-                                let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
-                                spent += if to_tls {
-                                    carry(
+                                spent += if client == Client::Unbuffered {
+                                    let (mut upstream, mut peer) =
+                                        tls.pair_unbuffered(up_io, peer_io).await;
+                                    one_way(
+                                        engine,
                                         size,
-                                        (&mut app, &mut peer),
-                                        engine.run(&mut client, &mut upstream),
+                                        to_tls,
+                                        &mut app,
+                                        &mut peer,
+                                        &mut client_end,
+                                        &mut upstream,
                                     )
                                     .await
                                 } else {
-                                    carry(
+                                    let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
+                                    one_way(
+                                        engine,
                                         size,
-                                        (&mut peer, &mut app),
-                                        engine.run(&mut client, &mut upstream),
+                                        to_tls,
+                                        &mut app,
+                                        &mut peer,
+                                        &mut client_end,
+                                        &mut upstream,
                                     )
                                     .await
                                 };
@@ -304,6 +360,29 @@ fn duplex_tls(c: &mut Criterion) {
         }
     }
     g.finish();
+}
+
+/// `carry` towards the TLS peer (`to_tls`) or from it.
+async fn one_way<A, P, C, U>(
+    engine: Engine,
+    size: usize,
+    to_tls: bool,
+    app: &mut A,
+    peer: &mut P,
+    client: &mut C,
+    upstream: &mut U,
+) -> Duration
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    C: Source + AsyncWrite,
+    U: Source + AsyncWrite,
+    P: AsyncRead + AsyncWrite + Unpin,
+{
+    if to_tls {
+        carry(size, (app, peer), engine.run(client, upstream)).await
+    } else {
+        carry(size, (peer, app), engine.run(client, upstream)).await
+    }
 }
 
 /// Two connected loopback sockets: (connecting side, accepted side).
@@ -359,27 +438,56 @@ fn tcp_loopback(c: &mut Criterion) {
     // The main figure on real sockets, largest size only.
     let size = SIZES[SIZES.len() - 1];
     g.throughput(Throughput::Bytes(size as u64));
-    for engine in Engine::ALL {
-        let id = format!("{}/plain_to_tls", engine.name());
-        g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        let (mut app, mut client) = tcp_pair(&front).await;
-                        let (up_io, peer_io) = tcp_pair(&back).await;
-                        let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
-                        spent += carry(
-                            size,
-                            (&mut app, &mut peer),
-                            engine.run(&mut client, &mut upstream),
-                        )
-                        .await;
-                    }
-                    spent
+    for (engine, client) in TLS_CASES {
+        for to_tls in [true, false] {
+            let id = format!(
+                "{}/{}",
+                case_name(engine, client),
+                if to_tls {
+                    "plain_to_tls"
+                } else {
+                    "tls_to_plain"
+                }
+            );
+            g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut spent = Duration::ZERO;
+                        for _ in 0..iters {
+                            let (mut app, mut client_end) = tcp_pair(&front).await;
+                            let (up_io, peer_io) = tcp_pair(&back).await;
+                            spent += if client == Client::Unbuffered {
+                                let (mut upstream, mut peer) =
+                                    tls.pair_unbuffered(up_io, peer_io).await;
+                                one_way(
+                                    engine,
+                                    size,
+                                    to_tls,
+                                    &mut app,
+                                    &mut peer,
+                                    &mut client_end,
+                                    &mut upstream,
+                                )
+                                .await
+                            } else {
+                                let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
+                                one_way(
+                                    engine,
+                                    size,
+                                    to_tls,
+                                    &mut app,
+                                    &mut peer,
+                                    &mut client_end,
+                                    &mut upstream,
+                                )
+                                .await
+                            };
+                        }
+                        spent
+                    })
                 })
-            })
-        });
+            });
+        }
     }
     g.finish();
 }

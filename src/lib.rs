@@ -16,7 +16,9 @@
 //!   same socket" (PostgreSQL, SMTP, …, or a route's own script) and its
 //!   thin async driver.
 //! - [`relay`]: moves bytes both ways between two streams, carrying
-//!   half-close, truncation and resets; knows nothing of TLS.
+//!   half-close, truncation and resets; and the upstream TLS client on
+//!   rustls's unbuffered API (`relay::tls`), whose buffers are held only
+//!   while bytes are in flight.
 //! - [`telemetry`]: metric names and per-route handles.
 //! - [`watch`]: notices changed certificate files.
 //! - [`route`]: per-route plan, listener and limits, upstream failover, and

@@ -1,6 +1,8 @@
 //! The relay: moves bytes between the client's stream and the upstream's
-//! until both directions are finished. It knows nothing of TLS or upgrades:
-//! it sees two async byte streams.
+//! until both directions are finished. It knows nothing of upgrades and
+//! sees two async byte streams; a stream that holds its bytes itself (the
+//! upstream TLS client in [`tls`]) may write them to the other side
+//! directly ([`Source::poll_splice`]) instead of through the relay's buffer.
 //!
 //! Each direction is its own small state machine (`pipe`): read into a fixed
 //! buffer, write it all out, flush when the reader has nothing more to give,
@@ -11,13 +13,14 @@
 
 mod pipe;
 mod splice;
+pub mod tls;
 
 pub use splice::relay_tcp;
 
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -83,6 +86,34 @@ pub struct Outcome {
     pub end: End,
 }
 
+/// A stream the relay reads from. Most read into the relay's buffer
+/// (`AsyncRead`); a stream that holds the bytes itself (the unbuffered TLS
+/// client's decrypted records) can instead write them straight to the
+/// other side, saving that copy.
+pub trait Source: AsyncRead + Unpin {
+    /// Reads what is there and writes it to `writer`. `None`: not
+    /// supported, use `poll_read`. `Ready(Ok(0))` is the clean end.
+    fn poll_splice<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _writer: &mut W,
+    ) -> Option<Poll<Result<usize, SpliceError>>> {
+        None
+    }
+}
+
+/// Which side of a splice failed.
+#[derive(Debug)]
+pub enum SpliceError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+impl Source for tokio::net::TcpStream {}
+impl Source for tokio::io::DuplexStream {}
+impl<IO: AsyncRead + AsyncWrite + Unpin> Source for tokio_rustls::client::TlsStream<IO> {}
+impl<IO: AsyncRead + AsyncWrite + Unpin> Source for tokio_rustls::server::TlsStream<IO> {}
+
 /// Told of bytes as they are carried, so counters move while a long-lived
 /// connection is open rather than only when it closes.
 pub trait Observe {
@@ -104,8 +135,8 @@ pub async fn relay<C, U, O>(
     observe: &O,
 ) -> Outcome
 where
-    C: AsyncRead + AsyncWrite + Unpin + ?Sized,
-    U: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    C: Source + AsyncWrite + ?Sized,
+    U: Source + AsyncWrite + ?Sized,
     O: Observe + ?Sized,
 {
     let mut up = Pipe::new(BUFFER_SIZE);

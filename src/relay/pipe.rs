@@ -10,7 +10,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncWrite, ReadBuf};
+
+use super::{Source, SpliceError};
 
 pub(super) enum PipeError {
     Read(io::Error),
@@ -86,13 +88,42 @@ impl Pipe {
         mut observe: impl FnMut(usize),
     ) -> Poll<Result<(), PipeError>>
     where
-        R: AsyncRead + Unpin + ?Sized,
+        R: Source + ?Sized,
         W: AsyncWrite + Unpin + ?Sized,
     {
         loop {
             match &mut self.state {
                 State::Running => {
                     if self.pos == self.cap {
+                        // A reader that writes its bytes itself.
+                        if let Some(p) = reader.poll_splice(cx, &mut *writer) {
+                            match p {
+                                Poll::Pending => {
+                                    if let Some(b) = self.buf.take() {
+                                        give_back(b);
+                                    }
+                                    if self.need_flush {
+                                        ready!(Pin::new(&mut *writer).poll_flush(cx))
+                                            .map_err(PipeError::Write)?;
+                                        self.need_flush = false;
+                                    }
+                                    return Poll::Pending;
+                                }
+                                Poll::Ready(Ok(0)) => self.state = State::ShuttingDown,
+                                Poll::Ready(Ok(n)) => {
+                                    self.bytes += n as u64;
+                                    self.need_flush = true;
+                                    observe(n);
+                                }
+                                Poll::Ready(Err(SpliceError::Read(e))) => {
+                                    self.state = State::Failing(Some(e));
+                                }
+                                Poll::Ready(Err(SpliceError::Write(e))) => {
+                                    return Poll::Ready(Err(PipeError::Write(e)));
+                                }
+                            }
+                            continue;
+                        }
                         let size = self.size;
                         let buf = self.buf.get_or_insert_with(|| take_buffer(size));
                         let mut rb = ReadBuf::new(buf);

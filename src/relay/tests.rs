@@ -34,6 +34,8 @@ impl Scripted {
     }
 }
 
+impl Source for Scripted {}
+
 impl AsyncRead for Scripted {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -231,6 +233,8 @@ async fn idle_timeout_ends_a_connection_that_moves_no_byte() {
 
 /// A reader with endless data that counts what was taken from it.
 struct Firehose(Arc<AtomicUsize>);
+
+impl Source for Firehose {}
 
 impl AsyncRead for Firehose {
     fn poll_read(

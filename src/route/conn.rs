@@ -30,6 +30,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves one accepted client to its end. Never panics on peer input and
 /// never affects another connection.
+///
+/// The handshakes and the connect run as boxed futures: their state (a
+/// rustls handshake, the upgrade exchange) is on the heap only while they
+/// run, so the task of an established, idle connection stays small.
 pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAddr) {
     let started = Instant::now();
     let route = &plan.route;
@@ -41,7 +45,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
         None => Stream::Plain(tcp),
         Some(st) => {
             let t0 = Instant::now();
-            match timeout(route.handshake_timeout, accept_tls(st, tcp)).await {
+            match timeout(route.handshake_timeout, Box::pin(accept_tls(st, tcp))).await {
                 Ok(Ok(s)) => {
                     m.handshake_time("listen", t0.elapsed());
                     let (_, conn) = s.get_ref();
@@ -90,7 +94,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
         tcp: up_tcp,
         index,
         addr,
-    } = match connect(&plan).await {
+    } = match Box::pin(connect(&plan)).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(route = %route.name, client = %client_addr, "closing the client: {e}");
@@ -122,7 +126,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
             let t0 = Instant::now();
             let secured = timeout(
                 route.handshake_timeout,
-                secure_upstream(&plan, &mut client, up_tcp, name),
+                Box::pin(secure_upstream(&plan, &mut client, up_tcp, name)),
             )
             .await;
             match secured {
@@ -155,8 +159,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
             }
         }
     };
-    if let Stream::Client(tls) = &upstream {
-        let conn = tls.get_ref().1;
+    if let Some(conn) = upstream.tls() {
         let resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
         m.session(
             "connect",
@@ -183,16 +186,12 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
     };
     m.active.decrement(1.0);
 
-    let (tls_version, cipher) = match &upstream {
-        Stream::Client(t) => (
-            version_name(t.get_ref().1.protocol_version()),
-            suite_name(t.get_ref().1.negotiated_cipher_suite()),
+    let (tls_version, cipher) = match upstream.tls() {
+        Some(t) => (
+            version_name(t.protocol_version()),
+            suite_name(t.negotiated_cipher_suite()),
         ),
-        Stream::Server(t) => (
-            version_name(t.get_ref().1.protocol_version()),
-            suite_name(t.get_ref().1.negotiated_cipher_suite()),
-        ),
-        Stream::Plain(_) => ("none", "none"),
+        None => ("none", "none"),
     };
     let ended = describe_end(&outcome.end);
     let fields = (
@@ -283,15 +282,33 @@ async fn secure_upstream(
         }
         None => Vec::new(),
     };
-    let tls = TlsConnector::from(ct.config.clone())
-        .connect(name, tcp)
-        .await
-        .map_err(HandshakeFailure::tls)?;
-    let mut s = Stream::Client(Box::new(tls));
+    let mut s = if unbuffered_engine() {
+        let tls = relay::tls::connect(ct.config.clone(), name, tcp)
+            .await
+            .map_err(HandshakeFailure::tls)?;
+        Stream::Unbuffered(Box::new(tls))
+    } else {
+        let tls = TlsConnector::from(ct.config.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(HandshakeFailure::tls)?;
+        Stream::Client(Box::new(tls))
+    };
     if !early.is_empty() {
         s.write_all(&early).await.map_err(HandshakeFailure::tls)?;
+        s.flush().await.map_err(HandshakeFailure::tls)?;
     }
     Ok(s)
+}
+
+/// The upstream TLS engine: rustls's unbuffered API (`relay::tls`) unless
+/// the hidden `TLS_SIDECAR_TLS_ENGINE=tokio-rustls` asks for the buffered
+/// baseline (for comparisons).
+fn unbuffered_engine() -> bool {
+    static UNBUFFERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNBUFFERED.get_or_init(|| {
+        std::env::var("TLS_SIDECAR_TLS_ENGINE").map_or(true, |v| v != "tokio-rustls")
+    })
 }
 
 /// Terminates the client's TLS. The ClientHello is read first so that a

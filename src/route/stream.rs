@@ -9,10 +9,16 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::relay::tls::TlsClient;
+use crate::relay::{Source, SpliceError};
+
 pub enum Stream {
     Plain(TcpStream),
     /// We are the TLS client (the upstream leg).
     Client(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// We are the TLS client, on rustls's unbuffered API (the default
+    /// upstream engine; `Client` is the tokio-rustls baseline).
+    Unbuffered(Box<TlsClient<TcpStream>>),
     /// We are the TLS server (the listen leg).
     Server(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
@@ -23,7 +29,18 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             Stream::Client(s) => s.get_ref().0,
+            Stream::Unbuffered(s) => s.get_ref(),
             Stream::Server(s) => s.get_ref().0,
+        }
+    }
+
+    /// The TLS session, if this stream is TLS.
+    pub fn tls(&self) -> Option<&rustls::CommonState> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Client(s) => Some(s.get_ref().1),
+            Stream::Unbuffered(s) => Some(s.session()),
+            Stream::Server(s) => Some(s.get_ref().1),
         }
     }
 
@@ -52,12 +69,29 @@ macro_rules! each {
                 let $s = Pin::new(&mut **$s);
                 $e
             }
+            Stream::Unbuffered($s) => {
+                let $s = Pin::new(&mut **$s);
+                $e
+            }
             Stream::Server($s) => {
                 let $s = Pin::new(&mut **$s);
                 $e
             }
         }
     };
+}
+
+impl Source for Stream {
+    fn poll_splice<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        writer: &mut W,
+    ) -> Option<Poll<Result<usize, SpliceError>>> {
+        match self {
+            Stream::Unbuffered(s) => s.poll_splice(cx, writer),
+            _ => None,
+        }
+    }
 }
 
 impl AsyncRead for Stream {
@@ -91,6 +125,7 @@ impl AsyncWrite for Stream {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Client(s) => s.is_write_vectored(),
+            Stream::Unbuffered(s) => s.is_write_vectored(),
             Stream::Server(s) => s.is_write_vectored(),
         }
     }

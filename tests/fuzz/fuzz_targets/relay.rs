@@ -80,6 +80,8 @@ fn side(data: &mut &[u8]) -> Side {
     Side { reads, end, write_max, written: Vec::new(), sent: Vec::new() }
 }
 
+impl tls_sidecar::relay::Source for Side {}
+
 fuzz_target!(|data: &[u8]| {
     let mut d = data;
     let mut client = side(&mut d);

@@ -1,0 +1,360 @@
+//! The unbuffered TLS client against a rustls server (tokio-rustls) over
+//! in-memory pipes: bulk both ways, half-close, truncation, close_notify,
+//! KeyUpdate, session tickets, backpressure, idle memory, handshake errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio_rustls::server::TlsStream as ServerStream;
+use tokio_rustls::TlsAcceptor;
+
+use super::*;
+use crate::relay::{relay, End, FailKind};
+
+struct Pki {
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+}
+
+fn pki(versions: &[&'static rustls::SupportedProtocolVersion]) -> Pki {
+    let provider = crate::tls::provider();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ca = crate::pki::Ca::new(&format!("test CA {n}"));
+    let leaf = ca.leaf("localhost", &["localhost"]);
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(leaf.cert_der.clone())],
+            PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap())
+        .unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Pki {
+        server: Arc::new(server),
+        client: Arc::new(client),
+    }
+}
+
+fn name() -> ServerName<'static> {
+    ServerName::try_from("localhost").unwrap()
+}
+
+async fn pair(p: &Pki, pipe: usize) -> (TlsClient<DuplexStream>, ServerStream<DuplexStream>) {
+    let (c, s) = duplex(pipe);
+    let (c, s) = tokio::join!(
+        connect(p.client.clone(), name(), c),
+        TlsAcceptor::from(p.server.clone()).accept(s)
+    );
+    (c.expect("client handshake"), s.expect("server handshake"))
+}
+
+fn pattern(seed: u64, len: usize) -> impl Iterator<Item = u8> {
+    let mut x = seed | 1;
+    (0..len).map(move |_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    })
+}
+
+/// Writes `len` pattern bytes in odd-sized chunks, then shuts down.
+async fn send<W: AsyncWrite + Unpin>(w: &mut W, seed: u64, len: usize) {
+    let data: Vec<u8> = pattern(seed, len).collect();
+    let mut off = 0;
+    let mut step = 1;
+    while off < len {
+        let n = (len - off).min(step);
+        w.write_all(&data[off..off + n]).await.unwrap();
+        off += n;
+        step = (step * 7 + 1) % 70_000 + 1;
+    }
+    w.shutdown().await.unwrap();
+}
+
+/// Reads to the end and checks the bytes against the pattern.
+async fn check<R: AsyncRead + Unpin>(r: &mut R, seed: u64, len: usize) {
+    let mut want = pattern(seed, len);
+    let mut buf = vec![0u8; 50_000];
+    let mut got = 0;
+    loop {
+        let n = r.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        for b in &buf[..n] {
+            assert_eq!(Some(*b), want.next(), "byte {got}");
+            got += 1;
+        }
+    }
+    assert_eq!(got, len);
+}
+
+#[tokio::test]
+async fn sixty_four_mib_both_ways_through_the_relay_arrive_intact() {
+    const LEN: usize = 64 << 20;
+    let p = pki(&[&rustls::version::TLS13]);
+    let (tls, server) = pair(&p, 256 * 1024).await;
+    let (mut app, mut client) = duplex(256 * 1024);
+    let mut tls = tls;
+    let relay = tokio::spawn(async move {
+        let out = relay(&mut client, &mut tls, Duration::from_secs(60), &()).await;
+        let held = tls.buffered_capacity();
+        (out, held)
+    });
+    let (mut sr, mut sw) = tokio::io::split(server);
+    let (mut ar, mut aw) = tokio::io::split(&mut app);
+    tokio::join!(
+        send(&mut aw, 1, LEN),
+        check(&mut sr, 1, LEN),
+        send(&mut sw, 2, LEN),
+        check(&mut ar, 2, LEN),
+    );
+    let (out, held) = relay.await.unwrap();
+    assert!(matches!(out.end, End::Closed), "{:?}", out.end);
+    assert_eq!(
+        (out.upstream_bytes, out.downstream_bytes),
+        (LEN as u64, LEN as u64)
+    );
+    assert_eq!(held, 0, "nothing in flight: no buffer held");
+}
+
+#[tokio::test]
+async fn tls12_works_and_an_idle_connection_holds_no_buffer() {
+    let p = pki(&[&rustls::version::TLS12]);
+    let (mut c, mut s) = pair(&p, 64 * 1024).await;
+    assert_eq!(
+        c.session().protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    assert_eq!(c.buffered_capacity(), 0, "after the handshake");
+    c.write_all(b"ping").await.unwrap();
+    c.flush().await.unwrap();
+    let mut b = [0u8; 4];
+    s.read_exact(&mut b).await.unwrap();
+    s.write_all(b"pong").await.unwrap();
+    s.flush().await.unwrap();
+    c.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"pong");
+    assert_eq!(c.buffered_capacity(), 0, "idle again");
+}
+
+#[tokio::test]
+async fn half_close_each_way() {
+    let p = pki(&[&rustls::version::TLS13]);
+    // Ours first: close_notify + FIN, and the server's data still arrives.
+    let (mut c, mut s) = pair(&p, 1 << 20).await;
+    c.write_all(b"request").await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"request");
+    s.write_all(&[9u8; 100_000]).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back.len(), 100_000);
+
+    // Theirs first: a clean end to our reads, and we can still write.
+    let (mut c, mut s) = pair(&p, 1 << 20).await;
+    s.write_all(b"banner").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"banner");
+    assert_eq!(c.read(&mut [0u8; 8]).await.unwrap(), 0, "stays at the end");
+    c.write_all(&[7u8; 100_000]).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut up = Vec::new();
+    s.read_to_end(&mut up).await.unwrap();
+    assert_eq!(up.len(), 100_000);
+}
+
+#[tokio::test]
+async fn a_tcp_end_without_close_notify_is_unexpected_eof_after_the_data() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut c, mut s) = pair(&p, 64 * 1024).await;
+    s.write_all(b"partial").await.unwrap();
+    s.flush().await.unwrap();
+    // Close the transport without close_notify.
+    let (io, _) = s.into_inner();
+    drop(io);
+    let mut b = [0u8; 7];
+    c.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"partial");
+    let e = c.read(&mut [0u8; 8]).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+
+    // Through the relay that is a truncation by the upstream.
+    let (tls, s) = pair(&p, 64 * 1024).await;
+    let mut tls = tls;
+    let (io, _) = s.into_inner();
+    drop(io);
+    let (_app, mut client) = duplex(1024);
+    let out = relay(&mut client, &mut tls, Duration::from_secs(5), &()).await;
+    match out.end {
+        End::Upstream(f) => assert_eq!(f.kind, FailKind::Truncated),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn key_updates_from_the_server_are_followed_and_answered() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut c, mut s) = pair(&p, 64 * 1024).await;
+    for round in 0..5u8 {
+        s.get_mut().1.refresh_traffic_keys().unwrap();
+        s.write_all(&[round; 40_000]).await.unwrap();
+        s.flush().await.unwrap();
+        let mut b = vec![0u8; 40_000];
+        c.read_exact(&mut b).await.unwrap();
+        assert!(b.iter().all(|&x| x == round));
+        // Our answer (our own KeyUpdate) goes before this data; the server
+        // decrypts it with our new keys.
+        c.write_all(&[round; 30_000]).await.unwrap();
+        c.flush().await.unwrap();
+        let mut b = vec![0u8; 30_000];
+        s.read_exact(&mut b).await.unwrap();
+        assert!(b.iter().all(|&x| x == round));
+    }
+}
+
+#[tokio::test]
+async fn session_tickets_after_the_handshake_make_the_next_connection_resume() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut c, mut s) = pair(&p, 64 * 1024).await;
+    assert_eq!(
+        c.session().handshake_kind(),
+        Some(rustls::HandshakeKind::Full)
+    );
+    s.write_all(b"x").await.unwrap();
+    s.flush().await.unwrap();
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).await.unwrap(); // the tickets came before this
+    let (c2, _s2) = pair(&p, 64 * 1024).await;
+    assert_eq!(
+        c2.session().handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed)
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_server_bounds_what_the_client_buffers() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut c, _s_never_reads) = pair(&p, 64 * 1024).await;
+    let chunk = vec![1u8; 64 * 1024];
+    let mut taken = 0usize;
+    let r = tokio::time::timeout(Duration::from_millis(300), async {
+        loop {
+            taken += c.write(&chunk).await.unwrap();
+        }
+    })
+    .await;
+    assert!(r.is_err(), "the writer blocks");
+    assert!(
+        taken <= 64 * 1024 + OUT_SIZE + 2 * RECORD_PLAIN,
+        "took {taken} bytes with a stalled peer"
+    );
+    assert!(c.buffered_capacity() <= OUT_SIZE + IN_SIZE + STASH_SIZE);
+}
+
+#[tokio::test]
+async fn a_stalled_reader_with_a_busy_writer_bounds_the_stash() {
+    // The server floods us while we only write: decrypted plaintext waits
+    // in the stash, bounded by the one incoming buffer it came from.
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut c, s) = pair(&p, 64 * 1024).await;
+    let (mut sr, mut sw) = tokio::io::split(s);
+    let flood = tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_millis(300), async {
+            loop {
+                if sw.write_all(&[3u8; 16_384]).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        sw
+    });
+    let sink = tokio::spawn(async move {
+        let mut b = vec![0u8; 65536];
+        while sr.read(&mut b).await.unwrap_or(0) > 0 {}
+    });
+    for _ in 0..200 {
+        c.write_all(&[5u8; 10_000]).await.unwrap();
+        c.flush().await.unwrap();
+        assert!(c.stashed() <= IN_SIZE, "stash {}", c.stashed());
+    }
+    let _ = flood.await;
+    drop(sink);
+}
+
+#[tokio::test]
+async fn handshake_failures_are_rustls_errors_for_the_reason_labels() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let other = pki(&[&rustls::version::TLS13]);
+    let (c, s) = duplex(64 * 1024);
+    let (c, s) = tokio::join!(
+        connect(other.client.clone(), name(), c),
+        TlsAcceptor::from(p.server.clone()).accept(s)
+    );
+    let e = c.err().expect("an unknown CA fails");
+    assert_eq!(crate::tls::reason::classify(&e), "unknown_ca");
+    let Err(se) = s else {
+        panic!("the server saw our alert")
+    };
+    assert!(se.to_string().contains("UnknownCA"), "{se}");
+
+    // A server that closes at once.
+    let (c, s) = duplex(1024);
+    drop(s);
+    let e = connect(p.client.clone(), name(), c).await.err().unwrap();
+    assert_eq!(crate::tls::reason::classify(&e), "peer_closed");
+}
+
+#[tokio::test]
+async fn splicing_to_a_stalled_client_holds_at_most_one_record_of_plaintext() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut tls, s) = pair(&p, 1 << 20).await;
+    let (_sr, mut sw) = tokio::io::split(s);
+    let flood = tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            loop {
+                if sw.write_all(&[3u8; 16_384]).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        sw
+    });
+    // The client's side takes 1 KiB and is never read.
+    let (_app_never_reads, mut client) = duplex(1024);
+    let r = tokio::time::timeout(
+        Duration::from_millis(300),
+        relay(&mut client, &mut tls, Duration::from_secs(60), &()),
+    )
+    .await;
+    assert!(r.is_err(), "the relay waits for the stalled client");
+    assert!(
+        tls.stashed() <= RECORD_PLAIN,
+        "stash {} with a stalled writer",
+        tls.stashed()
+    );
+    assert!(tls.buffered_capacity() <= IN_SIZE + RECORD_PLAIN + OUT_SIZE);
+    drop(flood);
+}
