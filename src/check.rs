@@ -19,6 +19,9 @@ pub fn report(plan: &Plan) -> String {
     for rp in &plan.routes {
         let _ = writeln!(out, "{}", route_line(rp));
     }
+    if let Some(n) = plan.config.workers {
+        let _ = writeln!(out, "workers: {n}");
+    }
     if let Some(a) = &plan.config.admin {
         let _ = writeln!(out, "admin: http://{}/metrics", a.listen);
     }

@@ -93,7 +93,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let rt = runtime();
+            let rt = runtime_with(cfg.workers);
             match rt.block_on(serve::run(&c.config, metrics)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -191,8 +191,18 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+    runtime_with(None)
+}
+
+/// The multi-threaded runtime, with `workers` threads (config key `workers`)
+/// or tokio's default: one per CPU the process may use, or
+/// `TOKIO_WORKER_THREADS` when set.
+fn runtime_with(workers: Option<usize>) -> tokio::runtime::Runtime {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        b.worker_threads(n);
+    }
+    b.enable_all()
         .build()
         .expect("failed to start the tokio runtime")
 }

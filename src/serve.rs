@@ -93,7 +93,11 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
     telemetry::register_reloads();
     ready.store(true, Ordering::Release);
     notify(&[sd_notify::NotifyState::Ready]);
-    tracing::info!(routes = running.routes.len(), "serving");
+    tracing::info!(
+        routes = running.routes.len(),
+        workers = tokio::runtime::Handle::current().metrics().num_workers(),
+        "serving"
+    );
 
     let mut tick = tokio::time::interval(CERT_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -171,6 +175,13 @@ impl Running {
         }
         if plan.config.admin != self.config.admin {
             tracing::warn!("admin.listen changed: the admin endpoint moves only on restart");
+        }
+        let running = tokio::runtime::Handle::current().metrics().num_workers();
+        if plan.config.workers.is_some_and(|n| n != running) {
+            tracing::warn!(
+                running,
+                "workers changed: the runtime's thread count changes only on restart"
+            );
         }
         // Bind every new address first: if one fails, nothing has changed.
         let mut fresh = HashMap::new();

@@ -533,3 +533,23 @@ async fn max_connections_holds_across_reloads_and_reloads_release_their_fds() {
         "{after} fds after the reloads, {baseline} before"
     );
 }
+
+/// `workers` (here from the environment) sets the runtime's thread count at
+/// start, as the "serving" line reports it from the runtime itself, and the
+/// routes serve as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_set_the_runtime_thread_count() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let p = free_port();
+    let body = route(
+        "one",
+        p,
+        &[format!("localhost:{}", upstream.port())],
+        &format!("ca = \"{}\"", pki.ca_path.display()),
+    );
+    let s = Sidecar::start_with(dir.path(), &body, &[("TLS_SIDECAR__WORKERS", "1")]);
+    assert!(s.wait_log("workers=1", 10), "{}", s.logs());
+    assert!(served(p).await, "{}", s.logs());
+}

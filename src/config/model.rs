@@ -17,6 +17,10 @@ pub struct Config {
     /// The file it was read from, for messages.
     pub source: PathBuf,
     pub shutdown_grace: Duration,
+    /// Worker threads of the runtime (`workers`); `None`: one per CPU the
+    /// process may use. Read at start only: a reload that changes it is
+    /// told it takes effect at the next start.
+    pub workers: Option<usize>,
     pub admin: Option<Admin>,
     pub log: Log,
     /// Refuse private keys readable by group or others instead of warning.

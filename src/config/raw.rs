@@ -14,6 +14,8 @@ use super::script::RawStep;
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
     pub shutdown_grace: Option<String>,
+    /// Runtime worker threads; absent: one per CPU.
+    pub workers: Option<u64>,
     pub admin: Option<RawAdmin>,
     pub log: Option<RawLog>,
     pub defaults: Option<RawDefaults>,

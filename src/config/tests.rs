@@ -102,6 +102,7 @@ fn a_minimal_route_gets_the_built_in_defaults() {
     let c = load(ROUTE).unwrap();
     assert_eq!(c.source, Path::new("t.toml"));
     assert_eq!(c.shutdown_grace, secs(30));
+    assert_eq!(c.workers, None);
     assert_eq!(c.admin, None);
     assert_eq!(
         c.log,
@@ -259,6 +260,24 @@ fn shutdown_grace_is_overridden_from_the_environment() {
     let file = format!("shutdown_grace = \"30s\"\n{ROUTE}");
     let c = load_with(&file, &[("TLS_SIDECAR__SHUTDOWN_GRACE", "3s")]).unwrap();
     assert_eq!(c.shutdown_grace, secs(3));
+}
+
+#[test]
+fn workers_are_read_from_the_file_or_the_environment_and_bounded() {
+    assert_eq!(
+        load(&format!("workers = 1\n{ROUTE}")).unwrap().workers,
+        Some(1)
+    );
+    let c = load_with(ROUTE, &[("TLS_SIDECAR__WORKERS", "3")]).unwrap();
+    assert_eq!(c.workers, Some(3));
+    for bad in ["0", "1025"] {
+        refused(
+            &format!("workers = {bad}\n{ROUTE}"),
+            None,
+            Some("workers"),
+            "out of range: 1 to 1024",
+        );
+    }
 }
 
 #[test]

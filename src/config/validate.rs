@@ -17,6 +17,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+const MAX_WORKERS: u64 = 1024;
 const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigError> {
@@ -25,6 +26,18 @@ pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigErro
     let shutdown_grace = match &raw.shutdown_grace {
         Some(s) => duration(s).map_err(|m| top("shutdown_grace", m))?,
         None => DEFAULT_SHUTDOWN_GRACE,
+    };
+    let workers = match raw.workers {
+        None => None,
+        Some(n @ 1..=MAX_WORKERS) => Some(n as usize),
+        Some(n) => {
+            return Err(top(
+                "workers",
+                format!(
+                    "{n} is out of range: 1 to {MAX_WORKERS} threads (omit it for one per CPU)"
+                ),
+            ))
+        }
     };
     let admin = match &raw.admin {
         Some(a) => Some(Admin {
@@ -100,6 +113,7 @@ pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigErro
     Ok(Config {
         source: file,
         shutdown_grace,
+        workers,
         admin,
         log,
         strict_key_permissions: raw.strict_key_permissions.unwrap_or(false),
