@@ -21,10 +21,12 @@
 #   QUICK=1          tiny sizes and durations (validation only)
 #   ONLY=a,b         originators to run: tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat
 #   KEY=ec|rsa       terminator certificate key: ECDSA P-256 (default) or RSA 2048
-#   BULK=1G          bytes per bulk transfer (iperf3 -n)
-#   SECS=5           seconds per wrk figure; PP_SECS=3 seconds per ping-pong figure
+#   ROUNDS=3         rounds of the noisy figures, originators in turn; the table shows medians
+#   BULK=512M        bytes per bulk transfer (iperf3 -n)
+#   SECS=3           seconds per wrk figure; PP_SECS=2 seconds per ping-pong figure
 #   IDLE_CONNS=2000  idle connections held for the memory figure
-#   SCALE_STREAMS="16 64"  tls-sidecar only: more plain→TLS bulk figures at these stream counts
+#   SCALE_STREAMS="1 4 16 64"  tls-sidecar only: plain→TLS bulk again at these stream counts,
+#   SCALE_BULK=2G              SCALE_BULK bytes in all (round 1, after its other figures)
 #   SCALE_CONNS=10000      tls-sidecar only: idle memory again at this many connections (capped to
 #                          what the open-file limit allows: two descriptors per connection)
 #   SKIP_BUILD=1     use target/release/tls-sidecar as it is
@@ -45,10 +47,18 @@ QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
   BULK=${BULK:-64M} SECS=${SECS:-1} PP_SECS=${PP_SECS:-1} IDLE_CONNS=${IDLE_CONNS:-200} SCALE_CONNS=${SCALE_CONNS:-1000}
 else
-  BULK=${BULK:-1G} SECS=${SECS:-5} PP_SECS=${PP_SECS:-3} IDLE_CONNS=${IDLE_CONNS:-2000} SCALE_CONNS=${SCALE_CONNS:-10000}
+  BULK=${BULK:-512M} SECS=${SECS:-3} PP_SECS=${PP_SECS:-2} IDLE_CONNS=${IDLE_CONNS:-2000} SCALE_CONNS=${SCALE_CONNS:-10000}
 fi
+# Rounds: every originator's throughput, latency and connection figures are
+# taken ROUNDS times, the originators in turn (round 1 all of them, then
+# round 2, ...), and the table shows each figure's median. This machine is
+# shared: a neighbour's burst hits whichever originator runs at that moment,
+# and one round alone can swing a figure by 2-3x. Idle memory and the
+# sidecar's scale figures are taken in round 1 only (they are not noisy).
+ROUNDS=${ROUNDS:-$([ "$QUICK" = 1 ] && echo 1 || echo 3)}
 KEY=${KEY:-ec}
-SCALE_STREAMS=${SCALE_STREAMS:-16 64}
+SCALE_STREAMS=${SCALE_STREAMS:-1 4 16 64}
+SCALE_BULK=${SCALE_BULK:-$([ "$QUICK" = 1 ] && echo "$BULK" || echo 2G)}
 ALL_ORIGINATORS=(tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat)
 ONLY=${ONLY:-$(IFS=,; echo "${ALL_ORIGINATORS[*]}")}
 # A QUICK run never overwrites the full run's table.
@@ -455,6 +465,9 @@ put() { printf '%s\t%s\t%s\n' "$ORIG" "$1" "$2" >>"$RESULTS"; } # metric value
 
 hold() { # n port out : start a holder of n idle connections, wait until it holds them all
   local n=$1 port=$2 out=$3 got
+  # Empty first: the loop below must not read an earlier holder's count.
+  : >"$out"
+  : >"$out.err"
   timeout 700 python3 "$W/hold.py" "$n" "$port" >"$out" 2>"$out.err" &
   HOLDER=$!
   STARTED+=($HOLDER)
@@ -504,23 +517,23 @@ settle() { # wait (at most 30 s) until the originator has no client connection l
   log "  connections on $1 still open after 30 s"
 }
 
-fig_bulk() { # port streams dir(up|down) : CPU s per GiB
-  local port=$1 streams=$2 dir=$3 c0 c1 rev=() json=$W/iperf-$ORIG-$2-$3.json
+fig_bulk() { # port streams dir(up|down) [bytes [prefix]] : CPU s per GiB
+  local port=$1 streams=$2 dir=$3 bytes=${4:-$BULK} prefix=${5:-} c0 c1 rev=() json=$W/iperf-$ORIG-$2-$3${5:+-$5}.json
   [ "$dir" = down ] && rev=(-R)
   c0=$(cpu_ticks "${ORIG_PIDS[@]}")
-  timeout 300 iperf3 -c 127.0.0.1 -p "$port" -n "$BULK" -P "$streams" "${rev[@]}" -J >"$json" 2>&1 || {
+  timeout 300 iperf3 -c 127.0.0.1 -p "$port" -n "$bytes" -P "$streams" "${rev[@]}" -J >"$json" 2>&1 || {
     log "  iperf3 -P $streams ${rev[*]} failed: $(grep -o '"error":.*' "$json" | head -n1)"
     return 1
   }
   c1=$(cpu_ticks "${ORIG_PIDS[@]}")
-  python3 - "$json" "$c0" "$c1" "$HZ" "$streams" "$dir" >>"$RESULTS.tmp" <<'EOF'
+  python3 - "$json" "$c0" "$c1" "$HZ" "$streams" "$dir" "$prefix" >>"$RESULTS.tmp" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1]))
-c0, c1, hz, streams, d = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+c0, c1, hz, streams, d, pre = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
 s = j["end"]["sum_received"]
 gib = s["bytes"] / 2**30
-print(f"cpu_s_per_gib_{d}_{streams}\t{(c1 - c0) / hz / gib:.3f}")
-print(f"gbit_s_{d}_{streams}\t{s['bits_per_second'] / 1e9:.2f}")
+print(f"{pre}cpu_s_per_gib_{d}_{streams}\t{(c1 - c0) / hz / gib:.3f}")
+print(f"{pre}gbit_s_{d}_{streams}\t{s['bits_per_second'] / 1e9:.2f}")
 EOF
   while IFS=$'\t' read -r m v; do put "$m" "$v"; done <"$RESULTS.tmp"
   rm -f "$RESULTS.tmp"
@@ -561,7 +574,7 @@ run_originator() {
   local i=$1 k fn ports=()
   ORIG=${ORIGINATORS_ALL_NAMES[$i]}
   fn=start_${ORIG//-/_}
-  log "$ORIG: starting"
+  log "$ORIG: starting (round $ROUND of $ROUNDS)"
   if ! "$fn" "$i"; then log "$ORIG: could not start"; put start failed; return 0; fi
   for k in "${ROUTES[@]}"; do ports+=("$(orig_port "$i" "$k")"); done
   if ! wait_ports "$ORIG" "${ORIG_PIDS[0]}" "${ports[@]}"; then put start failed; stop_pids "${ORIG_PIDS[@]}"; return 0; fi
@@ -569,8 +582,10 @@ run_originator() {
   p_bulk=$(orig_port "$i" $R_BULK) p_ping=$(orig_port "$i" $R_PING) p_http=$(orig_port "$i" $R_HTTP)
   p_echo=$(orig_port "$i" $R_ECHO) p_resume=$(orig_port "$i" $R_RESUME)
 
-  log "$ORIG: idle memory, $IDLE_CONNS connections"
-  fig_idle "$p_echo" || put idle_rss_kib_per_conn fail
+  if [ "$ROUND" = 1 ]; then
+    log "$ORIG: idle memory, $IDLE_CONNS connections"
+    fig_idle "$p_echo" || put idle_rss_kib_per_conn fail
+  fi
   local dir s
   for dir in up down; do
     for s in 1 4; do
@@ -578,17 +593,6 @@ run_originator() {
       fig_bulk "$p_bulk" "$s" "$dir" || put "cpu_s_per_gib_${dir}_$s" fail
     done
   done
-  if [ "$ORIG" = tls-sidecar ]; then
-    # Scale: the sidecar alone, with many streams and many idle connections.
-    for s in $SCALE_STREAMS; do
-      log "$ORIG: scale: bulk up, $s streams, $BULK"
-      fig_bulk "$p_bulk" "$s" up || put "cpu_s_per_gib_up_$s" fail
-    done
-    if [ "$SCALE_CONNS" != "$IDLE_CONNS" ]; then
-      log "$ORIG: scale: idle memory, $SCALE_CONNS connections"
-      fig_idle "$p_echo" "$SCALE_CONNS" || put "idle_rss_kib_per_conn_$SCALE_CONNS" fail
-    fi
-  fi
   for s in 64 1024; do
     log "$ORIG: ping-pong $s B, ${PP_SECS}s"
     fig_ping "$p_ping" "$s" || put "rtt_avg_us_$s" fail
@@ -599,15 +603,35 @@ run_originator() {
   fig_wrk "$p_resume" resumed -H 'Connection: close' || put resumed_per_s fail
   log "$ORIG: keep-alive requests, ${SECS}s"
   fig_wrk "$p_http" keepalive || put keepalive_per_s fail
+  # The same figures for every originator (the sidecar's scale figures come after).
   put cpu_s_total "$(awk -v c="$(cpu_ticks "${ORIG_PIDS[@]}")" -v hz="$HZ" 'BEGIN{printf "%.2f", c / hz}')"
+  if [ "$ORIG" = tls-sidecar ] && [ "$ROUND" = 1 ]; then
+    # Scale: the sidecar alone, with many streams and many idle connections.
+    # Last, so that every figure above is taken in the same order and state
+    # as for the peers: the terminator and the echo backend tearing down
+    # 10,000 connections disturb whatever is measured right after.
+    # Every stream count again with SCALE_BULK bytes in all: with -n, what
+    # is in flight along the chain when iperf3 stops is never received, and
+    # at 64 streams of BULK/64 each that is a large part of the transfer.
+    for s in $SCALE_STREAMS; do
+      log "$ORIG: scale: bulk up, $s streams, $SCALE_BULK"
+      fig_bulk "$p_bulk" "$s" up "$SCALE_BULK" scale_ || put "scale_cpu_s_per_gib_up_$s" fail
+    done
+    if [ "$SCALE_CONNS" != "$IDLE_CONNS" ]; then
+      log "$ORIG: scale: idle memory, $SCALE_CONNS connections"
+      fig_idle "$p_echo" "$SCALE_CONNS" || put "idle_rss_kib_per_conn_$SCALE_CONNS" fail
+    fi
+  fi
   stop_pids "${ORIG_PIDS[@]}"
   # Let the last connections' TIME_WAIT and sockets of this run go quiet.
   sleep 1
 }
 
 ORIGINATORS_ALL_NAMES=("${ALL_ORIGINATORS[@]}")
-for i in "${!ALL_ORIGINATORS[@]}"; do
-  case ",$ONLY," in *",${ALL_ORIGINATORS[$i]},"*) run_originator "$i" ;; esac
+for ROUND in $(seq "$ROUNDS"); do
+  for i in "${!ALL_ORIGINATORS[@]}"; do
+    case ",$ONLY," in *",${ALL_ORIGINATORS[$i]},"*) run_originator "$i" ;; esac
+  done
 done
 
 # ---------------------------------------------------------------- report
@@ -630,9 +654,10 @@ ver() { "$@" 2>&1 | head -n1 | tr -d '\r' || true; }
   echo "wrk	$(ver wrk -v)"
   echo "sockperf	$(ver sockperf --version)"
   echo "key	$KEY"
-  echo "sizes	bulk $BULK per transfer; ping-pong ${PP_SECS}s per size; wrk ${SECS}s, 1 thread, 16 connections; $IDLE_CONNS idle connections; scale (tls-sidecar): $SCALE_STREAMS streams, $SCALE_CONNS idle connections"
+  echo "rounds	$ROUNDS (each throughput, latency and connection figure is the median of the rounds; idle memory and scale: round 1)"
+  echo "sizes	bulk $BULK per transfer; ping-pong ${PP_SECS}s per size; wrk ${SECS}s, 1 thread, 16 connections; $IDLE_CONNS idle connections; scale (tls-sidecar): $SCALE_STREAMS streams with $SCALE_BULK each, $SCALE_CONNS idle connections"
   echo "nofile	open-file limit $(ulimit -n) (hard $(ulimit -Hn))"
-  echo "scale	$SCALE_STREAMS;$IDLE_CONNS;$SCALE_CONNS"
+  echo "scale	$SCALE_STREAMS;$IDLE_CONNS;$SCALE_CONNS;$SCALE_BULK"
   echo "load	load average at start $LOAD_START; at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "busy	$BUSY"
   echo "quick	$QUICK"
@@ -644,10 +669,36 @@ import sys
 from collections import defaultdict
 
 results, machine, only = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
-r = defaultdict(dict)
+import statistics
+raw = defaultdict(lambda: defaultdict(list))
 for line in open(results):
     o, m, v = line.rstrip("\n").split("\t")
-    r[o][m] = v
+    raw[o][m].append(v)
+
+def floats(vs):
+    out = []
+    for v in vs:
+        try:
+            out.append(float(v))
+        except ValueError:
+            pass
+    return out
+
+# Each figure: the median of the rounds that produced a number (a failed
+# round is left out); "fail" only if every round failed. `spread` keeps the
+# rounds' range for the table of every measurement.
+r = defaultdict(dict)
+spread = defaultdict(dict)
+for o, ms in raw.items():
+    for m, vs in ms.items():
+        xs = floats(vs)
+        if xs:
+            med = statistics.median(xs)
+            r[o][m] = f"{med:.3f}".rstrip("0").rstrip(".") if med != int(med) else str(int(med))
+            if len(xs) > 1:
+                spread[o][m] = (min(xs), max(xs), len(xs))
+        else:
+            r[o][m] = vs[0]
 
 NAMES = {
     "tls-sidecar": "tls-sidecar (verify full)",
@@ -731,17 +782,17 @@ print("Lower is better for CPU, RTT and memory; higher for conn/s and req/s. A r
 print("the best TLS peer for CPU, RTT and memory columns; above 1× is better for conn/s and req/s.\n")
 print("\n".join(lines))
 if "tls-sidecar" in ran and "scale" in m:
-    streams, idle_n, scale_n = m["scale"].split(";")
+    streams, idle_n, scale_n, scale_bulk = m["scale"].split(";")
     t = r["tls-sidecar"]
     g = lambda k: t.get(k, "—")
     print("\n## Scale: tls-sidecar alone\n")
-    print("Plain→TLS bulk (`iperf3 -P N`, the sidecar encrypts) at more concurrent streams, and the")
-    print("sidecar's memory with many idle TLS connections open (the second count is capped by the")
-    print("open-file limit: two descriptors per relayed connection).\n")
+    print(f"Plain→TLS bulk (`iperf3 -P N -n {scale_bulk}`, the sidecar encrypts; round 1, after its other")
+    print("figures) at more concurrent streams, and the sidecar's memory with many idle TLS connections")
+    print("open (the second count is capped by the open-file limit: two descriptors per relayed connection).\n")
     print("| concurrent streams | CPU s per GiB | Gbit/s |")
     print("|---|---|---|")
-    for n in sorted({1, 4, *map(int, streams.split())}):
-        print(f"| {n} | {g(f'cpu_s_per_gib_up_{n}')} | {g(f'gbit_s_up_{n}')} |")
+    for n in sorted(map(int, streams.split())):
+        print(f"| {n} | {g(f'scale_cpu_s_per_gib_up_{n}')} | {g(f'scale_gbit_s_up_{n}')} |")
     print("\n| idle connections | RSS MiB (whole process) | RSS KiB per conn | PSS KiB per conn |")
     print("|---|---|---|---|")
     for n in dict.fromkeys([idle_n, scale_n]):
@@ -756,13 +807,20 @@ print("\n## Every measurement\n")
 metrics = sorted({k for o in ran for k in r[o]})
 print("| metric | " + " | ".join(ran) + " |")
 print("|---" * (len(ran) + 1) + "|")
+def every(o, k):
+    v = r[o].get(k, "")
+    if k in spread[o]:
+        lo, hi, n = spread[o][k]
+        v += f" ({lo:g}–{hi:g}, {n})"
+    return v
 for k in metrics:
-    print(f"| {k} | " + " | ".join(r[o].get(k, "") for o in ran) + " |")
+    print(f"| {k} | " + " | ".join(every(o, k) for o in ran) + " |")
 print("\nMetric names: `cpu_s_per_gib_up_N` plain→TLS (client → originator → terminator) with N iperf3 streams,")
 print("`_down_N` TLS→plain (iperf3 -R); `gbit_s_*` their throughput; `rtt_*_us_SIZE` sockperf ping-pong round trip;")
 print("`newconn_*` a new connection per HTTP request, full TLS handshake; `resumed_*` the same with resumption allowed;")
 print("`keepalive_*` wrk keep-alive; `idle_*` memory of the originator's processes per idle connection (VmRSS and PSS);")
-print("`cpu_s_total` the originator's CPU over the whole run.")
+print("`cpu_s_total` the originator's CPU over one round's figures (the sidecar's scale figures not included).")
+print("With several rounds a cell is the median, then (lowest–highest, rounds with a number).")
 EOF
 
 cat "$OUT"
