@@ -203,6 +203,53 @@ impl Tls {
         }
     }
 
+    /// One transfer of `size` bytes (see `one_way`) over a fresh TLS pair on
+    /// `(up_io, peer_io)`, the relay's upstream side made with `client`.
+    async fn one_way<A, S>(
+        &self,
+        client: Client,
+        engine: Engine,
+        size: usize,
+        to_tls: bool,
+        (app, client_end): (&mut A, &mut A),
+        (up_io, peer_io): (S, S),
+    ) -> Duration
+    where
+        A: Source + AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin,
+        TlsClient<S>: Source,
+        tokio_rustls::client::TlsStream<S>: Source,
+    {
+        match client {
+            Client::Unbuffered => {
+                let (mut upstream, mut peer) = self.pair_unbuffered(up_io, peer_io).await;
+                one_way(
+                    engine,
+                    size,
+                    to_tls,
+                    app,
+                    &mut peer,
+                    client_end,
+                    &mut upstream,
+                )
+                .await
+            }
+            Client::TokioRustls => {
+                let (mut upstream, mut peer) = self.pair(up_io, peer_io).await;
+                one_way(
+                    engine,
+                    size,
+                    to_tls,
+                    app,
+                    &mut peer,
+                    client_end,
+                    &mut upstream,
+                )
+                .await
+            }
+        }
+    }
+
     /// Completes a handshake over `client_io`/`server_io`.
     async fn pair<S>(
         &self,
@@ -325,32 +372,16 @@ fn duplex_tls(c: &mut Criterion) {
                             for _ in 0..iters {
                                 let (mut app, mut client_end) = duplex(PIPE);
                                 let (up_io, peer_io) = duplex(PIPE);
-                                spent += if client == Client::Unbuffered {
-                                    let (mut upstream, mut peer) =
-                                        tls.pair_unbuffered(up_io, peer_io).await;
-                                    one_way(
+                                spent += tls
+                                    .one_way(
+                                        client,
                                         engine,
                                         size,
                                         to_tls,
-                                        &mut app,
-                                        &mut peer,
-                                        &mut client_end,
-                                        &mut upstream,
+                                        (&mut app, &mut client_end),
+                                        (up_io, peer_io),
                                     )
-                                    .await
-                                } else {
-                                    let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
-                                    one_way(
-                                        engine,
-                                        size,
-                                        to_tls,
-                                        &mut app,
-                                        &mut peer,
-                                        &mut client_end,
-                                        &mut upstream,
-                                    )
-                                    .await
-                                };
+                                    .await;
                             }
                             spent
                         })
@@ -456,32 +487,16 @@ fn tcp_loopback(c: &mut Criterion) {
                         for _ in 0..iters {
                             let (mut app, mut client_end) = tcp_pair(&front).await;
                             let (up_io, peer_io) = tcp_pair(&back).await;
-                            spent += if client == Client::Unbuffered {
-                                let (mut upstream, mut peer) =
-                                    tls.pair_unbuffered(up_io, peer_io).await;
-                                one_way(
+                            spent += tls
+                                .one_way(
+                                    client,
                                     engine,
                                     size,
                                     to_tls,
-                                    &mut app,
-                                    &mut peer,
-                                    &mut client_end,
-                                    &mut upstream,
+                                    (&mut app, &mut client_end),
+                                    (up_io, peer_io),
                                 )
-                                .await
-                            } else {
-                                let (mut upstream, mut peer) = tls.pair(up_io, peer_io).await;
-                                one_way(
-                                    engine,
-                                    size,
-                                    to_tls,
-                                    &mut app,
-                                    &mut peer,
-                                    &mut client_end,
-                                    &mut upstream,
-                                )
-                                .await
-                            };
+                                .await;
                         }
                         spent
                     })
