@@ -19,6 +19,7 @@
 #
 # Knobs (environment):
 #   QUICK=1          tiny sizes and durations (validation only)
+#   FIGURES=a,b      figures to take (default all): idle bulk ping newconn resumed keepalive scale
 #   ONLY=a,b         originators to run: tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat
 #   KEY=ec|rsa       terminator certificate key: ECDSA P-256 (default) or RSA 2048
 #   ROUNDS=3         rounds of the noisy figures, originators in turn; the table shows medians
@@ -61,6 +62,8 @@ SCALE_STREAMS=${SCALE_STREAMS:-1 4 16 64}
 SCALE_BULK=${SCALE_BULK:-$([ "$QUICK" = 1 ] && echo "$BULK" || echo 2G)}
 ALL_ORIGINATORS=(tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat)
 ONLY=${ONLY:-$(IFS=,; echo "${ALL_ORIGINATORS[*]}")}
+FIGURES=${FIGURES:-idle,bulk,ping,newconn,resumed,keepalive,scale}
+want() { case ",$FIGURES," in *",$1,"*) return 0 ;; esac; return 1; } # figure
 # A QUICK run never overwrites the full run's table.
 if [ "$QUICK" = 1 ]; then OUT=${OUT:-$ROOT/benches/results/quick.md}; else OUT=${OUT:-$ROOT/benches/results/latest.md}; fi
 BIN=$ROOT/target/release/tls-sidecar
@@ -582,30 +585,36 @@ run_originator() {
   p_bulk=$(orig_port "$i" $R_BULK) p_ping=$(orig_port "$i" $R_PING) p_http=$(orig_port "$i" $R_HTTP)
   p_echo=$(orig_port "$i" $R_ECHO) p_resume=$(orig_port "$i" $R_RESUME)
 
-  if [ "$ROUND" = 1 ]; then
+  if [ "$ROUND" = 1 ] && want idle; then
     log "$ORIG: idle memory, $IDLE_CONNS connections"
     fig_idle "$p_echo" || put idle_rss_kib_per_conn fail
   fi
   local dir s
-  for dir in up down; do
+  want bulk && for dir in up down; do
     for s in 1 4; do
       log "$ORIG: bulk $dir, $s stream(s), $BULK"
       fig_bulk "$p_bulk" "$s" "$dir" || put "cpu_s_per_gib_${dir}_$s" fail
     done
   done
-  for s in 64 1024; do
+  want ping && for s in 64 1024; do
     log "$ORIG: ping-pong $s B, ${PP_SECS}s"
     fig_ping "$p_ping" "$s" || put "rtt_avg_us_$s" fail
   done
-  log "$ORIG: new connections, ${SECS}s"
-  fig_wrk "$p_http" newconn -H 'Connection: close' || put newconn_per_s fail
-  log "$ORIG: new connections with resumption allowed, ${SECS}s"
-  fig_wrk "$p_resume" resumed -H 'Connection: close' || put resumed_per_s fail
-  log "$ORIG: keep-alive requests, ${SECS}s"
-  fig_wrk "$p_http" keepalive || put keepalive_per_s fail
+  if want newconn; then
+    log "$ORIG: new connections, ${SECS}s"
+    fig_wrk "$p_http" newconn -H 'Connection: close' || put newconn_per_s fail
+  fi
+  if want resumed; then
+    log "$ORIG: new connections with resumption allowed, ${SECS}s"
+    fig_wrk "$p_resume" resumed -H 'Connection: close' || put resumed_per_s fail
+  fi
+  if want keepalive; then
+    log "$ORIG: keep-alive requests, ${SECS}s"
+    fig_wrk "$p_http" keepalive || put keepalive_per_s fail
+  fi
   # The same figures for every originator (the sidecar's scale figures come after).
   put cpu_s_total "$(awk -v c="$(cpu_ticks "${ORIG_PIDS[@]}")" -v hz="$HZ" 'BEGIN{printf "%.2f", c / hz}')"
-  if [ "$ORIG" = tls-sidecar ] && [ "$ROUND" = 1 ]; then
+  if [ "$ORIG" = tls-sidecar ] && [ "$ROUND" = 1 ] && want scale; then
     # Scale: the sidecar alone, with many streams and many idle connections.
     # Last, so that every figure above is taken in the same order and state
     # as for the peers: the terminator and the echo backend tearing down
@@ -657,7 +666,8 @@ ver() { "$@" 2>&1 | head -n1 | tr -d '\r' || true; }
   echo "rounds	$ROUNDS (each throughput, latency and connection figure is the median of the rounds; idle memory and scale: round 1)"
   echo "sizes	bulk $BULK per transfer; ping-pong ${PP_SECS}s per size; wrk ${SECS}s, 1 thread, 16 connections; $IDLE_CONNS idle connections; scale (tls-sidecar): $SCALE_STREAMS streams with $SCALE_BULK each, $SCALE_CONNS idle connections"
   echo "nofile	open-file limit $(ulimit -n) (hard $(ulimit -Hn))"
-  echo "scale	$SCALE_STREAMS;$IDLE_CONNS;$SCALE_CONNS;$SCALE_BULK"
+  want scale && echo "scale	$SCALE_STREAMS;$IDLE_CONNS;$SCALE_CONNS;$SCALE_BULK"
+  [ "$FIGURES" = "idle,bulk,ping,newconn,resumed,keepalive,scale" ] || echo "figures	$FIGURES only"
   echo "load	load average at start $LOAD_START; at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "busy	$BUSY"
   echo "quick	$QUICK"
