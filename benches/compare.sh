@@ -31,6 +31,7 @@
 #   SCALE_CONNS=10000      tls-sidecar only: idle memory again at this many connections (capped to
 #                          what the open-file limit allows: two descriptors per connection)
 #   SKIP_BUILD=1     use target/release/tls-sidecar as it is
+#   BIN=path         the tls-sidecar binary to measure (with SKIP_BUILD=1: A/B of two builds)
 #   SKIP_INSTALL=1   do not apt-get anything
 #   KEEP=1           keep the work directory (configs, logs, raw outputs)
 #   OUT=path         where the markdown goes (default benches/results/latest.md;
@@ -66,7 +67,7 @@ FIGURES=${FIGURES:-idle,bulk,ping,newconn,resumed,keepalive,scale}
 want() { case ",$FIGURES," in *",$1,"*) return 0 ;; esac; return 1; } # figure
 # A QUICK run never overwrites the full run's table.
 if [ "$QUICK" = 1 ]; then OUT=${OUT:-$ROOT/benches/results/quick.md}; else OUT=${OUT:-$ROOT/benches/results/latest.md}; fi
-BIN=$ROOT/target/release/tls-sidecar
+BIN=${BIN:-$ROOT/target/release/tls-sidecar}
 
 IFS=, read -r -a ORIGINATORS <<<"$ONLY"
 for o in "${ORIGINATORS[@]}"; do
