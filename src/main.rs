@@ -93,7 +93,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let rt = runtime_with(cfg.workers);
+            let rt = serving_runtime(cfg.workers);
             match rt.block_on(serve::run(&c.config, metrics)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -178,7 +178,7 @@ fn main() -> ExitCode {
                 base: base_port,
                 admin: admin_port,
             };
-            match runtime().block_on(demo::run(ports, metrics)) {
+            match serving_runtime(None).block_on(demo::run(ports, metrics)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -190,14 +190,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The runtime of the short-lived commands (probe, healthcheck).
 fn runtime() -> tokio::runtime::Runtime {
-    runtime_with(None)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("failed to start the tokio runtime")
 }
 
-/// The multi-threaded runtime, with `workers` threads (config key `workers`)
-/// or tokio's default: one per CPU the process may use, or
-/// `TOKIO_WORKER_THREADS` when set.
-fn runtime_with(workers: Option<usize>) -> tokio::runtime::Runtime {
+/// The runtime that serves routes (`run`, `demo`): `workers` threads (config
+/// key `workers`) or tokio's default, one per CPU the process may use (or
+/// `TOKIO_WORKER_THREADS`). The crypto provider's random generator is seeded
+/// before the first client arrives: seeding costs tens of milliseconds of
+/// CPU (measured: 50-60 ms), which the first handshake would pay otherwise.
+/// It is a one-off for the process (64 worker threads start no slower than
+/// one), so the main thread does it.
+fn serving_runtime(workers: Option<usize>) -> tokio::runtime::Runtime {
+    tls_sidecar::tls::warm_up();
     let mut b = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = workers {
         b.worker_threads(n);

@@ -26,6 +26,16 @@ pub fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
+/// Draws a few random bytes from the provider, so that the one-off seeding
+/// of its random generator (aws-lc gathers CPU-jitter entropy: tens of
+/// milliseconds of CPU, once per process) happens now rather than in the
+/// first handshake.
+pub fn warm_up() {
+    let mut b = [0u8; 32];
+    // A failure here would fail the first handshake too, with its reason.
+    let _ = provider().secure_random.fill(&mut b);
+}
+
 /// The rustls protocol versions for a validated list.
 pub(crate) fn versions(list: &[TlsVersion]) -> Vec<&'static rustls::SupportedProtocolVersion> {
     list.iter()
