@@ -490,18 +490,15 @@ unhold() { kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null || true; }
 fig_idle() { # port [n] : idle memory per connection (n: IDLE_CONNS; another n adds _n to the names)
   local port=$1 n=${2:-$IDLE_CONNS} sfx="" before after pss0 pss1
   [ "$n" != "$IDLE_CONNS" ] && sfx=_$n
-  if [ -z "$sfx" ]; then
-    IDLE_BEFORE=""
+  [ -z "$sfx" ] && IDLE_BEFORE=""
+  if [ -z "${IDLE_BEFORE:-}" ]; then
     # Warm up: a few connections set up and torn down first.
     hold 20 "$port" "$W/warm.out" || return 1
     unhold
     settle "$port"
     IDLE_BEFORE=$(mem_kib VmRSS "${ORIG_PIDS[@]}") IDLE_PSS_BEFORE=$(mem_kib Pss "${ORIG_PIDS[@]}")
   fi
-  # Against the memory after the warm-up, before any idle figure.
-  if [ -z "${IDLE_BEFORE:-}" ]; then
-    IDLE_BEFORE=$(mem_kib VmRSS "${ORIG_PIDS[@]}") IDLE_PSS_BEFORE=$(mem_kib Pss "${ORIG_PIDS[@]}")
-  fi
+  # Against the memory after the warm-up.
   before=$IDLE_BEFORE pss0=$IDLE_PSS_BEFORE
   hold "$n" "$port" "$W/hold.out" || return 1
   sleep 1
@@ -510,7 +507,7 @@ fig_idle() { # port [n] : idle memory per connection (n: IDLE_CONNS; another n a
   put "idle_rss_kib_per_conn$sfx" "$(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN{printf "%.1f", (a-b)/n}')"
   put "idle_pss_kib_per_conn$sfx" "$(awk -v a="$pss1" -v b="$pss0" -v n="$n" 'BEGIN{printf "%.1f", (a-b)/n}')"
   put "idle_rss_mib_at_$n" "$(awk -v a="$after" 'BEGIN{printf "%.1f", a/1024}')"
-  [ -z "$sfx" ] && put idle_rss_kib_before "$before"
+  put "idle_rss_kib_before$sfx" "$before"
   unhold
   settle "$port"
 }
@@ -628,8 +625,16 @@ run_originator() {
       fig_bulk "$p_bulk" "$s" up "$SCALE_BULK" scale_ || put "scale_cpu_s_per_gib_up_$s" fail
     done
     if [ "$SCALE_CONNS" != "$IDLE_CONNS" ]; then
-      log "$ORIG: scale: idle memory, $SCALE_CONNS connections"
-      fig_idle "$p_echo" "$SCALE_CONNS" || put "idle_rss_kib_per_conn_$SCALE_CONNS" fail
+      # On a fresh process, as the IDLE_CONNS figure is: heap the bulk runs
+      # above grew and freed would otherwise be counted (or reused) here.
+      log "$ORIG: scale: idle memory, $SCALE_CONNS connections (restarted first)"
+      stop_pids "${ORIG_PIDS[@]}"
+      if start_tls_sidecar "$i" && wait_ports "$ORIG" "${ORIG_PIDS[0]}" "$p_echo"; then
+        IDLE_BEFORE=""
+        fig_idle "$p_echo" "$SCALE_CONNS" || put "idle_rss_kib_per_conn_$SCALE_CONNS" fail
+      else
+        put "idle_rss_kib_per_conn_$SCALE_CONNS" fail
+      fi
     fi
   fi
   stop_pids "${ORIG_PIDS[@]}"
@@ -809,7 +814,8 @@ if "tls-sidecar" in ran and "scale" in m:
     for n in dict.fromkeys([idle_n, scale_n]):
         sfx = "" if n == idle_n else f"_{n}"
         print(f"| {int(n):,} | {g(f'idle_rss_mib_at_{n}')} | {g(f'idle_rss_kib_per_conn{sfx}')} | {g(f'idle_pss_kib_per_conn{sfx}')} |")
-    print(f"\nPer connection: (RSS with them open − RSS after a 20-connection warm-up, {g('idle_rss_kib_before')} KiB) ÷ count.")
+    print(f"\nPer connection: (RSS with them open − RSS after a 20-connection warm-up: {g('idle_rss_kib_before')} KiB, and for {int(scale_n):,}")
+    print(f"on a restarted sidecar {g(f'idle_rss_kib_before_{scale_n}')} KiB) ÷ count.")
 print("\n## Machine and versions\n")
 for k, v in m.items():
     if k not in ("quick", "busy", "scale"):
