@@ -53,7 +53,7 @@ else
 fi
 # Rounds: every originator's throughput, latency and connection figures are
 # taken ROUNDS times, the originators in turn (round 1 all of them, then
-# round 2, ...), and the table shows each figure's median. This machine is
+# round 2 in reverse order, ...), and the table shows each figure's median. This machine is
 # shared: a neighbour's burst hits whichever originator runs at that moment,
 # and one round alone can swing a figure by 2-3x. Idle memory and the
 # sidecar's scale figures are taken in round 1 only (they are not noisy).
@@ -643,8 +643,17 @@ run_originator() {
 }
 
 ORIGINATORS_ALL_NAMES=("${ALL_ORIGINATORS[@]}")
+# Odd rounds in the listed order, even rounds in reverse: no originator
+# always runs right after the same one (what one leaves behind, such as
+# thousands of TIME_WAIT sockets after the new-connection figures, or a
+# neighbour's burst, then falls on different ones).
 for ROUND in $(seq "$ROUNDS"); do
-  for i in "${!ALL_ORIGINATORS[@]}"; do
+  order=("${!ALL_ORIGINATORS[@]}")
+  if [ $((ROUND % 2)) = 0 ]; then
+    order=()
+    for ((j = ${#ALL_ORIGINATORS[@]} - 1; j >= 0; j--)); do order+=("$j"); done
+  fi
+  for i in "${order[@]}"; do
     case ",$ONLY," in *",${ALL_ORIGINATORS[$i]},"*) run_originator "$i" ;; esac
   done
 done
