@@ -63,7 +63,8 @@ SCALE_STREAMS=${SCALE_STREAMS:-1 4 16 64}
 SCALE_BULK=${SCALE_BULK:-$([ "$QUICK" = 1 ] && echo "$BULK" || echo 2G)}
 ALL_ORIGINATORS=(tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat)
 ONLY=${ONLY:-$(IFS=,; echo "${ALL_ORIGINATORS[*]}")}
-FIGURES=${FIGURES:-idle,bulk,ping,newconn,resumed,keepalive,scale}
+ALL_FIGURES=idle,bulk,ping,newconn,resumed,keepalive,scale
+FIGURES=${FIGURES:-$ALL_FIGURES}
 want() { case ",$FIGURES," in *",$1,"*) return 0 ;; esac; return 1; } # figure
 # A QUICK run never overwrites the full run's table.
 if [ "$QUICK" = 1 ]; then OUT=${OUT:-$ROOT/benches/results/quick.md}; else OUT=${OUT:-$ROOT/benches/results/latest.md}; fi
@@ -488,18 +489,14 @@ hold() { # n port out : start a holder of n idle connections, wait until it hold
 unhold() { kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null || true; }
 
 fig_idle() { # port [n] : idle memory per connection (n: IDLE_CONNS; another n adds _n to the names)
+  # Run on a freshly started originator: measured against its memory after
+  # a warm-up of a few connections set up and torn down.
   local port=$1 n=${2:-$IDLE_CONNS} sfx="" before after pss0 pss1
   [ "$n" != "$IDLE_CONNS" ] && sfx=_$n
-  [ -z "$sfx" ] && IDLE_BEFORE=""
-  if [ -z "${IDLE_BEFORE:-}" ]; then
-    # Warm up: a few connections set up and torn down first.
-    hold 20 "$port" "$W/warm.out" || return 1
-    unhold
-    settle "$port"
-    IDLE_BEFORE=$(mem_kib VmRSS "${ORIG_PIDS[@]}") IDLE_PSS_BEFORE=$(mem_kib Pss "${ORIG_PIDS[@]}")
-  fi
-  # Against the memory after the warm-up.
-  before=$IDLE_BEFORE pss0=$IDLE_PSS_BEFORE
+  hold 20 "$port" "$W/warm.out" || return 1
+  unhold
+  settle "$port"
+  before=$(mem_kib VmRSS "${ORIG_PIDS[@]}") pss0=$(mem_kib Pss "${ORIG_PIDS[@]}")
   hold "$n" "$port" "$W/hold.out" || return 1
   sleep 1
   after=$(mem_kib VmRSS "${ORIG_PIDS[@]}")
@@ -630,7 +627,6 @@ run_originator() {
       log "$ORIG: scale: idle memory, $SCALE_CONNS connections (restarted first)"
       stop_pids "${ORIG_PIDS[@]}"
       if start_tls_sidecar "$i" && wait_ports "$ORIG" "${ORIG_PIDS[0]}" "$p_echo"; then
-        IDLE_BEFORE=""
         fig_idle "$p_echo" "$SCALE_CONNS" || put "idle_rss_kib_per_conn_$SCALE_CONNS" fail
       else
         put "idle_rss_kib_per_conn_$SCALE_CONNS" fail
@@ -682,7 +678,7 @@ ver() { "$@" 2>&1 | head -n1 | tr -d '\r' || true; }
   echo "sizes	bulk $BULK per transfer; ping-pong ${PP_SECS}s per size; wrk ${SECS}s, 1 thread, 16 connections; $IDLE_CONNS idle connections; scale (tls-sidecar): $SCALE_STREAMS streams with $SCALE_BULK each, $SCALE_CONNS idle connections"
   echo "nofile	open-file limit $(ulimit -n) (hard $(ulimit -Hn))"
   want scale && echo "scale	$SCALE_STREAMS;$IDLE_CONNS;$SCALE_CONNS;$SCALE_BULK"
-  [ "$FIGURES" = "idle,bulk,ping,newconn,resumed,keepalive,scale" ] || echo "figures	$FIGURES only"
+  [ "$FIGURES" = "$ALL_FIGURES" ] || echo "figures	$FIGURES only"
   echo "load	load average at start $LOAD_START; at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "busy	$BUSY"
   echo "quick	$QUICK"
@@ -690,11 +686,11 @@ ver() { "$@" 2>&1 | head -n1 | tr -d '\r' || true; }
 } >"$W/machine.tsv"
 
 python3 - "$RESULTS" "$W/machine.tsv" "$ONLY" >"$OUT" <<'EOF'
+import statistics
 import sys
 from collections import defaultdict
 
 results, machine, only = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
-import statistics
 raw = defaultdict(lambda: defaultdict(list))
 for line in open(results):
     o, m, v = line.rstrip("\n").split("\t")

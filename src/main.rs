@@ -192,10 +192,7 @@ fn main() -> ExitCode {
 
 /// The runtime of the short-lived commands (probe, healthcheck).
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("failed to start the tokio runtime")
+    runtime_with(None)
 }
 
 /// The runtime that serves routes (`run`, `demo`): `workers` threads (config
@@ -207,6 +204,10 @@ fn runtime() -> tokio::runtime::Runtime {
 /// one), so the main thread does it.
 fn serving_runtime(workers: Option<usize>) -> tokio::runtime::Runtime {
     tls_sidecar::tls::warm_up();
+    runtime_with(workers)
+}
+
+fn runtime_with(workers: Option<usize>) -> tokio::runtime::Runtime {
     let mut b = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = workers {
         b.worker_threads(n);

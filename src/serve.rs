@@ -176,8 +176,10 @@ impl Running {
         if plan.config.admin != self.config.admin {
             tracing::warn!("admin.listen changed: the admin endpoint moves only on restart");
         }
+        // Once per change of the key (removing it included), unless the new
+        // value is what already runs.
         let running = tokio::runtime::Handle::current().metrics().num_workers();
-        if plan.config.workers.is_some_and(|n| n != running) {
+        if plan.config.workers != self.config.workers && plan.config.workers != Some(running) {
             tracing::warn!(
                 running,
                 "workers changed: the runtime's thread count changes only on restart"

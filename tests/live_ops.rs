@@ -553,3 +553,40 @@ async fn workers_set_the_runtime_thread_count() {
     assert!(s.wait_log("workers=1", 10), "{}", s.logs());
     assert!(served(p).await, "{}", s.logs());
 }
+
+/// A reload that changes `workers` is taken (the routes are applied) and
+/// says once that the thread count changes only on restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_changes_workers_warns_once() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let p = free_port();
+    let body = route(
+        "one",
+        p,
+        &[format!("localhost:{}", upstream.port())],
+        &format!("ca = \"{}\"", pki.ca_path.display()),
+    );
+    let s = Sidecar::start(dir.path(), &body);
+    let admin = s.admin;
+    let warned = || s.logs().matches("workers changed").count();
+    // No machine here runs 1023 worker threads by default.
+    for n in 1..=2 {
+        std::fs::write(
+            &s.config,
+            format!(
+                "workers = 1023\nshutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n{body}"
+            ),
+        )
+        .unwrap();
+        s.signal("HUP");
+        s.wait_metric(
+            "tls_sidecar_config_reloads_total",
+            &[("result", "ok")],
+            n as f64,
+        );
+        assert_eq!(warned(), 1, "after reload {n}: {}", s.logs());
+    }
+    assert!(served(p).await, "{}", s.logs());
+}
