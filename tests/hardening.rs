@@ -227,14 +227,14 @@ async fn a_primary_that_disappears_and_comes_back_is_left_for_the_backup_then_us
     let p = free_port();
     let s = Sidecar::start(
         dir.path(),
-        &route(
+        &tls_route(
             "fo",
             p,
             &[
                 format!("localhost:{primary_port}"),
                 format!("localhost:{}", backup.port()),
             ],
-            &format!("ca = \"{}\"", pki.ca_path.display()),
+            &pki.ca_path,
         ),
     );
     async fn who(p: u16) -> String {
@@ -302,11 +302,11 @@ async fn two_thousand_concurrent_connections_each_echo_and_rss_per_connection_is
         &config,
         format!(
             "[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"warn\"\n{}",
-            route(
+            tls_route(
                 "many",
                 p,
                 &[format!("localhost:{}", echo.port())],
-                &format!("ca = \"{}\"", pki.ca_path.display())
+                &pki.ca_path
             )
         ),
     )
@@ -592,11 +592,11 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
         "[[route]]\nname = \"flood-listen\"\nlisten = \"127.0.0.1:{p_listen}\"\nconnect = [\"127.0.0.1:{bport}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\n\n{}",
         pki.server.0.display(),
         pki.server.1.display(),
-        route(
+        tls_route(
             "flood-connect",
             p_connect,
             &[format!("localhost:{}", tls_backend.port())],
-            &format!("ca = \"{}\"", pki.ca_path.display())
+            &pki.ca_path
         )
     );
     let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

@@ -79,23 +79,19 @@ async fn a_stream_survives_ten_reloads_and_two_rotations_intact_while_new_connec
             secret.join("tls.key").display()
         )
     };
-    let plain = route(
+    let plain = tls_route(
         "gms-out",
         p_plain,
         &[format!("localhost:{}", upstream.port())],
-        &format!("ca = \"{ca}\""),
+        &pki.ca_path,
     );
-    let extra = route(
+    let extra = tls_route(
         "extra",
         p_extra,
         &[format!("localhost:{}", upstream.port())],
-        &format!("ca = \"{ca}\""),
+        &pki.ca_path,
     );
     let s = Sidecar::start(dir.path(), &format!("{}\n{plain}", edge("1h")));
-    let admin = s.admin;
-    let write_config = |body: String| {
-        std::fs::write(&s.config, format!("shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n{body}")).unwrap();
-    };
 
     // The long-lived, checksummed stream through the plain→TLS route.
     let stream = tokio::spawn(async move {
@@ -134,7 +130,7 @@ async fn a_stream_survives_ten_reloads_and_two_rotations_intact_while_new_connec
             3 => format!("{}\n{plain}\n[[route]]\nname = \"broken\"\n", edge("1h")), // invalid
             _ => format!("{}\n{plain}", edge(&format!("{}m", 10 + round))),
         };
-        write_config(body);
+        s.rewrite("", &body);
         s.signal("HUP");
         if round == 3 {
             s.wait_metric(
@@ -241,11 +237,11 @@ async fn sigterm_drains_readiness_flips_finishing_connections_end_and_a_stuck_on
     let p = free_port();
     let mut s = Sidecar::start(
         dir.path(),
-        &route(
+        &tls_route(
             "drain",
             p,
             &[format!("localhost:{}", upstream.port())],
-            &format!("ca = \"{}\"", pki.ca_path.display()),
+            &pki.ca_path,
         ),
     );
     // One connection that finishes during the grace period, one that never does.
@@ -463,36 +459,26 @@ async fn max_connections_holds_across_reloads_and_reloads_release_their_fds() {
     let pki = Pki::new(dir.path());
     let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
     let (p, p_extra) = (free_port(), free_port());
-    let ca = pki.ca_path.display().to_string();
     let limited = |max: usize, idle: &str| {
-        route(
+        tls_route(
             "limited",
             p,
             &[format!("localhost:{}", upstream.port())],
-            &format!("ca = \"{ca}\""),
+            &pki.ca_path,
         )
         .replace(
             "[route.connect_tls]",
             &format!("max_connections = {max}\nidle_timeout = \"{idle}\"\n[route.connect_tls]"),
         )
     };
-    let extra = route(
+    let extra = tls_route(
         "extra",
         p_extra,
         &[format!("localhost:{}", upstream.port())],
-        &format!("ca = \"{ca}\""),
+        &pki.ca_path,
     );
     let s = Sidecar::start(dir.path(), &limited(2, "1h"));
-    let admin = s.admin;
-    let reload = |body: String, n: f64| {
-        std::fs::write(
-            &s.config,
-            format!("shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n{body}"),
-        )
-        .unwrap();
-        s.signal("HUP");
-        s.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], n);
-    };
+    let reload = |body: String, n: f64| s.reload("", &body, n);
     let baseline = fd_count(s.pid());
 
     let a = held_echo(p).await;
@@ -543,11 +529,11 @@ async fn workers_set_the_runtime_thread_count() {
     let pki = Pki::new(dir.path());
     let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
     let p = free_port();
-    let body = route(
+    let body = tls_route(
         "one",
         p,
         &[format!("localhost:{}", upstream.port())],
-        &format!("ca = \"{}\"", pki.ca_path.display()),
+        &pki.ca_path,
     );
     let s = Sidecar::start_with(dir.path(), &body, &[("TLS_SIDECAR__WORKERS", "1")]);
     assert!(s.wait_log("workers=1", 10), "{}", s.logs());
@@ -562,30 +548,17 @@ async fn a_reload_that_changes_workers_warns_once() {
     let pki = Pki::new(dir.path());
     let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
     let p = free_port();
-    let body = route(
+    let body = tls_route(
         "one",
         p,
         &[format!("localhost:{}", upstream.port())],
-        &format!("ca = \"{}\"", pki.ca_path.display()),
+        &pki.ca_path,
     );
     let s = Sidecar::start(dir.path(), &body);
-    let admin = s.admin;
     let warned = || s.logs().matches("workers changed").count();
     // No machine here runs 1023 worker threads by default.
     for n in 1..=2 {
-        std::fs::write(
-            &s.config,
-            format!(
-                "workers = 1023\nshutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n{body}"
-            ),
-        )
-        .unwrap();
-        s.signal("HUP");
-        s.wait_metric(
-            "tls_sidecar_config_reloads_total",
-            &[("result", "ok")],
-            n as f64,
-        );
+        s.reload("workers = 1023", &body, n as f64);
         assert_eq!(warned(), 1, "after reload {n}: {}", s.logs());
     }
     assert!(served(p).await, "{}", s.logs());

@@ -197,11 +197,11 @@ async fn a_real_prometheus_scrapes_the_sidecar_and_sees_the_series() {
     let p = free_port();
     let s = Sidecar::start(
         dir.path(),
-        &route(
+        &tls_route(
             "scraped",
             p,
             &[format!("localhost:{}", srv.port())],
-            &format!("ca = \"{}\"", pki.ca_path.display()),
+            &pki.ca_path,
         ),
     );
     assert_eq!(roundtrip(p, MSG).await.unwrap(), MSG);

@@ -11,10 +11,6 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn tls_route(name: &str, port: u16, upstreams: &[String], ca: &std::path::Path) -> String {
-    route(name, port, upstreams, &format!("ca = \"{}\"", ca.display()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_mib_cross_in_both_directions_at_once_with_matching_sha256() {
     let dir = tmpdir();

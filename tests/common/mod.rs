@@ -63,8 +63,7 @@ impl Sidecar {
     pub fn start_with(dir: &Path, routes: &str, env: &[(&str, &str)]) -> Sidecar {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let config = dir.join("tls-sidecar.toml");
-        let text = format!("shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n\n{routes}");
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, config_text(admin, "", routes)).unwrap();
         let s = Self::spawn(&config, admin, env);
         s.wait_ready();
         s
@@ -104,6 +103,20 @@ impl Sidecar {
             config: config.to_owned(),
             log,
         }
+    }
+
+    /// Rewrites the config as `start` wrote it, with the top-level keys
+    /// `top` (TOML lines, may be empty) and `routes`; no signal is sent.
+    pub fn rewrite(&self, top: &str, routes: &str) {
+        std::fs::write(&self.config, config_text(self.admin, top, routes)).unwrap();
+    }
+
+    /// [`Sidecar::rewrite`], SIGHUP, then waits until `ok` reloads in all
+    /// have succeeded.
+    pub fn reload(&self, top: &str, routes: &str, ok: f64) {
+        self.rewrite(top, routes);
+        self.signal("HUP");
+        self.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], ok);
     }
 
     pub fn wait_ready(&self) {
@@ -444,6 +457,17 @@ pub async fn roundtrip(port: u16, msg: &[u8]) -> std::io::Result<Vec<u8>> {
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no end"))??;
     Ok(out)
+}
+
+/// The config file of a test sidecar: `top` (top-level keys), a short
+/// shutdown grace, the admin endpoint on `admin`, debug logs, then `routes`.
+fn config_text(admin: SocketAddr, top: &str, routes: &str) -> String {
+    format!("{top}\nshutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n\n{routes}")
+}
+
+/// A plain→TLS route (see [`route`]) whose upstream is verified against `ca`.
+pub fn tls_route(name: &str, port: u16, upstreams: &[String], ca: &Path) -> String {
+    route(name, port, upstreams, &format!("ca = \"{}\"", ca.display()))
 }
 
 /// A route table entry: `name`, listening on `port`, to `connect`, with
