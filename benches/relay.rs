@@ -220,33 +220,17 @@ impl Tls {
         TlsClient<S>: Source,
         tokio_rustls::client::TlsStream<S>: Source,
     {
+        // The two upstream types differ; the transfer over them does not.
+        macro_rules! over {
+            ($pair:expr) => {{
+                let (mut upstream, mut peer) = $pair.await;
+                let (peer, upstream) = (&mut peer, &mut upstream);
+                one_way(engine, size, to_tls, app, peer, client_end, upstream).await
+            }};
+        }
         match client {
-            Client::Unbuffered => {
-                let (mut upstream, mut peer) = self.pair_unbuffered(up_io, peer_io).await;
-                one_way(
-                    engine,
-                    size,
-                    to_tls,
-                    app,
-                    &mut peer,
-                    client_end,
-                    &mut upstream,
-                )
-                .await
-            }
-            Client::TokioRustls => {
-                let (mut upstream, mut peer) = self.pair(up_io, peer_io).await;
-                one_way(
-                    engine,
-                    size,
-                    to_tls,
-                    app,
-                    &mut peer,
-                    client_end,
-                    &mut upstream,
-                )
-                .await
-            }
+            Client::Unbuffered => over!(self.pair_unbuffered(up_io, peer_io)),
+            Client::TokioRustls => over!(self.pair(up_io, peer_io)),
         }
     }
 

@@ -520,6 +520,15 @@ async fn max_connections_holds_across_reloads_and_reloads_release_their_fds() {
     );
 }
 
+/// A route "one" on a fresh port to a new TLS echo upstream verified
+/// against `pki`'s CA: its port and its config text.
+async fn echo_route(pki: &Pki) -> (u16, String) {
+    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let p = free_port();
+    let upstreams = [format!("localhost:{}", upstream.port())];
+    (p, tls_route("one", p, &upstreams, &pki.ca_path))
+}
+
 /// `workers` (here from the environment) sets the runtime's thread count at
 /// start, as the "serving" line reports it from the runtime itself, and the
 /// routes serve as usual.
@@ -527,14 +536,7 @@ async fn max_connections_holds_across_reloads_and_reloads_release_their_fds() {
 async fn workers_set_the_runtime_thread_count() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
-    let p = free_port();
-    let body = tls_route(
-        "one",
-        p,
-        &[format!("localhost:{}", upstream.port())],
-        &pki.ca_path,
-    );
+    let (p, body) = echo_route(&pki).await;
     let s = Sidecar::start_with(dir.path(), &body, &[("TLS_SIDECAR__WORKERS", "1")]);
     assert!(s.wait_log("workers=1", 10), "{}", s.logs());
     assert!(served(p).await, "{}", s.logs());
@@ -546,14 +548,7 @@ async fn workers_set_the_runtime_thread_count() {
 async fn a_reload_that_changes_workers_warns_once() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
-    let p = free_port();
-    let body = tls_route(
-        "one",
-        p,
-        &[format!("localhost:{}", upstream.port())],
-        &pki.ca_path,
-    );
+    let (p, body) = echo_route(&pki).await;
     let s = Sidecar::start(dir.path(), &body);
     let warned = || s.logs().matches("workers changed").count();
     // No machine here runs 1023 worker threads by default.
