@@ -1,20 +1,18 @@
 //! `probe`: connect to a route's upstreams exactly as `run` would (failover
 //! order, upgrade exchange, TLS with the route's verifier), and report what
-//! was negotiated and who the peer is.
+//! was negotiated and who the peer is. The upstream leg is set up by the
+//! same code as a relayed connection's (`route::legs`).
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
 use tokio::time::{timeout, Instant};
-use tokio_rustls::TlsConnector;
 
 use crate::route::connect::connect_one;
+use crate::route::legs::{self, HandshakeFailure, Side, Stage};
 use crate::route::plan::RoutePlan;
 use crate::tls::material::CertInfo;
-use crate::tls::reason::{classify, describe};
 use crate::tls::{suite_name, version_name};
-use crate::upgrade;
 
 /// The result of probing one upstream address.
 #[derive(Debug)]
@@ -35,14 +33,13 @@ pub struct Attempt {
 /// upstream that accepts the TCP connection unless `every` is set.
 pub async fn probe(rp: &RoutePlan, every: bool) -> Vec<Attempt> {
     let mut out = Vec::new();
-    for (i, up) in rp.route.connect.iter().enumerate() {
+    for i in 0..rp.route.connect.len() {
         let a = probe_one(rp, i).await;
         let connected = a.reason != Some("connect_error");
         out.push(a);
         if connected && !every {
             break;
         }
-        let _ = up;
     }
     out
 }
@@ -69,7 +66,7 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
         lines: Vec::new(),
     };
     let t0 = Instant::now();
-    let (mut tcp, addr) = match connect_one(up, route.connect_timeout).await {
+    let (tcp, addr) = match connect_one(up, route.connect_timeout).await {
         Ok(c) => c,
         Err(e) => {
             a.reason = Some("connect_error");
@@ -84,67 +81,54 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
         a.lines.push("plain TCP route: no TLS to check".into());
         return a;
     };
-    if let Some(script) = &rp.upgrade {
-        // No application behind the probe: the client side of the exchange
-        // is an empty stream that has nothing to say.
-        let (mut client, _app) = tokio::io::duplex(64);
-        let t1 = Instant::now();
-        match timeout(
-            route.handshake_timeout,
-            upgrade::drive(script, &mut client, &mut tcp, upgrade::Limits::default()),
-        )
-        .await
-        {
-            Ok(Ok(_)) => a.lines.push(format!(
-                "upgrade: ok ({}) in {}",
-                route.connect_start(),
-                ms(t1.elapsed())
-            )),
-            Ok(Err(e)) => {
-                a.reason = Some(e.reason());
-                a.lines
-                    .push(format!("upgrade: FAILED ({}): {e}", e.reason()));
-                return a;
-            }
-            Err(_) => {
-                a.reason = Some("timeout");
-                a.lines.push(format!(
-                    "upgrade: FAILED: no go-ahead within {}",
-                    ms(route.handshake_timeout)
-                ));
-                return a;
-            }
-        }
-    }
-    let name = match ct
-        .server_name
-        .clone()
-        .map(Ok)
-        .unwrap_or_else(|| ServerName::try_from(up.host.clone()))
-    {
+    let name = match legs::server_name(rp, up) {
         Ok(n) => n,
-        Err(e) => {
-            a.reason = Some("other");
-            a.lines.push(format!(
-                "handshake: FAILED: {:?} is not a TLS name: {e}",
-                up.host
-            ));
+        Err(f) => {
+            a.reason = Some(f.reason);
+            a.lines.push(format!("handshake: FAILED: {}", f.detail));
             return a;
         }
     };
-    let t2 = Instant::now();
     let verify = route
         .connect_tls
         .as_ref()
         .map_or("plain", |t| t.verify.as_str());
-    match timeout(
-        route.handshake_timeout,
-        TlsConnector::from(ct.config.clone()).connect(name.clone(), tcp),
-    )
+    let facts = format!(
+        "verify = \"{verify}\", name {}, trusting {}",
+        name.to_str(),
+        ct.trust
+    );
+    // Exactly what a relayed connection runs (upgrade exchange, the default
+    // TLS engine), with an empty stream where the application would be,
+    // then a short read for a refusal that comes after the handshake.
+    let t1 = Instant::now();
+    let limit = route.handshake_timeout;
+    let secured = timeout(limit, async {
+        let mut no_app = tokio::io::empty();
+        let mut s = legs::secure_upstream(rp, &mut no_app, tcp, name.clone()).await?;
+        legs::settle(&mut s, legs::SETTLE).await?;
+        Ok::<_, HandshakeFailure>(s)
+    })
     .await
-    {
-        Ok(Ok(tls)) => {
-            let conn = tls.get_ref().1;
+    .map_err(|_| HandshakeFailure::timeout(Side::Upstream, limit))
+    .and_then(|r| r);
+    if rp.upgrade.is_some() {
+        match &secured {
+            Err(f) if f.stage == Stage::Upgrade => {
+                a.reason = Some(f.reason);
+                a.lines
+                    .push(format!("upgrade: FAILED ({}): {}", f.reason, f.detail));
+                return a;
+            }
+            Err(f) if f.stage == Stage::Timeout => {}
+            _ => a
+                .lines
+                .push(format!("upgrade: ok ({})", route.connect_start())),
+        }
+    }
+    match secured {
+        Ok(s) => {
+            let conn = s.tls().expect("a TLS route's upstream leg is TLS");
             a.ok = true;
             a.version = version_name(conn.protocol_version());
             a.cipher = suite_name(conn.negotiated_cipher_suite());
@@ -159,37 +143,29 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
                 .collect();
             let resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
             a.lines.push(format!(
-                "handshake: ok {} {} alpn={} resumed={} in {}",
+                "handshake: ok {} {} alpn={} resumed={} in {}{}",
                 a.version,
                 a.cipher,
                 a.alpn.as_deref().unwrap_or("-"),
                 if resumed { "yes" } else { "no" },
-                ms(t2.elapsed())
+                ms(t1.elapsed()),
+                if rp.upgrade.is_some() {
+                    " (upgrade exchange included)"
+                } else {
+                    ""
+                }
             ));
-            a.lines.push(format!(
-                "verify: ok (verify = \"{verify}\", name {}, trusting {})",
-                name.to_str(),
-                ct.trust
-            ));
+            a.lines.push(format!("verify: ok ({facts})"));
         }
-        Ok(Err(e)) => {
-            let reason = classify(&e);
-            a.reason = Some(reason);
-            let detail = describe(&e);
-            a.lines
-                .push(format!("handshake: FAILED ({reason}): {detail}"));
-            a.lines.push(format!(
-                "verify: verify = \"{verify}\", name {}, trusting {}",
-                name.to_str(),
-                ct.trust
-            ));
-        }
-        Err(_) => {
+        Err(f) if f.stage == Stage::Timeout => {
             a.reason = Some("timeout");
-            a.lines.push(format!(
-                "handshake: FAILED: not finished within {}",
-                ms(route.handshake_timeout)
-            ));
+            a.lines.push(format!("handshake: FAILED: {}", f.detail));
+        }
+        Err(f) => {
+            a.reason = Some(f.reason);
+            a.lines
+                .push(format!("handshake: FAILED ({}): {}", f.reason, f.detail));
+            a.lines.push(format!("verify: {facts}"));
         }
     }
     for (i, c) in a.chain.iter().enumerate() {

@@ -15,7 +15,7 @@ mod pipe;
 mod splice;
 pub mod tls;
 
-pub use splice::relay_tcp;
+pub use splice::{relay_tcp, relay_tcp_until};
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
-use pipe::{Pipe, PipeError};
+pub(crate) use pipe::{Pipe, PipeError};
 
 /// Bytes per direction held at most while in flight. One TLS record's
 /// worth of plaintext, so one read fills one record.
@@ -37,8 +37,11 @@ pub const BUFFER_SIZE: usize = 16 * 1024;
 pub enum End {
     /// Both directions ended cleanly (FIN or close_notify each way).
     Closed,
-    /// No byte moved either way for the idle timeout.
-    Idle,
+    /// No byte moved either way for the idle timeout. `in_flight`: bytes
+    /// taken from one side were still waiting to be written to the other.
+    Idle { in_flight: bool },
+    /// The caller's stop signal (the end of `shutdown_grace`) cut it.
+    Cut,
     /// The client's side failed.
     Client(Failure),
     /// The upstream's side failed.
@@ -51,6 +54,11 @@ pub struct Failure {
     pub kind: FailKind,
     /// The underlying error, for the log.
     pub error: io::Error,
+    /// The failed side refused a write (rather than failing as a reader).
+    pub writing: bool,
+    /// The other direction had already ended cleanly: everything in it,
+    /// and its end, was passed on before this failure.
+    pub other_done: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +91,11 @@ pub struct Outcome {
     pub upstream_bytes: u64,
     /// Bytes carried upstream → client.
     pub downstream_bytes: u64,
+    /// The client → upstream direction ended cleanly: the upstream was
+    /// sent everything, then its FIN or close_notify.
+    pub upstream_done: bool,
+    /// The upstream → client direction ended cleanly.
+    pub downstream_done: bool,
     pub end: End,
 }
 
@@ -139,63 +152,222 @@ where
     U: Source + AsyncWrite + ?Sized,
     O: Observe + ?Sized,
 {
-    let mut up = Pipe::new(BUFFER_SIZE);
-    let mut down = Pipe::new(BUFFER_SIZE);
-    let mut last_activity = Instant::now();
-    let mut timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(last_activity + idle));
-    let mut seen = (0u64, 0u64);
+    relay_until(client, upstream, idle, observe, std::future::pending()).await
+}
 
-    let end = poll_fn(|cx| {
-        let up_state = up.poll(cx, &mut *client, &mut *upstream, |n| observe.upstream(n));
-        if let Poll::Ready(Err(e)) = up_state {
-            return Poll::Ready(match e {
-                PipeError::Read(error) => End::Client(Failure {
-                    kind: FailKind::of(&error),
-                    error,
-                }),
-                PipeError::Write(error) => End::Upstream(Failure {
-                    kind: FailKind::of(&error),
-                    error,
-                }),
-            });
-        }
-        let down_state = down.poll(cx, &mut *upstream, &mut *client, |n| observe.downstream(n));
-        if let Poll::Ready(Err(e)) = down_state {
-            return Poll::Ready(match e {
-                PipeError::Read(error) => End::Upstream(Failure {
-                    kind: FailKind::of(&error),
-                    error,
-                }),
-                PipeError::Write(error) => End::Client(Failure {
-                    kind: FailKind::of(&error),
-                    error,
-                }),
-            });
-        }
-        if up_state.is_ready() && down_state.is_ready() {
-            return Poll::Ready(End::Closed);
-        }
+/// [`relay`], cut short (`End::Cut`) when `stop` completes.
+pub async fn relay_until<C, U, O, S>(
+    client: &mut C,
+    upstream: &mut U,
+    idle: Duration,
+    observe: &O,
+    stop: S,
+) -> Outcome
+where
+    C: Source + AsyncWrite + ?Sized,
+    U: Source + AsyncWrite + ?Sized,
+    O: Observe + ?Sized,
+    S: Future<Output = ()>,
+{
+    let r = Relay::new(Pipe::new(BUFFER_SIZE), Pipe::new(BUFFER_SIZE), idle);
+    r.run(client, upstream, observe, stop).await
+}
 
-        let now_seen = (up.bytes(), down.bytes());
-        if now_seen != seen {
-            seen = now_seen;
-            last_activity = Instant::now();
+/// One direction of a relay, as the driver sees it: the buffered copy
+/// ([`Pipe`]) or splice(2) (`splice::linux::Direction`).
+pub(crate) trait Flow<R: ?Sized, W: ?Sized> {
+    /// Moves bytes from `reader` to `writer` as far as it can without
+    /// blocking. `Ready(Ok)` once the reader's clean end was passed on as
+    /// the writer's shutdown; `Ready(Err)` once, naming the side that
+    /// failed.
+    fn poll_flow(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+        writer: &mut W,
+        observe: impl FnMut(usize),
+    ) -> Poll<Result<(), PipeError>>;
+
+    /// Bytes written out so far.
+    fn bytes(&self) -> u64;
+
+    /// Bytes taken from the reader are waiting to be written.
+    fn in_flight(&self) -> bool;
+}
+
+/// The one relay driver: both directions, the idle timer, and the policy
+/// of when a relay has ended.
+///
+/// - Both directions ended cleanly: `Closed`.
+/// - A reader failed (truncation, reset, error): the relay ends at once;
+///   that stream is broken, nothing more will come from it.
+/// - A writer refused bytes: that direction is over, but the other one
+///   goes on until it ends too. Its reader is the side that refused, whose
+///   last bytes and clean end may still be on their way (a server that sent
+///   a whole response and close_notify, then reset because the client was
+///   still sending).
+pub(crate) struct Relay<Up, Down> {
+    pub(crate) up: Up,
+    pub(crate) down: Down,
+    up_end: Option<Result<(), PipeError>>,
+    down_end: Option<Result<(), PipeError>>,
+    last_activity: Instant,
+    timer: Pin<Box<Sleep>>,
+    seen: (u64, u64),
+    idle: Duration,
+}
+
+impl<Up, Down> Relay<Up, Down> {
+    pub(crate) fn new(up: Up, down: Down, idle: Duration) -> Self {
+        let last_activity = Instant::now();
+        Relay {
+            up,
+            down,
+            up_end: None,
+            down_end: None,
+            last_activity,
+            timer: Box::pin(tokio::time::sleep_until(last_activity + idle)),
+            seen: (0, 0),
+            idle,
         }
-        while timer.as_mut().poll(cx).is_ready() {
-            let deadline = last_activity + idle;
-            if Instant::now() >= deadline {
-                return Poll::Ready(End::Idle);
+    }
+
+    /// Runs to the end, or until `stop` completes.
+    pub(crate) async fn run<C, U, O, S>(
+        mut self,
+        client: &mut C,
+        upstream: &mut U,
+        observe: &O,
+        stop: S,
+    ) -> Outcome
+    where
+        C: ?Sized,
+        U: ?Sized,
+        Up: Flow<C, U>,
+        Down: Flow<U, C>,
+        O: Observe + ?Sized,
+        S: Future<Output = ()>,
+    {
+        let mut stop = std::pin::pin!(stop);
+        let end = poll_fn(|cx| {
+            if let Poll::Ready(end) = self.poll(cx, client, upstream, observe) {
+                return Poll::Ready(end);
             }
-            timer.as_mut().reset(deadline);
+            stop.as_mut().poll(cx).map(|()| End::Cut)
+        })
+        .await;
+        Outcome {
+            upstream_bytes: self.up.bytes(),
+            downstream_bytes: self.down.bytes(),
+            upstream_done: matches!(self.up_end, Some(Ok(()))),
+            downstream_done: matches!(self.down_end, Some(Ok(()))),
+            end,
+        }
+    }
+
+    pub(crate) fn poll<C, U, O>(
+        &mut self,
+        cx: &mut Context<'_>,
+        client: &mut C,
+        upstream: &mut U,
+        observe: &O,
+    ) -> Poll<End>
+    where
+        C: ?Sized,
+        U: ?Sized,
+        Up: Flow<C, U>,
+        Down: Flow<U, C>,
+        O: Observe + ?Sized,
+    {
+        if self.up_end.is_none() {
+            if let Poll::Ready(r) = self
+                .up
+                .poll_flow(cx, &mut *client, &mut *upstream, |n| observe.upstream(n))
+            {
+                self.up_end = Some(r);
+            }
+        }
+        if self.down_end.is_none() {
+            if let Poll::Ready(r) = self
+                .down
+                .poll_flow(cx, &mut *upstream, &mut *client, |n| observe.downstream(n))
+            {
+                self.down_end = Some(r);
+            }
+        }
+        if let Some(end) = decide(&mut self.up_end, &mut self.down_end) {
+            return Poll::Ready(end);
+        }
+
+        let now_seen = (self.up.bytes(), self.down.bytes());
+        if now_seen != self.seen {
+            self.seen = now_seen;
+            self.last_activity = Instant::now();
+        }
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let deadline = self.last_activity + self.idle;
+            if Instant::now() >= deadline {
+                return Poll::Ready(End::Idle {
+                    in_flight: self.up.in_flight() || self.down.in_flight(),
+                });
+            }
+            self.timer.as_mut().reset(deadline);
         }
         Poll::Pending
-    })
-    .await;
+    }
+}
 
-    Outcome {
-        upstream_bytes: up.bytes(),
-        downstream_bytes: down.bytes(),
-        end,
+/// Whether the directions' ends so far end the relay, and how (see
+/// [`Relay`]). Takes the failure it reports.
+fn decide(
+    up: &mut Option<Result<(), PipeError>>,
+    down: &mut Option<Result<(), PipeError>>,
+) -> Option<End> {
+    // Which side a direction's error is: up reads the client and writes
+    // the upstream, down the other way round.
+    fn end(e: PipeError, up: bool, other_done: bool) -> End {
+        let (client, error, writing) = match (e, up) {
+            (PipeError::Read(e), true) => (true, e, false),
+            (PipeError::Write(e), true) => (false, e, true),
+            (PipeError::Read(e), false) => (false, e, false),
+            (PipeError::Write(e), false) => (true, e, true),
+        };
+        let f = Failure {
+            kind: FailKind::of(&error),
+            error,
+            writing,
+            other_done,
+        };
+        if client {
+            End::Client(f)
+        } else {
+            End::Upstream(f)
+        }
+    }
+    type DirEnd = Option<Result<(), PipeError>>;
+    let reader_broke = |d: &DirEnd| matches!(d, Some(Err(PipeError::Read(_))));
+    let failed = |d: &DirEnd| matches!(d, Some(Err(_)));
+    // The direction whose failure ends the relay now, if any: a broken
+    // reader at once (it is the cause), a refused write once the other
+    // direction is over too.
+    let report_up = if reader_broke(up) {
+        true
+    } else if reader_broke(down) {
+        false
+    } else if up.is_none() || down.is_none() {
+        return None;
+    } else if failed(up) {
+        true
+    } else if failed(down) {
+        false
+    } else {
+        return Some(End::Closed);
+    };
+    let (mine, other) = if report_up { (up, down) } else { (down, up) };
+    let other_done = matches!(other, Some(Ok(())));
+    match mine.take() {
+        Some(Err(e)) => Some(end(e, report_up, other_done)),
+        _ => None,
     }
 }
 

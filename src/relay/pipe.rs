@@ -12,9 +12,9 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncWrite, ReadBuf};
 
-use super::{Source, SpliceError};
+use super::{Flow, Source, SpliceError};
 
-pub(super) enum PipeError {
+pub(crate) enum PipeError {
     Read(io::Error),
     Write(io::Error),
 }
@@ -51,7 +51,7 @@ fn give_back(buf: Box<[u8]>) {
     });
 }
 
-pub(super) struct Pipe {
+pub(crate) struct Pipe {
     size: usize,
     buf: Option<Box<[u8]>>,
     pos: usize,
@@ -62,7 +62,7 @@ pub(super) struct Pipe {
 }
 
 impl Pipe {
-    pub(super) fn new(size: usize) -> Pipe {
+    pub(crate) fn new(size: usize) -> Pipe {
         Pipe {
             size,
             buf: None,
@@ -193,6 +193,30 @@ impl Pipe {
                 State::Done => return Poll::Ready(Ok(())),
             }
         }
+    }
+}
+
+impl<R, W> Flow<R, W> for Pipe
+where
+    R: Source + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    fn poll_flow(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+        writer: &mut W,
+        observe: impl FnMut(usize),
+    ) -> Poll<Result<(), PipeError>> {
+        self.poll(cx, reader, writer, observe)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn in_flight(&self) -> bool {
+        self.pos < self.cap
     }
 }
 

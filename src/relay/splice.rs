@@ -40,11 +40,27 @@ pub async fn relay_tcp<O>(
 where
     O: Observe + ?Sized,
 {
+    relay_tcp_until(client, upstream, idle, observe, std::future::pending()).await
+}
+
+/// [`relay_tcp`], cut short (`End::Cut`) when `stop` completes.
+pub async fn relay_tcp_until<O, S>(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    idle: Duration,
+    observe: &O,
+    stop: S,
+) -> Outcome
+where
+    O: Observe + ?Sized,
+    S: std::future::Future<Output = ()>,
+{
     #[cfg(target_os = "linux")]
     if enabled() {
-        return linux::relay(client, upstream, idle, observe).await;
+        let r = super::Relay::new(linux::Direction::new(), linux::Direction::new(), idle);
+        return r.run(client, upstream, observe, stop).await;
     }
-    super::relay(client, upstream, idle, observe).await
+    super::relay_until(client, upstream, idle, observe, stop).await
 }
 
 /// `TLS_SIDECAR_SPLICE=off` (or `0`, `false`, `no`) in the environment turns
@@ -65,12 +81,9 @@ fn enabled() -> bool {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::cell::RefCell;
-    use std::future::{poll_fn, Future};
     use std::io;
     use std::os::fd::OwnedFd;
-    use std::pin::Pin;
     use std::task::{ready, Context, Poll};
-    use std::time::Duration;
 
     use rustix::io::Errno;
     use rustix::pipe::{
@@ -78,10 +91,8 @@ mod linux {
     };
     use tokio::io::Interest;
     use tokio::net::TcpStream;
-    use tokio::time::{Instant, Sleep};
 
-    use super::super::pipe::{Pipe, PipeError};
-    use super::super::{End, FailKind, Failure, Observe, Outcome, BUFFER_SIZE};
+    use super::super::{Flow, Pipe, PipeError, BUFFER_SIZE};
 
     /// The capacity asked of each pipe (F_SETPIPE_SZ): at most this many
     /// bytes per direction are in flight. If the kernel refuses (the
@@ -139,7 +150,7 @@ mod linux {
 
     const FLAGS: SpliceFlags = SpliceFlags::NONBLOCK.union(SpliceFlags::MOVE);
 
-    enum Into {
+    enum Moved {
         /// Bytes moved from the socket into the pipe; 0 is the end of input.
         Bytes(usize),
         /// EAGAIN with bytes already in the pipe: the pipe may be full (its
@@ -155,13 +166,13 @@ mod linux {
         pipe: &KernelPipe,
         len: usize,
         has_bytes: bool,
-    ) -> Poll<io::Result<Into>> {
+    ) -> Poll<io::Result<Moved>> {
         loop {
             ready!(from.poll_read_ready(cx))?;
             let r = from.try_io(Interest::READABLE, || {
                 match splice(from, None, &pipe.write, None, len, FLAGS) {
-                    Ok(n) => Ok(Into::Bytes(n)),
-                    Err(Errno::AGAIN) if has_bytes => Ok(Into::Full),
+                    Ok(n) => Ok(Moved::Bytes(n)),
+                    Err(Errno::AGAIN) if has_bytes => Ok(Moved::Full),
                     Err(e) => Err(e.into()),
                 }
             });
@@ -274,16 +285,16 @@ mod linux {
                     if self.in_pipe < pipe.cap {
                         let room = pipe.cap - self.in_pipe;
                         match poll_into(cx, from, pipe, room, self.in_pipe > 0) {
-                            Poll::Ready(Ok(Into::Bytes(0))) => {
+                            Poll::Ready(Ok(Moved::Bytes(0))) => {
                                 self.eof = true;
                                 moved = true;
                             }
-                            Poll::Ready(Ok(Into::Bytes(n))) => {
+                            Poll::Ready(Ok(Moved::Bytes(n))) => {
                                 self.in_pipe += n;
                                 self.taken += n as u64;
                                 moved = true;
                             }
-                            Poll::Ready(Ok(Into::Full)) => {}
+                            Poll::Ready(Ok(Moved::Full)) => {}
                             Poll::Ready(Err(e)) => {
                                 self.failed = Some(e);
                                 moved = true;
@@ -345,7 +356,7 @@ mod linux {
 
         /// Bytes taken from the reader and not yet written out.
         #[cfg(test)]
-        pub(super) fn in_flight(&self) -> u64 {
+        pub(super) fn in_flight_bytes(&self) -> u64 {
             match self {
                 Direction::Spliced(s) => s.taken - s.bytes,
                 Direction::Copy(..) => 0,
@@ -381,90 +392,26 @@ mod linux {
         }
     }
 
-    /// Both directions and the idle timer, as [`super::super::relay`].
-    pub(super) struct Splice {
-        pub(super) up: Direction,
-        pub(super) down: Direction,
-        last_activity: Instant,
-        timer: Pin<Box<Sleep>>,
-        seen: (u64, u64),
-        idle: Duration,
-    }
-
-    impl Splice {
-        pub(super) fn new(idle: Duration) -> Splice {
-            let last_activity = Instant::now();
-            Splice {
-                up: Direction::new(),
-                down: Direction::new(),
-                last_activity,
-                timer: Box::pin(tokio::time::sleep_until(last_activity + idle)),
-                seen: (0, 0),
-                idle,
-            }
-        }
-
-        pub(super) fn poll<O: Observe + ?Sized>(
+    impl Flow<TcpStream, TcpStream> for Direction {
+        fn poll_flow(
             &mut self,
             cx: &mut Context<'_>,
-            client: &mut TcpStream,
-            upstream: &mut TcpStream,
-            observe: &O,
-        ) -> Poll<End> {
-            let up = self.up.poll(cx, client, upstream, |n| observe.upstream(n));
-            if let Poll::Ready(Err(e)) = up {
-                return Poll::Ready(match e {
-                    PipeError::Read(error) => End::Client(failure(error)),
-                    PipeError::Write(error) => End::Upstream(failure(error)),
-                });
-            }
-            let down = self
-                .down
-                .poll(cx, upstream, client, |n| observe.downstream(n));
-            if let Poll::Ready(Err(e)) = down {
-                return Poll::Ready(match e {
-                    PipeError::Read(error) => End::Upstream(failure(error)),
-                    PipeError::Write(error) => End::Client(failure(error)),
-                });
-            }
-            if up.is_ready() && down.is_ready() {
-                return Poll::Ready(End::Closed);
-            }
-            let now_seen = (self.up.bytes(), self.down.bytes());
-            if now_seen != self.seen {
-                self.seen = now_seen;
-                self.last_activity = Instant::now();
-            }
-            while self.timer.as_mut().poll(cx).is_ready() {
-                let deadline = self.last_activity + self.idle;
-                if Instant::now() >= deadline {
-                    return Poll::Ready(End::Idle);
-                }
-                self.timer.as_mut().reset(deadline);
-            }
-            Poll::Pending
+            reader: &mut TcpStream,
+            writer: &mut TcpStream,
+            observe: impl FnMut(usize),
+        ) -> Poll<Result<(), PipeError>> {
+            self.poll(cx, reader, writer, observe)
         }
-    }
 
-    fn failure(error: io::Error) -> Failure {
-        Failure {
-            kind: FailKind::of(&error),
-            error,
+        fn bytes(&self) -> u64 {
+            Direction::bytes(self)
         }
-    }
 
-    pub(super) async fn relay<O: Observe + ?Sized>(
-        client: &mut TcpStream,
-        upstream: &mut TcpStream,
-        idle: Duration,
-        observe: &O,
-    ) -> Outcome {
-        let mut s = Splice::new(idle);
-        let end = poll_fn(|cx| s.poll(cx, client, upstream, observe)).await;
-        Outcome {
-            upstream_bytes: s.up.bytes(),
-            downstream_bytes: s.down.bytes(),
-            end,
+        fn in_flight(&self) -> bool {
+            match self {
+                Direction::Spliced(s) => s.in_pipe > 0,
+                Direction::Copy(p, _) => Flow::<TcpStream, TcpStream>::in_flight(p),
+            }
         }
     }
 }

@@ -21,6 +21,10 @@ struct Scripted {
     written: Vec<u8>,
     shut_down: bool,
     flushes: usize,
+    /// Writes fail with this (a peer that reset).
+    refuse_writes: Option<io::ErrorKind>,
+    /// Writes never complete (a peer that does not read).
+    stall_writes: bool,
 }
 
 impl Scripted {
@@ -30,6 +34,8 @@ impl Scripted {
             written: Vec::new(),
             shut_down: false,
             flushes: 0,
+            refuse_writes: None,
+            stall_writes: false,
         }
     }
 }
@@ -59,6 +65,12 @@ impl AsyncWrite for Scripted {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Some(kind) = self.refuse_writes {
+            return Poll::Ready(Err(kind.into()));
+        }
+        if self.stall_writes {
+            return Poll::Pending;
+        }
         self.written.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
     }
@@ -227,7 +239,7 @@ async fn idle_timeout_ends_a_connection_that_moves_no_byte() {
     // ...then silence ends it.
     tokio::time::sleep(Duration::from_secs(61)).await;
     let out = relay.await.unwrap();
-    assert!(matches!(out.end, End::Idle), "{:?}", out.end);
+    assert!(matches!(out.end, End::Idle { .. }), "{:?}", out.end);
     assert_eq!(out.upstream_bytes, 12);
 }
 
@@ -310,5 +322,65 @@ async fn bytes_are_observed_as_they_move() {
     assert!(
         client.shut_down && upstream.shut_down,
         "each clean end became a shutdown of the other side"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_write_lets_the_other_direction_finish_first() {
+    // The upstream sent a whole response and its clean end, then reset
+    // because the client was still sending: the response is passed on
+    // whole, with its clean end, before the relay reports the reset.
+    for swap in [false, true] {
+        let mut sender = Scripted::new(vec![Ok(b"more request".to_vec())]);
+        let mut responder = Scripted::new(vec![Ok(b"whole response".to_vec()), Ok(Vec::new())]);
+        responder.refuse_writes = Some(io::ErrorKind::ConnectionReset);
+        let out = if swap {
+            relay(&mut responder, &mut sender, IDLE, &()).await
+        } else {
+            relay(&mut sender, &mut responder, IDLE, &()).await
+        };
+        assert_eq!(sender.written, b"whole response");
+        assert!(sender.shut_down, "the response's clean end was passed on");
+        let f = match (swap, out.end) {
+            (false, End::Upstream(f)) | (true, End::Client(f)) => f,
+            (_, e) => panic!("{e:?}"),
+        };
+        assert_eq!(f.kind, FailKind::Reset);
+        assert!(f.writing && f.other_done, "{f:?}");
+        let (to_sender_done, to_responder_done) = if swap {
+            (out.upstream_done, out.downstream_done)
+        } else {
+            (out.downstream_done, out.upstream_done)
+        };
+        assert!(to_sender_done && !to_responder_done);
+    }
+}
+
+#[tokio::test]
+async fn a_stop_signal_cuts_the_relay() {
+    let ((_app, mut c), (mut u, _peer)) = pair();
+    let out = relay_until(&mut c, &mut u, IDLE, &(), std::future::ready(())).await;
+    assert!(matches!(out.end, End::Cut), "{:?}", out.end);
+    assert!(!out.upstream_done && !out.downstream_done);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_says_whether_bytes_were_left_in_flight() {
+    let mut client = Scripted::new(vec![Ok(b"stuck".to_vec())]);
+    let mut upstream = Scripted::new(vec![]);
+    upstream.stall_writes = true;
+    let out = relay(&mut client, &mut upstream, Duration::from_secs(5), &()).await;
+    assert!(
+        matches!(out.end, End::Idle { in_flight: true }),
+        "{:?}",
+        out.end
+    );
+    let mut client = Scripted::new(vec![]);
+    let mut upstream = Scripted::new(vec![]);
+    let out = relay(&mut client, &mut upstream, Duration::from_secs(5), &()).await;
+    assert!(
+        matches!(out.end, End::Idle { in_flight: false }),
+        "{:?}",
+        out.end
     );
 }

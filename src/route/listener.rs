@@ -153,10 +153,7 @@ async fn accept_loop(
         let force = force.clone();
         conns.spawn(async move {
             let _slot = slot;
-            tokio::select! {
-                _ = conn::handle(snapshot, tcp, client) => {}
-                _ = force.cancelled() => {}
-            }
+            conn::handle(snapshot, tcp, client, force).await;
         });
     }
 }

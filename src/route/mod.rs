@@ -1,10 +1,15 @@
 //! Routes: everything between a listening socket and a relayed connection.
 //! `plan` builds a route from config, `listener` accepts and limits,
-//! `connect` reaches the upstream with failover, `conn` composes one
-//! connection's legs and the relay, `stream` is the byte-stream type they share.
+//! `connect` reaches the upstream with failover, `legs` sets up each leg
+//! (TLS termination; upgrade and TLS to the upstream; shared with `probe`),
+//! `conn` composes one connection's legs and the relay, `ending` decides,
+//! logs and carries out how it ended, `stream` is the byte-stream type they
+//! share.
 
 pub mod conn;
 pub mod connect;
+pub mod ending;
+pub mod legs;
 pub mod listener;
 pub mod plan;
 pub mod stream;

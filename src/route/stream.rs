@@ -5,6 +5,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -50,6 +51,94 @@ impl Stream {
         let _ = self.tcp().set_zero_linger();
         drop(self);
     }
+
+    /// [`Stream::abort`], once the bytes already written have reached the
+    /// peer, or `within` has passed: a reset discards the send queue, and
+    /// the peer must get every byte before it learns of the failure.
+    ///
+    /// `shut`: this socket's writing side was already shut down (its FIN
+    /// or close_notify sent). The kernel then no longer says how much is
+    /// unsent, so the socket lingers as nginx's lingering close does: what
+    /// the peer still sends is read and dropped until it closes, or
+    /// `within` has passed.
+    pub async fn reset(self, within: Duration, shut: bool) {
+        let deadline = tokio::time::Instant::now() + within;
+        if shut {
+            linger(self.tcp(), deadline).await;
+        } else {
+            while unsent(self.tcp()) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        self.abort();
+    }
+
+    /// The kernel still holds bytes of this connection: received and not
+    /// read by us, or written and not yet sent to the peer. Closing such a
+    /// connection with a FIN would not be a clean end.
+    pub fn kernel_holds_bytes(&self) -> bool {
+        unread(self.tcp()) || unsent(self.tcp())
+    }
+}
+
+/// Reads and drops what `tcp` receives until the peer closes or fails, or
+/// `deadline`.
+async fn linger(tcp: &TcpStream, deadline: tokio::time::Instant) {
+    let mut buf = [0u8; 2048];
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.readable()).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+        match tcp.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Bytes written to `tcp` that the kernel has not sent yet. Asked through
+/// poll(2) with `TCP_NOTSENT_LOWAT` at 1: the socket is then writable only
+/// while nothing is left unsent. A socket that failed or hung up holds
+/// nothing it can still send.
+#[cfg(target_os = "linux")]
+fn unsent(tcp: &TcpStream) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    if socket2::SockRef::from(tcp)
+        .set_tcp_notsent_lowat(1)
+        .is_err()
+    {
+        return false;
+    }
+    let mut fds = [PollFd::new(tcp, PollFlags::OUT)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&now)) {
+        Ok(_) => !fds[0]
+            .revents()
+            .intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP),
+        Err(_) => false,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unsent(_: &TcpStream) -> bool {
+    false
+}
+
+/// Bytes received on `tcp` and not read yet.
+#[cfg(target_os = "linux")]
+fn unread(tcp: &TcpStream) -> bool {
+    rustix::io::ioctl_fionread(tcp).is_ok_and(|n| n > 0)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unread(_: &TcpStream) -> bool {
+    false
 }
 
 /// Resets a bare TCP socket (see [`Stream::abort`]).

@@ -1,0 +1,325 @@
+//! How a connection ends, seen from a client that reads slowly (a small
+//! receive buffer, a few KiB at a time): a cut is never a clean end, and a
+//! clean end is never turned into a reset. Every byte the sidecar took from
+//! one side reaches the other before any reset (issue 14, item 3).
+
+mod common;
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// A client with a 4 KiB receive buffer, so bytes back up in the sidecar.
+async fn slow_client(port: u16) -> TcpStream {
+    let s = TcpSocket::new_v4().unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap()
+}
+
+/// How a slow read of the whole stream ended: the bytes, and `Ok(())` for a
+/// clean EOF or the error that ended it.
+struct Read {
+    bytes: Vec<u8>,
+    end: Result<(), ErrorKind>,
+}
+
+/// Reads 2 KiB every 2 ms until EOF or an error, at most `secs` seconds.
+async fn read_slowly(c: &mut TcpStream, secs: u64) -> Read {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 2048];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let r = tokio::time::timeout_at(deadline, c.read(&mut buf))
+            .await
+            .expect("the stream neither ended nor failed in time");
+        match r {
+            Ok(0) => return Read { bytes, end: Ok(()) },
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                return Read {
+                    bytes,
+                    end: Err(e.kind()),
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Byte `i` of the test pattern: a prefix of it is recognisable.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// A plain upstream that runs `serve` on its first connection.
+async fn plain_upstream<F, Fut>(serve: F) -> SocketAddr
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        serve(s).await;
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_grace_expiry_resets_a_client_of_an_endless_stream() {
+    let dir = tmpdir();
+    let up = plain_upstream(|mut s| async move {
+        let chunk = pattern(16 * 1024);
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::time::Instant::now() < until && s.write_all(&chunk).await.is_ok() {}
+    })
+    .await;
+    let p = free_port();
+    let mut s = Sidecar::start(dir.path(), &route("endless", p, &[up.to_string()], ""));
+    let mut c = slow_client(p).await;
+    let mut first = [0u8; 1024];
+    c.read_exact(&mut first).await.unwrap();
+    s.signal("TERM");
+    // shutdown_grace is 2 s in the test config.
+    let r = read_slowly(&mut c, 20).await;
+    assert_eq!(
+        r.end,
+        Err(ErrorKind::ConnectionReset),
+        "a stream cut at the end of shutdown_grace must not look finished ({} bytes read)",
+        r.bytes.len()
+    );
+    assert_eq!(s.wait_exit(10), Some(0));
+    assert!(s.logs().contains("cut"), "{}", s.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_grace_expiry_sends_a_tls_upstream_no_close_notify() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let (tx, rx) = tokio::sync::oneshot::channel::<Result<(), ErrorKind>>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let srv = tls_server(
+        server_config(&pki.server.0, &pki.server.1, None),
+        move |mut s| {
+            let tx = tx.lock().unwrap().take();
+            async move {
+                let mut got = Vec::new();
+                let end = s
+                    .read_to_end(&mut got)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.kind());
+                if let Some(tx) = tx {
+                    let _ = tx.send(end);
+                }
+            }
+        },
+    )
+    .await;
+    let p = free_port();
+    let mut s = Sidecar::start(
+        dir.path(),
+        &tls_route(
+            "cut-tls",
+            p,
+            &[format!("localhost:{}", srv.port())],
+            &pki.ca_path,
+        ),
+    );
+    let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
+    c.write_all(b"a request that never ends").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.signal("TERM");
+    let end = tokio::time::timeout(Duration::from_secs(15), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            end,
+            Err(ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset)
+        ),
+        "the upstream must see the cut as an abort, not close_notify: {end:?}"
+    );
+    assert_eq!(s.wait_exit(10), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_with_bytes_stuck_in_flight_resets_the_client() {
+    let dir = tmpdir();
+    const SENT: usize = 4 << 20;
+    let up = plain_upstream(|mut s| async move {
+        // More than every buffer on the way holds; then silence.
+        let _ = s.write_all(&pattern(SENT)).await;
+        tokio::time::sleep(Duration::from_secs(20)).await;
+    })
+    .await;
+    let p = free_port();
+    let text = route("stuck", p, &[up.to_string()], "")
+        .replace("connect = [", "idle_timeout = \"1s\"\nconnect = [");
+    let s = Sidecar::start(dir.path(), &text);
+    let mut c = slow_client(p).await;
+    // Read nothing until the idle timeout has passed.
+    assert!(s.wait_log("end=", 15), "{}", s.logs());
+    let r = read_slowly(&mut c, 30).await;
+    assert!(r.bytes.len() < SENT);
+    assert_eq!(r.bytes, pattern(r.bytes.len()), "what arrived is in order");
+    assert_eq!(
+        r.end,
+        Err(ErrorKind::ConnectionReset),
+        "an idle timeout with bytes still in flight cut the stream: {} of {SENT} bytes, then a clean end",
+        r.bytes.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_tls_upstream_reaches_a_slow_client_whole_then_as_a_reset() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    const SENT: usize = 1 << 20;
+    let srv = tls_server(
+        server_config(&pki.server.0, &pki.server.1, None),
+        |mut s| async move {
+            s.write_all(&pattern(SENT)).await.unwrap();
+            s.flush().await.unwrap();
+            // Drop the TCP socket under TLS: no close_notify.
+            let (tcp, _) = s.into_inner();
+            drop(tcp);
+        },
+    )
+    .await;
+    let p = free_port();
+    let s = Sidecar::start(
+        dir.path(),
+        &tls_route(
+            "trunc-slow",
+            p,
+            &[format!("localhost:{}", srv.port())],
+            &pki.ca_path,
+        ),
+    );
+    let mut c = slow_client(p).await;
+    let r = read_slowly(&mut c, 60).await;
+    assert_eq!(
+        r.bytes.len(),
+        SENT,
+        "every byte before the truncation reached the client (end {:?})",
+        r.end
+    );
+    assert_eq!(r.bytes, pattern(SENT));
+    assert_eq!(r.end, Err(ErrorKind::ConnectionReset));
+    assert!(s.wait_log("truncated", 5), "{}", s.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_reset_reaches_a_slow_client_after_every_byte_read_before_it() {
+    let dir = tmpdir();
+    const SENT: usize = 512 * 1024;
+    let up = plain_upstream(|mut s| async move {
+        let _ = s.write_all(&pattern(SENT)).await;
+        // Everything written has left this socket (the sidecar read it or
+        // it is in the sidecar's receive queue); then a reset.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.set_zero_linger().unwrap();
+        drop(s);
+    })
+    .await;
+    let p = free_port();
+    let s = Sidecar::start(dir.path(), &route("up-reset", p, &[up.to_string()], ""));
+    let mut c = slow_client(p).await;
+    let r = read_slowly(&mut c, 60).await;
+    assert!(s.wait_log("connection closed", 10), "{}", s.logs());
+    let counted = s
+        .metric(
+            "tls_sidecar_bytes_total",
+            &[("route", "up-reset"), ("direction", "downstream")],
+        )
+        .unwrap_or(0.0) as usize;
+    assert_eq!(
+        r.bytes.len(),
+        counted,
+        "every byte the sidecar passed on arrived before the reset"
+    );
+    assert_eq!(r.bytes, pattern(r.bytes.len()));
+    assert_eq!(r.end, Err(ErrorKind::ConnectionReset));
+}
+
+/// The review's case: the upstream sends a complete response and its
+/// close_notify, then resets because the client is still sending. The
+/// response ended cleanly; it must reach the client whole, then end clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_response_with_close_notify_survives_the_upstreams_later_reset() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    const RESPONSE: usize = 256 * 1024;
+    let srv = tls_server(
+        server_config(&pki.server.0, &pki.server.1, None),
+        |mut s| async move {
+            let mut req = [0u8; 16];
+            s.read_exact(&mut req).await.unwrap();
+            s.write_all(&pattern(RESPONSE)).await.unwrap();
+            s.shutdown().await.unwrap(); // close_notify (and FIN)
+                                         // Let the records leave, then reset: the client still sends.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let (tcp, _) = s.into_inner();
+            tcp.set_zero_linger().unwrap();
+            drop(tcp);
+        },
+    )
+    .await;
+    let p = free_port();
+    let s = Sidecar::start(
+        dir.path(),
+        &tls_route(
+            "resp-reset",
+            p,
+            &[format!("localhost:{}", srv.port())],
+            &pki.ca_path,
+        ),
+    );
+    let c = slow_client(p).await;
+    let (mut rd, mut wr) = c.into_split();
+    let writer = tokio::spawn(async move {
+        let chunk = [b'q'; 16 * 1024];
+        let until = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::time::Instant::now() < until {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        wr
+    });
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 2048];
+    let end = loop {
+        match tokio::time::timeout(Duration::from_secs(30), rd.read(&mut buf))
+            .await
+            .unwrap()
+        {
+            Ok(0) => break Ok(()),
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e.kind()),
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert_eq!(
+        bytes.len(),
+        RESPONSE,
+        "the whole response reached the client (end {end:?})\n{}",
+        s.logs()
+    );
+    assert_eq!(bytes, pattern(RESPONSE));
+    assert_eq!(
+        end,
+        Ok(()),
+        "the response ended cleanly, and so must the client's read"
+    );
+    let _ = writer.await;
+}
