@@ -52,6 +52,11 @@ async fn read_slowly(c: &mut TcpStream, secs: u64) -> Read {
     }
 }
 
+/// Writes this test's row of the hardening summary.
+fn row(test: &str, case: &str, done: &str, expected: &str, observed: String, held: bool) {
+    Summary::new(test).row(case, done, expected, &observed, held, "");
+}
+
 /// Byte `i` of the test pattern: a prefix of it is recognisable.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
@@ -89,6 +94,14 @@ async fn shutdown_grace_expiry_resets_a_client_of_an_endless_stream() {
     s.signal("TERM");
     // shutdown_grace is 2 s in the test config.
     let r = read_slowly(&mut c, 20).await;
+    row(
+        "shutdown_grace_expiry_resets_a_client_of_an_endless_stream",
+        "cut: shutdown_grace runs out on an endless stream",
+        "plain route from an endless upstream, client reading slowly (4 KiB receive buffer); SIGTERM, shutdown_grace 2 s",
+        "the client's read ends in a reset, never a clean EOF",
+        format!("{} bytes, then {:?}", r.bytes.len(), r.end),
+        r.end == Err(ErrorKind::ConnectionReset),
+    );
     assert_eq!(
         r.end,
         Err(ErrorKind::ConnectionReset),
@@ -169,6 +182,14 @@ async fn idle_timeout_with_bytes_stuck_in_flight_resets_the_client() {
     // Read nothing until the idle timeout has passed.
     assert!(s.wait_log("end=", 15), "{}", s.logs());
     let r = read_slowly(&mut c, 30).await;
+    row(
+        "idle_timeout_with_bytes_stuck_in_flight_resets_the_client",
+        "idle timeout with bytes stuck in flight",
+        "upstream sends 4 MiB then goes silent; the client reads nothing until idle_timeout (1 s) has passed, then reads slowly",
+        "what was in flight arrives in order, then a reset (not a FIN)",
+        format!("{} of {SENT} bytes in order, then {:?}", r.bytes.len(), r.end),
+        r.end == Err(ErrorKind::ConnectionReset) && r.bytes == pattern(r.bytes.len()),
+    );
     assert!(r.bytes.len() < SENT);
     assert_eq!(r.bytes, pattern(r.bytes.len()), "what arrived is in order");
     assert_eq!(
@@ -207,6 +228,14 @@ async fn a_truncated_tls_upstream_reaches_a_slow_client_whole_then_as_a_reset() 
     );
     let mut c = slow_client(p).await;
     let r = read_slowly(&mut c, 60).await;
+    row(
+        "a_truncated_tls_upstream_reaches_a_slow_client_whole_then_as_a_reset",
+        "truncated TLS upstream, slow client",
+        "TLS upstream sends 1 MiB, then closes TCP without close_notify; the client reads slowly",
+        "all 1 MiB arrives, then a reset",
+        format!("{} of {SENT} bytes, then {:?}", r.bytes.len(), r.end),
+        r.bytes == pattern(SENT) && r.end == Err(ErrorKind::ConnectionReset),
+    );
     assert_eq!(
         r.bytes.len(),
         SENT,
@@ -242,6 +271,18 @@ async fn an_upstream_reset_reaches_a_slow_client_after_every_byte_read_before_it
             &[("route", "up-reset"), ("direction", "downstream")],
         )
         .unwrap_or(0.0) as usize;
+    row(
+        "an_upstream_reset_reaches_a_slow_client_after_every_byte_read_before_it",
+        "upstream reset, slow client",
+        "plain upstream sends 512 KiB, then resets (SO_LINGER 0); the client reads slowly",
+        "every byte the sidecar passed on (bytes_total) arrives, then a reset",
+        format!(
+            "{} bytes of {counted} passed on, then {:?}",
+            r.bytes.len(),
+            r.end
+        ),
+        r.bytes.len() == counted && r.end == Err(ErrorKind::ConnectionReset),
+    );
     assert_eq!(
         r.bytes.len(),
         counted,
@@ -309,6 +350,14 @@ async fn a_complete_response_with_close_notify_survives_the_upstreams_later_rese
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
+    row(
+        "a_complete_response_with_close_notify_survives_the_upstreams_later_reset",
+        "whole response + close_notify, then the upstream resets",
+        "TLS upstream sends 256 KiB and close_notify, then resets while the client is still sending; the client reads slowly",
+        "the whole response arrives and ends cleanly (EOF)",
+        format!("{} of {RESPONSE} bytes, then {end:?}", bytes.len()),
+        bytes == pattern(RESPONSE) && end == Ok(()),
+    );
     assert_eq!(
         bytes.len(),
         RESPONSE,

@@ -28,6 +28,8 @@ runs=(
   "bad_servers|"
   "listen_tls|tls11 sni_ client_certificates slow_and_garbage"
   "hardening|"
+  "endings|"
+  "probe_is_run|"
   "load_redis|"
 )
 

@@ -261,6 +261,20 @@ async fn probe_and_a_relayed_connection_agree_on_every_route_kind() {
         ));
     }
     println!("{report}");
+    let agree = cases
+        .iter()
+        .zip(&ran)
+        .zip(&rows)
+        .filter(|((c, run), probe)| run == probe && *run == c.want)
+        .count();
+    Summary::new("probe_and_a_relayed_connection_agree_on_every_route_kind").row(
+        "probe is run",
+        "12 route kinds (plain, full, wrong name, unknown CA, trust, pin, mTLS, TLS 1.3 mTLS refused after the handshake, real PostgreSQL upgrade, upgrade refused, failover, dead) through a relayed connection and `probe --all`",
+        "both give the same verdict, the expected one, on every route",
+        &format!("{agree} of {} agree", cases.len()),
+        agree == cases.len(),
+        "",
+    );
     for ((c, run), probe) in cases.iter().zip(&ran).zip(&rows) {
         assert_eq!(
             run,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::{LazyConfigAcceptor, TlsConnector};
+use tokio_rustls::LazyConfigAcceptor;
 
 use super::plan::RoutePlan;
 use super::stream::Stream;
@@ -141,33 +141,15 @@ where
         None => Vec::new(),
     };
     let tls_failure = |e: std::io::Error| HandshakeFailure::tls(Side::Upstream, &e);
-    let mut s = if unbuffered_engine() {
-        let tls = relay::tls::connect(ct.config.clone(), name, tcp)
-            .await
-            .map_err(tls_failure)?;
-        Stream::Unbuffered(Box::new(tls))
-    } else {
-        let tls = TlsConnector::from(ct.config.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(tls_failure)?;
-        Stream::Client(Box::new(tls))
-    };
+    let tls = relay::tls::connect(ct.config.clone(), name, tcp)
+        .await
+        .map_err(tls_failure)?;
+    let mut s = Stream::Unbuffered(Box::new(tls));
     if !early.is_empty() {
         s.write_all(&early).await.map_err(tls_failure)?;
         s.flush().await.map_err(tls_failure)?;
     }
     Ok(s)
-}
-
-/// The upstream TLS engine: rustls's unbuffered API (`relay::tls`) unless
-/// the hidden `TLS_SIDECAR_TLS_ENGINE=tokio-rustls` asks for the buffered
-/// baseline (for comparisons).
-fn unbuffered_engine() -> bool {
-    static UNBUFFERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *UNBUFFERED.get_or_init(|| {
-        std::env::var("TLS_SIDECAR_TLS_ENGINE").map_or(true, |v| v != "tokio-rustls")
-    })
 }
 
 /// How long `probe` reads after the handshake: a TLS 1.3 server checks

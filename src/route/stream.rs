@@ -15,10 +15,8 @@ use crate::relay::{Source, SpliceError};
 
 pub enum Stream {
     Plain(TcpStream),
-    /// We are the TLS client (the upstream leg).
-    Client(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-    /// We are the TLS client, on rustls's unbuffered API (the default
-    /// upstream engine; `Client` is the tokio-rustls baseline).
+    /// We are the TLS client (the upstream leg), on rustls's unbuffered
+    /// API (`relay::tls`).
     Unbuffered(Box<TlsClient<TcpStream>>),
     /// We are the TLS server (the listen leg).
     Server(Box<tokio_rustls::server::TlsStream<TcpStream>>),
@@ -29,7 +27,6 @@ impl Stream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Client(s) => s.get_ref().0,
             Stream::Unbuffered(s) => s.get_ref(),
             Stream::Server(s) => s.get_ref().0,
         }
@@ -39,7 +36,6 @@ impl Stream {
     pub fn tls(&self) -> Option<&rustls::CommonState> {
         match self {
             Stream::Plain(_) => None,
-            Stream::Client(s) => Some(s.get_ref().1),
             Stream::Unbuffered(s) => Some(s.session()),
             Stream::Server(s) => Some(s.get_ref().1),
         }
@@ -154,10 +150,6 @@ macro_rules! each {
                 let $s = Pin::new($s);
                 $e
             }
-            Stream::Client($s) => {
-                let $s = Pin::new(&mut **$s);
-                $e
-            }
             Stream::Unbuffered($s) => {
                 let $s = Pin::new(&mut **$s);
                 $e
@@ -213,7 +205,6 @@ impl AsyncWrite for Stream {
     fn is_write_vectored(&self) -> bool {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Client(s) => s.is_write_vectored(),
             Stream::Unbuffered(s) => s.is_write_vectored(),
             Stream::Server(s) => s.is_write_vectored(),
         }
