@@ -347,7 +347,7 @@ th,td{text-align:left;padding:.2em .8em .2em 0;vertical-align:top;font-size:.92e
 th{color:#5b6570;font-weight:600}\
 .badge{display:inline-block;border-radius:3px;padding:0 .4em;margin-left:.4em;font-size:.8em;background:#e4e8ec}\
 .badge.trust{background:#c0392b;color:#fff;font-weight:700}\
-.ok{color:#1e7e34}.error{color:#b52a1c;font-weight:600}.none{color:#8a939c}\
+td.ok{color:#1e7e34}td.error{color:#b52a1c;font-weight:600}td.none{color:#8a939c}\
 tr.warning td{background:#fff3cd}tr.critical td{background:#f8d7da}tr.expired td{background:#dc3545;color:#fff}\
 .state{font-weight:700}.state.ready{color:#1e7e34}.state.notready{color:#b52a1c}\
 code{font-size:.95em}";
@@ -419,7 +419,7 @@ fn route_html(h: &mut String, r: &RouteView) {
         r.open_connections,
     );
 
-    h.push_str("<table class=\"upstreams\"><tr><th>#</th><th>upstream</th><th>last result</th><th>latency</th><th>at</th><th>connected</th><th>failed</th></tr>\n");
+    h.push_str("<table class=\"upstreams\"><tr><th>#</th><th>upstream</th><th>last connect</th><th>latency</th><th>at</th><th>connected</th><th>failed</th></tr>\n");
     for (i, u) in r.upstreams.iter().enumerate() {
         let result = match (&u.last_result, &u.last_error) {
             (&"error", Some(e)) => format!("error: {}", escape(e)),
