@@ -6,9 +6,10 @@
 #                       promtool check config
 #   deploy/grafana      JSON parse, dashboard structure, every panel query
 #                       parsed by promtool (as recording rules)
-#   deploy/systemd      systemd-analyze verify on a copy of the unit whose
-#                       ExecStart points at the binary under test; any
-#                       complaint fails
+#   deploy/systemd      systemd-analyze verify on a copy of each unit variant
+#                       whose ExecStart points at the binary under test (the
+#                       notify-reload one as Type=notify on systemd < 253);
+#                       any complaint fails
 #   deploy/kubernetes   YAML parse of every manifest, kubernetes-validate
 #                       --strict for the core kinds (if installed), names that
 #                       must agree across files, `tls-sidecar check` on the
@@ -81,7 +82,8 @@ check "dashboard queries parse (promtool)" promtool check rules "$tmp/dashboard_
 
 # --- systemd -----------------------------------------------------------------
 unit=deploy/systemd/tls-sidecar.service
-mkdir -p "$tmp/systemd"
+reload_unit=deploy/systemd/tls-sidecar-notify-reload.service
+mkdir -p "$tmp/systemd" "$tmp/systemd-reload"
 sed "s|/usr/local/bin/tls-sidecar|$bin|g" "$unit" > "$tmp/systemd/tls-sidecar.service"
 verify_unit() {
   local out rc
@@ -91,15 +93,30 @@ verify_unit() {
   [ "$rc" -eq 0 ] && ! printf '%s\n' "$out" | grep -q .
 }
 check "systemd-analyze verify $unit" verify_unit "$tmp/systemd/tls-sidecar.service"
+# Type=notify-reload needs systemd >= 253; on older ones every other line is
+# verified on a copy with Type=notify (the two variants' other differences are
+# checked by tests/systemd_notify.rs).
+sd_version=$(systemd-analyze --version | head -n1 | awk '{print $2}')
+if [ "${sd_version%%[!0-9]*}" -ge 253 ]; then
+  sed "s|/usr/local/bin/tls-sidecar|$bin|g" "$reload_unit" > "$tmp/systemd-reload/tls-sidecar.service"
+  check "systemd-analyze verify $reload_unit" verify_unit "$tmp/systemd-reload/tls-sidecar.service"
+else
+  sed -e "s|/usr/local/bin/tls-sidecar|$bin|g" -e 's|^Type=notify-reload$|Type=notify|' "$reload_unit" \
+    > "$tmp/systemd-reload/tls-sidecar.service"
+  check "systemd-analyze verify $reload_unit (as Type=notify: systemd $sd_version < 253)" \
+    verify_unit "$tmp/systemd-reload/tls-sidecar.service"
+fi
 # shellcheck disable=SC2016  # the script is for the inner bash
 check "unit settings" bash -c '
   f=$1; for want in "Type=notify" "ExecStart=/usr/local/bin/tls-sidecar run -c /etc/tls-sidecar/tls-sidecar.toml" \
     "ExecReload=/bin/kill -HUP \$MAINPID" "User=tls-sidecar" "Group=tls-sidecar" "Restart=on-failure" \
     "NoNewPrivileges=yes" "ProtectSystem=strict" "CapabilityBoundingSet=" "AmbientCapabilities=" \
-    "SystemCallFilter=@system-service" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45"; do
+    "SystemCallFilter=@system-service" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45" \
+    "WatchdogSec=30s"; do
     grep -qxF "$want" "$f" || { echo "missing: $want"; exit 1; }
   done
-  ! grep -q "^WatchdogSec" "$f" || { echo "WatchdogSec is set"; exit 1; }' _ "$unit"
+  grep -qxF "Type=notify-reload" "$2" || { echo "$2: missing Type=notify-reload"; exit 1; }
+  ! grep -q "^ExecReload" "$2" || { echo "$2: ExecReload is set"; exit 1; }' _ "$unit" "$reload_unit"
 
 # --- Kubernetes ----------------------------------------------------------------
 for f in deploy/kubernetes/*.yaml; do
