@@ -11,9 +11,11 @@
 #                       notify-reload one as Type=notify on systemd < 253);
 #                       any complaint fails
 #   deploy/kubernetes   YAML parse of every manifest, kubernetes-validate
-#                       --strict for the core kinds (if installed), names that
-#                       must agree across files, `tls-sidecar check` on the
-#                       ConfigMap's config with the Secret's files generated
+#                       --strict for the core kinds (if installed) including
+#                       both pod forms (native sidecar, at 1.29; classic, at
+#                       1.27), names that must agree across files, `tls-sidecar
+#                       check` on the ConfigMap's config with the Secret's
+#                       files generated
 #   deploy/container    hadolint (if installed)
 #
 # Usage: tests/deploy_assets.sh [PATH/TO/tls-sidecar]   (default target/debug/tls-sidecar)
@@ -129,47 +131,80 @@ for d in docs:
 done
 if command -v kubernetes-validate >/dev/null 2>&1; then
   # Core kinds only: the CRDs (Certificate, ServiceMonitor) and the Kustomization have no offline schema.
-  check "kubernetes-validate --strict (ConfigMap, Deployment, Service)" \
-    kubernetes-validate --strict --quiet deploy/kubernetes/configmap.yaml deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml
+  check "kubernetes-validate --strict (ConfigMap, both Deployment forms, Service)" \
+    kubernetes-validate --strict --quiet deploy/kubernetes/configmap.yaml deploy/kubernetes/deployment.yaml \
+      deploy/kubernetes/deployment-classic.yaml deploy/kubernetes/service.yaml
+  # The oldest release each form is for: native sidecars need 1.29.
+  check "kubernetes-validate --strict -k 1.29.0 (native sidecar form)" \
+    kubernetes-validate --strict --quiet -k 1.29.0 deploy/kubernetes/deployment.yaml
+  check "kubernetes-validate --strict -k 1.27.0 (classic form)" \
+    kubernetes-validate --strict --quiet -k 1.27.0 deploy/kubernetes/deployment-classic.yaml
 else
   skip "kubernetes-validate (not installed: pip install kubernetes-validate)"
 fi
-check "kubernetes names agree across files" python3 - deploy/kubernetes <<'PY'
-import os, sys, yaml
+check "kubernetes names agree across files (both pod forms)" python3 - deploy/kubernetes <<'PY'
+import os, re, sys, yaml
 d = sys.argv[1]
 load = lambda f: next(x for x in yaml.safe_load_all(open(os.path.join(d, f))) if x)
-kust, cm, dep, svc, cert, sm = (load(f) for f in ["kustomization.yaml", "configmap.yaml", "deployment.yaml",
-                                                 "service.yaml", "certificate.yaml", "servicemonitor.yaml"])
+kust, cm, svc, cert, sm = (load(f) for f in ["kustomization.yaml", "configmap.yaml", "service.yaml",
+                                            "certificate.yaml", "servicemonitor.yaml"])
 for r in kust["resources"]:
     assert os.path.exists(os.path.join(d, r)), f"kustomization names missing {r}"
-pod = dep["spec"]["template"]
-assert dep["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(), "selector does not match pod labels"
-assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items(), "service selector does not match pod labels"
-assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items(), "servicemonitor does not select the service"
-side = next(c for c in pod["spec"]["containers"] if c["name"] == "tls-sidecar")
-assert side["args"] == ["run", "-c", "/etc/tls-sidecar/tls-sidecar.toml"], side["args"]
-ports = {p["name"]: p["containerPort"] for p in side["ports"]}
-assert ports == {"https": 8443, "metrics": 9464}, ports
+assert "deployment.yaml" in kust["resources"] and "deployment-classic.yaml" not in kust["resources"], \
+    "kustomization applies the native form (the classic one is the alternative)"
+toml = cm["data"]["tls-sidecar.toml"]
+grace = lambda key: int(re.search(key + r' = "(\d+)s"', toml).group(1))
+for form in ["deployment.yaml", "deployment-classic.yaml"]:
+    dep = load(form)
+    pod = dep["spec"]["template"]
+    spec = pod["spec"]
+    assert dep["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(), "selector does not match pod labels"
+    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items(), "service selector does not match pod labels"
+    if form == "deployment.yaml":
+        # Native sidecar: an init container that keeps running, started
+        # before GMS once /readyz answers.
+        side = next(c for c in spec["initContainers"] if c["name"] == "tls-sidecar")
+        assert side["restartPolicy"] == "Always", form
+        assert side["startupProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}, side["startupProbe"]
+        assert all(c["name"] != "tls-sidecar" for c in spec["containers"]), "sidecar in both lists"
+        assert [c["name"] for c in spec["containers"]] == ["gms"]
+    else:
+        assert "initContainers" not in spec, form
+        side = next(c for c in spec["containers"] if c["name"] == "tls-sidecar")
+        assert "restartPolicy" not in side
+    assert "CLASSIC FORM" in open(os.path.join(d, "deployment-classic.yaml")).read()
+    assert "NATIVE SIDECAR FORM" in open(os.path.join(d, "deployment.yaml")).read()
+    assert side["args"] == ["run", "-c", "/etc/tls-sidecar/tls-sidecar.toml"], side["args"]
+    assert side["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    ports = {p["name"]: p["containerPort"] for p in side["ports"]}
+    assert ports == {"https": 8443, "metrics": 9464}, ports
+    ann = pod["metadata"]["annotations"]
+    assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9464", ann
+    sc = side["securityContext"]
+    assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert spec["terminationGracePeriodSeconds"] > grace("drain_delay") + grace("shutdown_grace"), \
+        f"{form}: terminationGracePeriodSeconds must exceed drain_delay + shutdown_grace"
+    # The volumes feed the paths the config names.
+    vols = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m for m in side["volumeMounts"]}
+    assert "subPath" not in mounts["/etc/tls-sidecar"], "a subPath mount is never updated in place"
+    srcs = vols[mounts["/etc/tls-sidecar"]["name"]]["projected"]["sources"]
+    cms = [s["configMap"] for s in srcs if "configMap" in s]
+    secs = [s["secret"] for s in srcs if "secret" in s]
+    assert cms[0]["name"] == cm["metadata"]["name"] and "tls-sidecar.toml" in cm["data"]
+    assert secs[0]["name"] == cert["spec"]["secretName"], "deployment mounts another secret than the certificate writes"
+    files = {"/etc/tls-sidecar/" + i["path"] for s in cms + secs for i in s["items"]}
+    named = set(re.findall(r'"(/etc/tls-sidecar/[^"]+)"', toml))
+    assert named <= files, f"config names files the pod does not mount: {named - files}"
+    # Everything but where the sidecar sits (and the comments) is the same pod.
 assert {p["name"] for p in svc["spec"]["ports"]} >= {"metrics"}, "service has no metrics port"
 assert all(e["port"] in {p["name"] for p in svc["spec"]["ports"]} for e in sm["spec"]["endpoints"]), "servicemonitor port not in service"
-ann = pod["metadata"]["annotations"]
-assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9464", ann
-sc = side["securityContext"]
-assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["allowPrivilegeEscalation"] is False
-assert sc["capabilities"]["drop"] == ["ALL"]
-assert pod["spec"]["terminationGracePeriodSeconds"] > 30, "terminationGracePeriodSeconds must exceed shutdown_grace"
-# The volumes feed the paths the config names.
-vols = {v["name"]: v for v in pod["spec"]["volumes"]}
-mounts = {m["mountPath"]: m for m in side["volumeMounts"]}
-srcs = vols[mounts["/etc/tls-sidecar"]["name"]]["projected"]["sources"]
-cms = [s["configMap"] for s in srcs if "configMap" in s]
-secs = [s["secret"] for s in srcs if "secret" in s]
-assert cms[0]["name"] == cm["metadata"]["name"] and "tls-sidecar.toml" in cm["data"]
-assert secs[0]["name"] == cert["spec"]["secretName"], "deployment mounts another secret than the certificate writes"
-files = {"/etc/tls-sidecar/" + i["path"] for s in cms + secs for i in s["items"]}
-import re
-named = set(re.findall(r'"(/etc/tls-sidecar/[^"]+)"', cm["data"]["tls-sidecar.toml"]))
-assert named <= files, f"config names files the pod does not mount: {named - files}"
+native, classic = load("deployment.yaml"), load("deployment-classic.yaml")
+n_side = native["spec"]["template"]["spec"]["initContainers"][0]
+c_side = next(c for c in classic["spec"]["template"]["spec"]["containers"] if c["name"] == "tls-sidecar")
+strip = lambda c: {k: v for k, v in c.items() if k not in ("restartPolicy", "startupProbe")}
+assert strip(n_side) == strip(c_side), "the sidecar container differs beyond restartPolicy/startupProbe"
 PY
 
 # The ConfigMap's config as the sidecar would load it, with the Secret's
