@@ -4,8 +4,10 @@
 #
 #   deploy/prometheus   promtool check rules, promtool test rules (exact alerts),
 #                       promtool check config
-#   deploy/grafana      JSON parse, dashboard structure, every panel query
-#                       parsed by promtool (as recording rules)
+#   deploy/grafana      JSON parse, dashboard structure (data source from a
+#                       template variable, process panels), every panel query
+#                       parsed by promtool (as recording rules), provisioning
+#                       files parsed
 #   deploy/systemd      systemd-analyze verify on a copy of each unit variant
 #                       whose ExecStart points at the binary under test (the
 #                       notify-reload one as Type=notify on systemd < 253);
@@ -48,6 +50,15 @@ python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml >/
 # --- Prometheus --------------------------------------------------------------
 check "promtool check rules deploy/prometheus/rules.yml" promtool check rules deploy/prometheus/rules.yml
 check "promtool test rules deploy/prometheus/rules_test.yml" promtool test rules deploy/prometheus/rules_test.yml
+check "every alert rule fires in a rules_test.yml case" python3 - <<'PY'
+import yaml
+rules = [r["alert"] for g in yaml.safe_load(open("deploy/prometheus/rules.yml"))["groups"] for r in g["rules"] if "alert" in r]
+fired = {t["alertname"] for c in yaml.safe_load(open("deploy/prometheus/rules_test.yml"))["tests"]
+         for t in c.get("alert_rule_test", []) if t.get("exp_alerts")}
+assert len(rules) == 9, rules
+missing = [r for r in rules if r not in fired]
+assert not missing, f"never expected to fire: {missing}"
+PY
 check "promtool check config deploy/prometheus/prometheus.yml" promtool check config deploy/prometheus/prometheus.yml
 
 # --- Grafana -----------------------------------------------------------------
@@ -56,9 +67,15 @@ check "json parse $dash" python3 -m json.tool "$dash"
 check "dashboard structure" python3 - "$dash" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert any(i["name"] == "DS_PROMETHEUS" and i["type"] == "datasource" for i in d["__inputs"]), "no DS_PROMETHEUS input"
+# The data source is a template variable, so file provisioning works as well
+# as import (an __inputs placeholder stays unresolved when provisioned).
+assert "__inputs" not in d and "DS_PROMETHEUS" not in json.dumps(d), "a ${DS_PROMETHEUS} import placeholder"
 assert 36 <= d["schemaVersion"] <= 41, d["schemaVersion"]
 var = {v["name"]: v for v in d["templating"]["list"]}
+assert var["datasource"]["type"] == "datasource" and var["datasource"]["query"] == "prometheus", var["datasource"]
+assert d["templating"]["list"][0]["name"] == "datasource", "the data source variable comes first"
+for v in d["templating"]["list"][1:]:
+    assert v["datasource"]["uid"] == "${datasource}", v["name"]
 assert var["route"]["definition"] == "label_values(tls_sidecar_route_info, route)", var["route"]
 ids = [p["id"] for p in d["panels"]]
 assert len(ids) == len(set(ids)), "duplicate panel ids"
@@ -66,12 +83,20 @@ exprs = " ".join(t["expr"] for p in d["panels"] for t in p.get("targets", []))
 for m in ["tls_sidecar_connections_active", "tls_sidecar_connections_total", "tls_sidecar_bytes_total",
           "tls_sidecar_handshake_duration_seconds_bucket", "tls_sidecar_handshake_errors_total",
           "tls_sidecar_upstream_connect_errors_total", "tls_sidecar_tls_sessions_total",
-          "tls_sidecar_certificate_expiry_timestamp_seconds", "tls_sidecar_config_reloads_total"]:
+          "tls_sidecar_certificate_expiry_timestamp_seconds", "tls_sidecar_config_reloads_total",
+          "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds"]:
     assert m in exprs, f"no panel queries {m}"
 for p in d["panels"]:
     if p["type"] != "row":
-        assert p["datasource"]["uid"] == "${DS_PROMETHEUS}", p["title"]
+        assert p["datasource"]["uid"] == "${datasource}", p["title"]
+        assert all(t["datasource"]["uid"] == "${datasource}" for t in p["targets"]), p["title"]
 PY
+for f in deploy/grafana/provisioning/*/*.yaml; do
+  check "yaml parse $f" python3 -c '
+import sys, yaml
+d = yaml.safe_load(open(sys.argv[1]))
+assert d["apiVersion"] == 1 and (d.get("providers") or d.get("datasources")), d' "$f"
+done
 python3 - "$dash" "$tmp/dashboard_rules.yml" <<'PY'
 import json, sys, yaml
 d = json.load(open(sys.argv[1]))
