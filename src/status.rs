@@ -425,9 +425,9 @@ fn route_html(h: &mut String, r: &RouteView) {
             (&"error", Some(e)) => format!("error: {}", escape(e)),
             (res, _) => res.to_string(),
         };
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td class=\"{}\">{result}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"{}\">{result}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if i == 0 { "primary".to_owned() } else { format!("backup {i}") },
             escape(&u.address),
             u.last_result,
@@ -458,9 +458,9 @@ fn route_html(h: &mut String, r: &RouteView) {
     if !r.failures.is_empty() {
         h.push_str("<table class=\"failures\"><tr><th>handshake failures</th><th>side</th><th>count</th></tr>\n");
         for f in &r.failures {
-            let _ = write!(
+            let _ = writeln!(
                 h,
-                "<tr><td class=\"error\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td class=\"error\">{}</td><td>{}</td><td>{}</td></tr>",
                 f.reason, f.side, f.count
             );
         }
@@ -469,9 +469,9 @@ fn route_html(h: &mut String, r: &RouteView) {
     if !r.certificates.is_empty() {
         h.push_str("<table class=\"certs\"><tr><th>certificate</th><th>subject</th><th>not after</th><th>days left</th></tr>\n");
         for c in &r.certificates {
-            let _ = write!(
+            let _ = writeln!(
                 h,
-                "<tr class=\"{}\" data-role=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"days\">{}</td></tr>\n",
+                "<tr class=\"{}\" data-role=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"days\">{}</td></tr>",
                 c.level,
                 c.role,
                 c.role,

@@ -80,12 +80,21 @@ async fn scene() -> Scene {
     let plain_up = plain_echo().await;
     let dead = free_port();
     let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-    let routes = format!(
-        "{}{}{}{}",
+    let web_route = format!(
+        "[[route]]\nname = \"gms-web\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"127.0.0.1:{plain_up}\"]\n\
+         [route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        ports[1],
+        p(&web.0),
+        p(&web.1)
+    );
+    let routes = [
         route(
             "statserver",
             ports[0],
-            &[format!("127.0.0.1:{dead}"), format!("localhost:{mutual_up}")],
+            &[
+                format!("127.0.0.1:{dead}"),
+                format!("localhost:{mutual_up}"),
+            ],
             &format!(
                 "ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"",
                 p(&pki.ca_path),
@@ -93,13 +102,7 @@ async fn scene() -> Scene {
                 p(&client.1)
             ),
         ),
-        format!(
-            "[[route]]\nname = \"gms-web\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"127.0.0.1:{plain_up}\"]\n\
-             [route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\n",
-            ports[1],
-            p(&web.0),
-            p(&web.1)
-        ),
+        web_route,
         route(
             "legacy-trust",
             ports[2],
@@ -112,7 +115,8 @@ async fn scene() -> Scene {
             &[format!("localhost:{hostile_up}")],
             &format!("ca = \"{}\"", p(&pki.ca_path)),
         ),
-    );
+    ]
+    .concat();
     let s = Sidecar::start(d, &routes);
 
     for _ in 0..3 {
