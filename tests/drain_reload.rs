@@ -126,10 +126,14 @@ async fn an_edited_config_file_is_reloaded_without_a_signal_and_a_bad_edit_is_re
     let up = plain_echo().await;
     let (p1, one) = echo_route("one", up);
     let (p2, two) = echo_route("two", up);
-    let s = Sidecar::start(dir.path(), &one);
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = dir.path().join("tls-sidecar.toml");
+    std::fs::write(&config, config_text(admin, "watch_config = true", &one)).unwrap();
+    let s = Sidecar::spawn(&config, admin, &[]);
+    s.wait_ready();
     assert!(!served(p2).await);
 
-    s.rewrite("", &format!("{one}{two}"));
+    s.rewrite("watch_config = true", &format!("{one}{two}"));
     s.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], 1.0);
     assert!(served(p2).await, "{}", s.logs());
     assert!(s.logs().contains("trigger=\"the config file changed\""));
@@ -177,12 +181,12 @@ async fn a_configmap_data_swap_reloads_and_watch_config_false_turns_the_watch_of
         std::os::unix::fs::symlink(&v, d.join("..data_tmp")).unwrap();
         std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
     };
-    publish(1, "", &one);
+    publish(1, "watch_config = true", &one);
     std::os::unix::fs::symlink("..data/tls-sidecar.toml", d.join("tls-sidecar.toml")).unwrap();
     let s = Sidecar::spawn(&d.join("tls-sidecar.toml"), admin, &[]);
     s.wait_ready();
 
-    publish(2, "", &format!("{one}{two}"));
+    publish(2, "watch_config = true", &format!("{one}{two}"));
     s.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], 1.0);
     assert!(served(p2).await, "{}", s.logs());
 
@@ -225,7 +229,8 @@ async fn reload_validates_first_then_reports_the_running_sidecars_verdict() {
     let (_, one) = echo_route("one", up);
     let (p2, two) = echo_route("two", up);
     let s = Sidecar::start(dir.path(), &one);
-    // The watch off, so only `reload` makes the process read the file.
+    // The watch off (the harness's default, said here as the test relies on
+    // it), so only `reload` makes the process read the file.
     s.reload("watch_config = false", &one, 1.0);
     let cfg = path(&s.config);
 

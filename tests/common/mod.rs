@@ -472,8 +472,16 @@ pub async fn roundtrip(port: u16, msg: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// The config file of a test sidecar: `top` (top-level keys), a short
 /// shutdown grace, the admin endpoint on `admin`, debug logs, then `routes`.
+/// The config watch is off unless `top` sets `watch_config`: a test that
+/// rewrites the file and sends SIGHUP would otherwise race the watch's own
+/// reload of the same change (two reloads where it counts one).
 pub fn config_text(admin: SocketAddr, top: &str, routes: &str) -> String {
-    format!("{top}\nshutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n\n{routes}")
+    let watch = if top.contains("watch_config") {
+        ""
+    } else {
+        "watch_config = false\n"
+    };
+    format!("{top}\n{watch}shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n\n{routes}")
 }
 
 /// A plain→TLS route (see [`route`]) whose upstream is verified against `ca`.
