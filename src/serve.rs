@@ -117,14 +117,16 @@ pub async fn run_with(path: &Path, metrics: PrometheusHandle, opts: Options) -> 
         board: board.clone(),
     };
     running.start(plan, listeners);
-    if let Some(p) = &opts.pid_file {
-        std::fs::write(p, format!("{}\n", std::process::id()))
-            .with_context(|| format!("failed to write the pid file {}", p.display()))?;
-    }
 
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // After the handlers: a SIGHUP sent by whoever reads the pid must not
+    // meet the default action (which ends the process).
+    if let Some(p) = &opts.pid_file {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("failed to write the pid file {}", p.display()))?;
+    }
     telemetry::register_reloads();
     ready.store(true, Ordering::Release);
     let serving = format!("serving {} route(s)", running.routes.len());
