@@ -1,13 +1,17 @@
 //! The admin endpoint: `GET /metrics` (Prometheus text), `/healthz` (200
 //! while the process serves), `/readyz` (200 once every listener is bound,
-//! 503 before and while draining); anything else is 404.
+//! 503 before and while draining), `/status` (the status page) and
+//! `/status.json`; anything else is 404. `POST /reload` asks the supervisor
+//! to reload the config and answers with the result (what `tls-sidecar
+//! reload` uses); it is refused unless the client is on loopback, whatever
+//! address the endpoint listens on.
 //!
 //! It runs on its own tasks with a small connection cap and header timeout,
 //! so a slow or hostile admin client cannot hold the relay up.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +21,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
+
+use crate::status::{self, Board};
+
+/// A request to reload, answered with the result.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
 /// Admin connections served at once; more wait in the kernel's backlog.
 const MAX_ADMIN_CONNECTIONS: usize = 32;
@@ -34,7 +43,10 @@ pub struct AdminState {
     /// `process_*` metrics (CPU, resident memory, fds, start time),
     /// refreshed at each scrape.
     pub process: Arc<metrics_process::Collector>,
-    pub ready: Arc<AtomicBool>,
+    /// Readiness, the serving routes and reload results.
+    pub board: Arc<Board>,
+    /// Where `POST /reload` goes: the supervisor.
+    pub reload: mpsc::Sender<ReloadRequest>,
 }
 
 /// Serves the admin endpoint on `listener` until `stop`.
@@ -45,7 +57,7 @@ pub async fn serve(listener: TcpListener, state: AdminState, stop: CancellationT
             _ = stop.cancelled() => return,
             p = slots.clone().acquire_owned() => p.expect("never closed"),
         };
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             _ = stop.cancelled() => return,
             r = listener.accept() => match r {
                 Ok(a) => a,
@@ -61,7 +73,7 @@ pub async fn serve(listener: TcpListener, state: AdminState, stop: CancellationT
             let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(respond(&state, &req)) }
+                async move { Ok::<_, Infallible>(respond(&state, peer, &req).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -73,7 +85,20 @@ pub async fn serve(listener: TcpListener, state: AdminState, stop: CancellationT
     }
 }
 
-fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn body(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::from(body)))
+        .expect("plain response")
+}
+
+async fn respond(
+    state: &AdminState,
+    peer: SocketAddr,
+    req: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let text = |status: StatusCode, body: &'static str| {
         Response::builder()
             .status(status)
@@ -81,6 +106,12 @@ fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>>
             .body(Full::new(Bytes::from_static(body.as_bytes())))
             .expect("static response")
     };
+    if req.uri().path() == "/reload" {
+        if req.method() != Method::POST {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "only POST\n");
+        }
+        return reload(state, peer).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
@@ -93,8 +124,18 @@ fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>>
                 .expect("metrics response")
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/status" => body(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            status::html(&state.board.snapshot()),
+        ),
+        "/status.json" => body(
+            StatusCode::OK,
+            "application/json",
+            status::json(&state.board.snapshot()),
+        ),
         "/readyz" => {
-            if state.ready.load(Ordering::Acquire) {
+            if state.board.ready.load(Ordering::Acquire) {
                 text(StatusCode::OK, "ready\n")
             } else {
                 text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
@@ -102,7 +143,42 @@ fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>>
         }
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /metrics, /healthz or /readyz\n",
+            "not found: try /metrics, /healthz, /readyz, /status or /status.json\n",
+        ),
+    }
+}
+
+/// `POST /reload`: only from loopback (the endpoint may listen on all
+/// addresses for Prometheus; a reload is for whoever runs on the host).
+async fn reload(state: &AdminState, peer: SocketAddr) -> Response<Full<Bytes>> {
+    let plain = "text/plain; charset=utf-8";
+    if !peer.ip().is_loopback() {
+        tracing::warn!(%peer, "admin: refused POST /reload from a non-loopback address");
+        return body(
+            StatusCode::FORBIDDEN,
+            plain,
+            "reload is accepted from loopback only\n".into(),
+        );
+    }
+    let (tx, rx) = oneshot::channel();
+    if state.reload.send(tx).await.is_err() {
+        return body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            plain,
+            "not reloading: the sidecar is stopping\n".into(),
+        );
+    }
+    match rx.await {
+        Ok(Ok(())) => body(StatusCode::OK, plain, "reloaded\n".into()),
+        Ok(Err(e)) => body(
+            StatusCode::CONFLICT,
+            plain,
+            format!("reload refused, the previous config keeps serving: {e}\n"),
+        ),
+        Err(_) => body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            plain,
+            "not reloading: the sidecar is stopping\n".into(),
         ),
     }
 }

@@ -123,6 +123,7 @@ verify = "none"
          \x20 statserver   nc 127.0.0.1 {p2:<5}                   mutual TLS, failover from a dead primary (echo)\n\
          \x20 chatserver   nc 127.0.0.1 {p3:<5}                   trust mode, verify = \"none\" (echo)\n\n\
          \x20 curl 127.0.0.1:{admin}/metrics\n\
+         \x20 open http://127.0.0.1:{admin}/status in a browser (the status page; /status.json for scripts)\n\
          \x20 {exe} probe -c {config} --all\n\n\
          Type a line into nc and it comes back through TLS. Ctrl-C stops everything and removes {dir}.\n",
         dir = d.display(),

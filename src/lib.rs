@@ -19,13 +19,21 @@
 //!   half-close, truncation and resets; and the upstream TLS client on
 //!   rustls's unbuffered API (`relay::tls`), whose buffers are held only
 //!   while bytes are in flight.
+//! - [`activity`]: each route's recent activity for the status page
+//!   (outcomes per minute, upstreams' last result, open connections, peer
+//!   certificates seen), recorded by the metric handles.
 //! - [`telemetry`]: metric names and per-route handles.
-//! - [`watch`]: notices changed certificate files.
+//! - [`watch`]: notices changed certificate files and config file.
 //! - [`route`]: per-route plan, listener and limits, upstream failover, and
 //!   the per-connection pipeline composing the pieces above.
-//! - [`admin`]: the `/metrics`, `/healthz`, `/readyz` endpoint.
+//! - [`status`]: the status page (`/status` HTML, `/status.json`) built
+//!   from the serving routes and their activity.
+//! - [`admin`]: the `/metrics`, `/healthz`, `/readyz`, `/status` endpoint
+//!   and the loopback-only `POST /reload`.
 //! - [`serve`]: the `run` supervisor: bind, reload, rotate, drain.
 //! - [`check`], [`probe`]: the reports of those commands.
+//! - [`reload`]: the `reload` command: validate, ask the running sidecar,
+//!   wait for its verdict.
 //! - [`demo`]: the `demo` command: throwaway PKI and peers around `serve`.
 //! - [`pki`]: throwaway CAs and certificates for `demo` and the tests.
 //!
@@ -34,6 +42,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod admin;
 pub mod check;
 pub mod config;
@@ -41,8 +50,10 @@ pub mod demo;
 pub mod pki;
 pub mod probe;
 pub mod relay;
+pub mod reload;
 pub mod route;
 pub mod serve;
+pub mod status;
 pub mod telemetry;
 pub mod tls;
 pub mod upgrade;

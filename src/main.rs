@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tls_sidecar::config::{self, LogFormat};
 use tls_sidecar::route::plan;
-use tls_sidecar::{check, demo, probe, serve, telemetry};
+use tls_sidecar::{check, demo, probe, reload, serve, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -29,7 +29,29 @@ struct ConfigArg {
 #[derive(Subcommand)]
 enum Command {
     /// Serve every route of the config until SIGTERM/SIGINT.
-    Run(ConfigArg),
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Write the process id to this file while serving (for `reload --pid-file`).
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+    },
+    /// Validate the config file; only if it is valid, ask the running sidecar
+    /// to reload it and wait for the result. Exit status: 0 reloaded, 1 the
+    /// file is invalid (nothing changed), 2 no answer from a running sidecar,
+    /// 3 the running sidecar refused it (it keeps its previous config).
+    Reload {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Signal the process named in this file (written by `run --pid-file`)
+        /// with SIGHUP instead of asking through `POST /reload`; the result is
+        /// still read from the admin endpoint.
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// How long to wait for the result.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Load and validate the config; print each route and every warning.
     Check(ConfigArg),
     /// Connect to a route's upstreams as `run` would and report the handshake.
@@ -76,7 +98,29 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Run(c) => {
+        Command::Reload {
+            config: c,
+            pid_file,
+            timeout,
+        } => {
+            let outcome =
+                runtime().block_on(reload::reload(&c.config, pid_file.as_deref(), timeout));
+            match &outcome {
+                reload::Outcome::Reloaded => println!("reloaded {}", c.config.display()),
+                reload::Outcome::Invalid(e) => {
+                    eprintln!(
+                        "error: {e}\nnothing was reloaded: the running sidecar keeps its config"
+                    )
+                }
+                reload::Outcome::Refused(e) => eprintln!("error: {e}"),
+                reload::Outcome::Unknown(e) => eprintln!("error: {e}"),
+            }
+            ExitCode::from(outcome.exit_code())
+        }
+        Command::Run {
+            config: c,
+            pid_file,
+        } => {
             let cfg = match config::load(&c.config) {
                 Ok(cfg) => cfg,
                 Err(e) => {
@@ -94,7 +138,11 @@ fn main() -> ExitCode {
                 }
             };
             let rt = serving_runtime(cfg.workers);
-            match rt.block_on(serve::run(&c.config, metrics)) {
+            match rt.block_on(serve::run_with(
+                &c.config,
+                metrics,
+                serve::Options { pid_file },
+            )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     // A text log already goes to stderr: say it once there.

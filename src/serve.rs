@@ -1,11 +1,13 @@
 //! `run`: binds every route and the admin endpoint, then supervises them —
-//! SIGHUP reloads the config, changed certificate files are picked up by
-//! themselves, SIGTERM/SIGINT drain and stop. systemd is told about each
-//! step when it started us with `Type=notify`.
+//! SIGHUP, a changed config file or `POST /reload` reload the config,
+//! changed certificate files are picked up by themselves, SIGTERM/SIGINT
+//! drain and stop. systemd is told about each step when it started us with
+//! `Type=notify` or `Type=notify-reload`, and gets watchdog pings when the
+//! unit sets `WatchdogSec=`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,18 +15,32 @@ use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admin::{self, AdminState};
+use crate::admin::{self, AdminState, ReloadRequest};
 use crate::config::Config;
 use crate::route::listener::{self, RouteHandle};
-use crate::route::plan::{self, Plan};
+use crate::route::plan::{self, Plan, RoutePlan};
+use crate::status::Board;
 use crate::telemetry;
-use crate::watch::Fingerprint;
+use crate::watch::{FileStamp, Fingerprint};
 
-/// How often certificate, key and CA files are looked at for changes.
+/// How often certificate, key, CA files and the config file are looked at
+/// for changes.
 pub const CERT_POLL: Duration = Duration::from_secs(2);
+/// A changed config file must look the same this much later before it is
+/// read, so an editor's half-written file is not what gets loaded.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Options of `run` beyond the config file.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Write the process id here once serving (removed at exit): for
+    /// `tls-sidecar reload --pid-file` and init scripts.
+    pub pid_file: Option<PathBuf>,
+}
 
 /// The running state the supervisor owns.
 struct Running {
@@ -36,16 +52,28 @@ struct Running {
     fingerprint: Fingerprint,
     /// The fingerprint of material that failed to load, so it is reported once.
     rejected: Option<Fingerprint>,
+    /// The config file as last read (or refused), for the config watch.
+    config_stamp: FileStamp,
+    board: Arc<Board>,
 }
 
 /// Serves the config at `path` until SIGTERM or SIGINT; returns after the
 /// drain. Errors only before serving starts (bad config, a port in use).
 pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
+    run_with(path, metrics, Options::default()).await
+}
+
+/// [`run`] with options.
+pub async fn run_with(path: &Path, metrics: PrometheusHandle, opts: Options) -> anyhow::Result<()> {
+    // Taken before the read: a write during start-up is seen by the watch.
+    let config_stamp = FileStamp::of(path);
     let plan = plan::load(path)?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
-    let ready = Arc::new(AtomicBool::new(false));
+    let board = Arc::new(Board::default());
+    let ready = board.ready.clone();
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let admin_stop = CancellationToken::new();
     if let Some(a) = &plan.config.admin {
         let l = admin::bind(a.listen).await.with_context(|| {
@@ -59,11 +87,12 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
             AdminState {
                 metrics,
                 process: process_collector(),
-                ready: ready.clone(),
+                board: board.clone(),
+                reload: reload_tx.clone(),
             },
             admin_stop.clone(),
         ));
-        tracing::info!(listen = %a.listen, "admin endpoint: /metrics /healthz /readyz");
+        tracing::info!(listen = %a.listen, "admin endpoint: /metrics /healthz /readyz /status /status.json");
     }
 
     let mut listeners = Vec::new();
@@ -84,18 +113,32 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
         conns: TaskTracker::new(),
         force: CancellationToken::new(),
         rejected: None,
+        config_stamp,
+        board: board.clone(),
     };
     running.start(plan, listeners);
 
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // After the handlers: a SIGHUP sent by whoever reads the pid must not
+    // meet the default action (which ends the process).
+    if let Some(p) = &opts.pid_file {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("failed to write the pid file {}", p.display()))?;
+    }
     telemetry::register_reloads();
     ready.store(true, Ordering::Release);
-    notify(&[sd_notify::NotifyState::Ready]);
+    let serving = format!("serving {} route(s)", running.routes.len());
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&serving),
+    ]);
+    let watchdog = start_watchdog();
     tracing::info!(
         routes = running.routes.len(),
         workers = tokio::runtime::Handle::current().metrics().num_workers(),
+        watch_config = running.config.watch_config,
         "serving"
     );
 
@@ -104,33 +147,44 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                // MONOTONIC_USEC lets Type=notify-reload units match the
-                // reload to this message; Type=notify ignores it.
-                match sd_notify::NotifyState::monotonic_usec_now() {
-                    Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
-                    Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
-                }
-                match running.reload().await {
-                    Ok(()) => {
-                        telemetry::reload(true);
-                        tracing::info!(routes = running.routes.len(), "config reloaded");
-                    }
-                    Err(e) => {
-                        telemetry::reload(false);
-                        tracing::error!("config reload refused, the previous config keeps serving: {e:#}");
-                    }
-                }
-                notify(&[sd_notify::NotifyState::Ready]);
+                let _ = running.reload_reported("SIGHUP").await;
             }
-            _ = tick.tick() => running.rotate_if_changed(),
+            Some(answer) = reload_rx.recv() => {
+                let result = running.reload_reported("POST /reload").await;
+                let _ = answer.send(result);
+            }
+            _ = tick.tick() => {
+                running.rotate_if_changed();
+                if running.config.watch_config && running.config_file_changed().await {
+                    let _ = running.reload_reported("the config file changed").await;
+                }
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
+    drop(reload_rx);
 
-    // Drain.
+    // Drain: readiness fails at once; the listeners keep accepting for
+    // drain_delay while load balancers take the endpoint out (Kubernetes
+    // removes it from Services only after the pod is marked terminating,
+    // concurrently with the SIGTERM), then stop.
     ready.store(false, Ordering::Release);
-    notify(&[sd_notify::NotifyState::Stopping]);
+    board.set_draining();
+    notify(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("draining"),
+    ]);
+    let delay = running.config.drain_delay;
+    if !delay.is_zero() {
+        tracing::info!(drain_delay = %humantime::format_duration(delay),
+            "draining: readiness fails now; listeners keep accepting for drain_delay (a second signal ends it early)");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = term.recv() => tracing::info!("second signal: ending the drain delay early"),
+            _ = int.recv() => tracing::info!("second signal: ending the drain delay early"),
+        }
+    }
     for h in running.routes.values() {
         h.stop();
     }
@@ -150,11 +204,36 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
         0
     };
     admin_stop.cancel();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    if let Some(p) = &opts.pid_file {
+        // Only our own: a newer process may have written it since.
+        if std::fs::read_to_string(p).is_ok_and(|s| s.trim() == std::process::id().to_string()) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
     tracing::info!(
         forced,
         "stopped ({forced} connection(s) closed at the end of the grace period)"
     );
     Ok(())
+}
+
+/// Pings systemd's watchdog from the runtime every half period when the
+/// unit sets `WatchdogSec=` (a runtime that stops scheduling stops pinging,
+/// and systemd restarts the service).
+fn start_watchdog() -> Option<tokio::task::JoinHandle<()>> {
+    let period = sd_notify::watchdog_enabled()?;
+    let every = (period / 2).max(Duration::from_millis(10));
+    tracing::info!(every = %humantime::format_duration(every), "systemd watchdog enabled: pinging");
+    Some(tokio::spawn(async move {
+        let mut t = tokio::time::interval(every);
+        loop {
+            t.tick().await;
+            notify(&[sd_notify::NotifyState::Watchdog]);
+        }
+    }))
 }
 
 impl Running {
@@ -165,10 +244,80 @@ impl Running {
             let h = listener::spawn(l, rp, self.conns.clone(), self.force.clone());
             self.routes.insert(h.name.clone(), h);
         }
+        self.board.set_routes(self.plans());
+    }
+
+    /// The serving routes' plans, in config order.
+    fn plans(&self) -> Vec<Arc<RoutePlan>> {
+        self.config
+            .routes
+            .iter()
+            .filter_map(|r| self.routes.get(&r.name).map(RouteHandle::plan))
+            .collect()
+    }
+
+    /// Has the config file changed since it was last read, and stayed so
+    /// for [`SETTLE`]?
+    async fn config_file_changed(&mut self) -> bool {
+        let now = FileStamp::of(&self.path);
+        if now == self.config_stamp {
+            return false;
+        }
+        tokio::time::sleep(SETTLE).await;
+        FileStamp::of(&self.path) == now
+    }
+
+    /// Reloads, and reports the result everywhere it is looked for: the
+    /// log, `config_reloads_total`, the status page, and systemd (the
+    /// `Type=notify-reload` protocol: RELOADING=1 with MONOTONIC_USEC, then
+    /// READY=1, with a STATUS= line that says whether it was refused).
+    async fn reload_reported(&mut self, trigger: &'static str) -> Result<(), String> {
+        // MONOTONIC_USEC lets Type=notify-reload units match the reload to
+        // this message; Type=notify ignores it.
+        match sd_notify::NotifyState::monotonic_usec_now() {
+            Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
+            Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
+        }
+        let result = match self.reload().await {
+            Ok(()) => {
+                telemetry::reload(true);
+                tracing::info!(routes = self.routes.len(), trigger, "config reloaded");
+                let status = format!("serving {} route(s); last reload ok", self.routes.len());
+                notify(&[
+                    sd_notify::NotifyState::Status(&status),
+                    sd_notify::NotifyState::Ready,
+                ]);
+                Ok(())
+            }
+            Err(e) => {
+                telemetry::reload(false);
+                let why = format!("{e:#}");
+                tracing::error!(
+                    trigger,
+                    "config reload refused, the previous config keeps serving: {why}"
+                );
+                // One line: STATUS= ends at the newline.
+                let status = format!(
+                    "reload refused, the previous config keeps serving: {}",
+                    why.replace('\n', " ")
+                );
+                notify(&[
+                    sd_notify::NotifyState::Status(&status),
+                    sd_notify::NotifyState::Ready,
+                ]);
+                Err(why)
+            }
+        };
+        self.board.reloaded(result.clone());
+        self.board.set_routes(self.plans());
+        result
     }
 
     /// Re-reads the config file and applies it as a whole, or not at all.
     async fn reload(&mut self) -> anyhow::Result<()> {
+        // Whatever the outcome, this version of the file has been seen: the
+        // watch reacts to the next change, not to this one again.
+        self.config_stamp = FileStamp::of(&self.path);
         let plan = plan::load(&self.path)?;
         for w in &plan.warnings {
             tracing::warn!("{w}");
@@ -248,6 +397,7 @@ impl Running {
                     }
                 }
                 tracing::info!("certificate files changed: new handshakes use them");
+                self.board.set_routes(self.plans());
                 self.fingerprint = now;
                 self.rejected = None;
             }
@@ -267,7 +417,8 @@ fn process_collector() -> Arc<metrics_process::Collector> {
     Arc::new(c)
 }
 
-/// Tells systemd (when it started us with `Type=notify`); otherwise a no-op.
+/// Tells systemd (when it started us with `Type=notify` or
+/// `Type=notify-reload`); otherwise a no-op.
 fn notify(state: &[sd_notify::NotifyState<'_>]) {
     let _ = sd_notify::notify(state);
 }

@@ -1,7 +1,9 @@
 //! Metric names (exactly those of the interface), their descriptions, the
 //! Prometheus recorder, and per-route handles so the connection path only
-//! bumps atomics.
+//! bumps atomics. The handles also feed the status page's recent-activity
+//! record (`activity`), so the connection path reports each event once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::{
@@ -9,6 +11,8 @@ use metrics::{
     Gauge, Histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::activity::{self, RouteActivity};
 
 pub const CONNECTIONS_TOTAL: &str = "tls_sidecar_connections_total";
 pub const CONNECTIONS_ACTIVE: &str = "tls_sidecar_connections_active";
@@ -78,11 +82,33 @@ fn describe() {
     describe_gauge!(ROUTE_INFO, "One series per route, value 1, to join on.");
 }
 
+/// The `connections_active` gauge of a route, which also keeps the status
+/// page's count of open connections.
+#[derive(Debug, Clone)]
+pub struct ActiveGauge {
+    gauge: Gauge,
+    activity: Arc<RouteActivity>,
+}
+
+impl ActiveGauge {
+    pub fn increment(&self, n: f64) {
+        self.gauge.increment(n);
+        self.activity.open_add(n as i64);
+    }
+
+    pub fn decrement(&self, n: f64) {
+        self.gauge.decrement(n);
+        self.activity.open_add(-(n as i64));
+    }
+}
+
 /// Handles for one route, made once when the route is loaded.
 #[derive(Debug, Clone)]
 pub struct RouteMetrics {
     pub route: String,
-    pub active: Gauge,
+    pub active: ActiveGauge,
+    /// The route's recent activity, shared across reloads.
+    pub activity: Arc<RouteActivity>,
     pub bytes_up: Counter,
     pub bytes_down: Counter,
     results: [Counter; 6],
@@ -95,9 +121,14 @@ impl RouteMetrics {
         let r = route.to_owned();
         let result =
             |res: &'static str| counter!(CONNECTIONS_TOTAL, "route" => r.clone(), "result" => res);
+        let activity = activity::route(route);
         RouteMetrics {
             route: r.clone(),
-            active: gauge!(CONNECTIONS_ACTIVE, "route" => r.clone()),
+            active: ActiveGauge {
+                gauge: gauge!(CONNECTIONS_ACTIVE, "route" => r.clone()),
+                activity: activity.clone(),
+            },
+            activity,
             bytes_up: counter!(BYTES_TOTAL, "route" => r.clone(), "direction" => "upstream"),
             bytes_down: counter!(BYTES_TOTAL, "route" => r.clone(), "direction" => "downstream"),
             results: RESULTS.map(result),
@@ -110,9 +141,11 @@ impl RouteMetrics {
     pub fn connection(&self, result: &'static str) {
         let i = RESULTS.iter().position(|r| *r == result).unwrap_or(0);
         self.results[i].increment(1);
+        self.activity.connection(RESULTS[i]);
     }
 
     pub fn handshake_error(&self, side: &'static str, reason: &'static str) {
+        self.activity.failure(side, reason);
         counter!(HANDSHAKE_ERRORS, "route" => self.route.clone(), "side" => side, "reason" => reason).increment(1);
     }
 
@@ -123,8 +156,16 @@ impl RouteMetrics {
         }
     }
 
-    pub fn upstream_connect_error(&self, upstream: &str) {
+    /// A failed TCP connect to `upstream` after `took`.
+    pub fn upstream_connect_error(&self, upstream: &str, took: Duration, error: &std::io::Error) {
         counter!(UPSTREAM_CONNECT_ERRORS, "route" => self.route.clone(), "upstream" => upstream.to_owned()).increment(1);
+        self.activity
+            .upstream(upstream, took, Some(error.to_string()));
+    }
+
+    /// A TCP connect to `upstream` that succeeded after `took`.
+    pub fn upstream_connected(&self, upstream: &str, took: Duration) {
+        self.activity.upstream(upstream, took, None);
     }
 
     pub fn session(
@@ -140,6 +181,9 @@ impl RouteMetrics {
     }
 
     pub fn cert_expiry(&self, role: &'static str, subject: &str, not_after: i64) {
+        if role == "peer" {
+            self.activity.peer(subject, not_after);
+        }
         gauge!(CERT_EXPIRY, "route" => self.route.clone(), "role" => role, "subject" => subject.to_owned())
             .set(not_after as f64);
     }

@@ -1,4 +1,5 @@
-//! Noticing that certificate, key, CA or CRL files changed on disk.
+//! Noticing that certificate, key, CA or CRL files, or the config file
+//! itself, changed on disk.
 //!
 //! A periodic stat rather than inotify: Kubernetes rotates mounted secrets
 //! by swapping a `..data` symlink in the parent directory, which inotify on
@@ -7,7 +8,7 @@
 //! size, mtime) every couple of seconds sees all of these, costs a few
 //! `stat` calls, and needs no platform-specific code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::config::Config;
@@ -39,7 +40,18 @@ impl Fingerprint {
     }
 }
 
-fn stat(p: &std::path::Path) -> Option<FileState> {
+/// What one file (the config file) looks like right now. A missing or
+/// unreadable file is a state too: its reappearance is a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp(Option<FileState>);
+
+impl FileStamp {
+    pub fn of(path: &Path) -> FileStamp {
+        FileStamp(stat(path))
+    }
+}
+
+fn stat(p: &Path) -> Option<FileState> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(p).ok()?;
     Some(FileState {
@@ -72,4 +84,39 @@ pub fn material_paths(config: &Config) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewritten_config_file_changes_its_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "a = 1\n").unwrap();
+        let before = FileStamp::of(&f);
+        assert_eq!(before, FileStamp::of(&f));
+        std::fs::write(&f, "a = 12\n").unwrap();
+        assert_ne!(before, FileStamp::of(&f));
+    }
+
+    #[test]
+    fn a_configmap_data_symlink_swap_changes_the_stamp() {
+        // Kubernetes' layout: c.toml -> ..data/c.toml, ..data -> ..v1; an
+        // update writes ..v2 and renames a new ..data link over the old one.
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for v in ["..v1", "..v2"] {
+            std::fs::create_dir(d.join(v)).unwrap();
+            // Same size, and possibly the same mtime: only the target differs.
+            std::fs::write(d.join(v).join("c.toml"), "a = 1\n").unwrap();
+        }
+        std::os::unix::fs::symlink("..v1", d.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/c.toml", d.join("c.toml")).unwrap();
+        let before = FileStamp::of(&d.join("c.toml"));
+        std::os::unix::fs::symlink("..v2", d.join("..data_tmp")).unwrap();
+        std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+        assert_ne!(before, FileStamp::of(&d.join("c.toml")));
+    }
 }

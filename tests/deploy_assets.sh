@@ -4,15 +4,20 @@
 #
 #   deploy/prometheus   promtool check rules, promtool test rules (exact alerts),
 #                       promtool check config
-#   deploy/grafana      JSON parse, dashboard structure, every panel query
-#                       parsed by promtool (as recording rules)
-#   deploy/systemd      systemd-analyze verify on a copy of the unit whose
-#                       ExecStart points at the binary under test; any
-#                       complaint fails
+#   deploy/grafana      JSON parse, dashboard structure (data source from a
+#                       template variable, process panels), every panel query
+#                       parsed by promtool (as recording rules), provisioning
+#                       files parsed
+#   deploy/systemd      systemd-analyze verify on a copy of each unit variant
+#                       whose ExecStart points at the binary under test (the
+#                       notify-reload one as Type=notify on systemd < 253);
+#                       any complaint fails
 #   deploy/kubernetes   YAML parse of every manifest, kubernetes-validate
-#                       --strict for the core kinds (if installed), names that
-#                       must agree across files, `tls-sidecar check` on the
-#                       ConfigMap's config with the Secret's files generated
+#                       --strict for the core kinds (if installed) including
+#                       both pod forms (native sidecar, at 1.29; classic, at
+#                       1.27), names that must agree across files, `tls-sidecar
+#                       check` on the ConfigMap's config with the Secret's
+#                       files generated
 #   deploy/container    hadolint (if installed)
 #
 # Usage: tests/deploy_assets.sh [PATH/TO/tls-sidecar]   (default target/debug/tls-sidecar)
@@ -45,6 +50,15 @@ python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml >/
 # --- Prometheus --------------------------------------------------------------
 check "promtool check rules deploy/prometheus/rules.yml" promtool check rules deploy/prometheus/rules.yml
 check "promtool test rules deploy/prometheus/rules_test.yml" promtool test rules deploy/prometheus/rules_test.yml
+check "every alert rule fires in a rules_test.yml case" python3 - <<'PY'
+import yaml
+rules = [r["alert"] for g in yaml.safe_load(open("deploy/prometheus/rules.yml"))["groups"] for r in g["rules"] if "alert" in r]
+fired = {t["alertname"] for c in yaml.safe_load(open("deploy/prometheus/rules_test.yml"))["tests"]
+         for t in c.get("alert_rule_test", []) if t.get("exp_alerts")}
+assert len(rules) == 9, rules
+missing = [r for r in rules if r not in fired]
+assert not missing, f"never expected to fire: {missing}"
+PY
 check "promtool check config deploy/prometheus/prometheus.yml" promtool check config deploy/prometheus/prometheus.yml
 
 # --- Grafana -----------------------------------------------------------------
@@ -53,9 +67,15 @@ check "json parse $dash" python3 -m json.tool "$dash"
 check "dashboard structure" python3 - "$dash" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert any(i["name"] == "DS_PROMETHEUS" and i["type"] == "datasource" for i in d["__inputs"]), "no DS_PROMETHEUS input"
+# The data source is a template variable, so file provisioning works as well
+# as import (an __inputs placeholder stays unresolved when provisioned).
+assert "__inputs" not in d and "DS_PROMETHEUS" not in json.dumps(d), "a ${DS_PROMETHEUS} import placeholder"
 assert 36 <= d["schemaVersion"] <= 41, d["schemaVersion"]
 var = {v["name"]: v for v in d["templating"]["list"]}
+assert var["datasource"]["type"] == "datasource" and var["datasource"]["query"] == "prometheus", var["datasource"]
+assert d["templating"]["list"][0]["name"] == "datasource", "the data source variable comes first"
+for v in d["templating"]["list"][1:]:
+    assert v["datasource"]["uid"] == "${datasource}", v["name"]
 assert var["route"]["definition"] == "label_values(tls_sidecar_route_info, route)", var["route"]
 ids = [p["id"] for p in d["panels"]]
 assert len(ids) == len(set(ids)), "duplicate panel ids"
@@ -63,12 +83,20 @@ exprs = " ".join(t["expr"] for p in d["panels"] for t in p.get("targets", []))
 for m in ["tls_sidecar_connections_active", "tls_sidecar_connections_total", "tls_sidecar_bytes_total",
           "tls_sidecar_handshake_duration_seconds_bucket", "tls_sidecar_handshake_errors_total",
           "tls_sidecar_upstream_connect_errors_total", "tls_sidecar_tls_sessions_total",
-          "tls_sidecar_certificate_expiry_timestamp_seconds", "tls_sidecar_config_reloads_total"]:
+          "tls_sidecar_certificate_expiry_timestamp_seconds", "tls_sidecar_config_reloads_total",
+          "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds"]:
     assert m in exprs, f"no panel queries {m}"
 for p in d["panels"]:
     if p["type"] != "row":
-        assert p["datasource"]["uid"] == "${DS_PROMETHEUS}", p["title"]
+        assert p["datasource"]["uid"] == "${datasource}", p["title"]
+        assert all(t["datasource"]["uid"] == "${datasource}" for t in p["targets"]), p["title"]
 PY
+for f in deploy/grafana/provisioning/*/*.yaml; do
+  check "yaml parse $f" python3 -c '
+import sys, yaml
+d = yaml.safe_load(open(sys.argv[1]))
+assert d["apiVersion"] == 1 and (d.get("providers") or d.get("datasources")), d' "$f"
+done
 python3 - "$dash" "$tmp/dashboard_rules.yml" <<'PY'
 import json, sys, yaml
 d = json.load(open(sys.argv[1]))
@@ -81,7 +109,8 @@ check "dashboard queries parse (promtool)" promtool check rules "$tmp/dashboard_
 
 # --- systemd -----------------------------------------------------------------
 unit=deploy/systemd/tls-sidecar.service
-mkdir -p "$tmp/systemd"
+reload_unit=deploy/systemd/tls-sidecar-notify-reload.service
+mkdir -p "$tmp/systemd" "$tmp/systemd-reload"
 sed "s|/usr/local/bin/tls-sidecar|$bin|g" "$unit" > "$tmp/systemd/tls-sidecar.service"
 verify_unit() {
   local out rc
@@ -91,15 +120,30 @@ verify_unit() {
   [ "$rc" -eq 0 ] && ! printf '%s\n' "$out" | grep -q .
 }
 check "systemd-analyze verify $unit" verify_unit "$tmp/systemd/tls-sidecar.service"
+# Type=notify-reload needs systemd >= 253; on older ones every other line is
+# verified on a copy with Type=notify (the two variants' other differences are
+# checked by tests/systemd_notify.rs).
+sd_version=$(systemd-analyze --version | head -n1 | awk '{print $2}')
+if [ "${sd_version%%[!0-9]*}" -ge 253 ]; then
+  sed "s|/usr/local/bin/tls-sidecar|$bin|g" "$reload_unit" > "$tmp/systemd-reload/tls-sidecar.service"
+  check "systemd-analyze verify $reload_unit" verify_unit "$tmp/systemd-reload/tls-sidecar.service"
+else
+  sed -e "s|/usr/local/bin/tls-sidecar|$bin|g" -e 's|^Type=notify-reload$|Type=notify|' "$reload_unit" \
+    > "$tmp/systemd-reload/tls-sidecar.service"
+  check "systemd-analyze verify $reload_unit (as Type=notify: systemd $sd_version < 253)" \
+    verify_unit "$tmp/systemd-reload/tls-sidecar.service"
+fi
 # shellcheck disable=SC2016  # the script is for the inner bash
 check "unit settings" bash -c '
   f=$1; for want in "Type=notify" "ExecStart=/usr/local/bin/tls-sidecar run -c /etc/tls-sidecar/tls-sidecar.toml" \
     "ExecReload=/bin/kill -HUP \$MAINPID" "User=tls-sidecar" "Group=tls-sidecar" "Restart=on-failure" \
     "NoNewPrivileges=yes" "ProtectSystem=strict" "CapabilityBoundingSet=" "AmbientCapabilities=" \
-    "SystemCallFilter=@system-service" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45"; do
+    "SystemCallFilter=@system-service" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45" \
+    "WatchdogSec=30s"; do
     grep -qxF "$want" "$f" || { echo "missing: $want"; exit 1; }
   done
-  ! grep -q "^WatchdogSec" "$f" || { echo "WatchdogSec is set"; exit 1; }' _ "$unit"
+  grep -qxF "Type=notify-reload" "$2" || { echo "$2: missing Type=notify-reload"; exit 1; }
+  ! grep -q "^ExecReload" "$2" || { echo "$2: ExecReload is set"; exit 1; }' _ "$unit" "$reload_unit"
 
 # --- Kubernetes ----------------------------------------------------------------
 for f in deploy/kubernetes/*.yaml; do
@@ -112,47 +156,80 @@ for d in docs:
 done
 if command -v kubernetes-validate >/dev/null 2>&1; then
   # Core kinds only: the CRDs (Certificate, ServiceMonitor) and the Kustomization have no offline schema.
-  check "kubernetes-validate --strict (ConfigMap, Deployment, Service)" \
-    kubernetes-validate --strict --quiet deploy/kubernetes/configmap.yaml deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml
+  check "kubernetes-validate --strict (ConfigMap, both Deployment forms, Service)" \
+    kubernetes-validate --strict --quiet deploy/kubernetes/configmap.yaml deploy/kubernetes/deployment.yaml \
+      deploy/kubernetes/deployment-classic.yaml deploy/kubernetes/service.yaml
+  # The oldest release each form is for: native sidecars need 1.29.
+  check "kubernetes-validate --strict -k 1.29.0 (native sidecar form)" \
+    kubernetes-validate --strict --quiet -k 1.29.0 deploy/kubernetes/deployment.yaml
+  check "kubernetes-validate --strict -k 1.27.0 (classic form)" \
+    kubernetes-validate --strict --quiet -k 1.27.0 deploy/kubernetes/deployment-classic.yaml
 else
   skip "kubernetes-validate (not installed: pip install kubernetes-validate)"
 fi
-check "kubernetes names agree across files" python3 - deploy/kubernetes <<'PY'
-import os, sys, yaml
+check "kubernetes names agree across files (both pod forms)" python3 - deploy/kubernetes <<'PY'
+import os, re, sys, yaml
 d = sys.argv[1]
 load = lambda f: next(x for x in yaml.safe_load_all(open(os.path.join(d, f))) if x)
-kust, cm, dep, svc, cert, sm = (load(f) for f in ["kustomization.yaml", "configmap.yaml", "deployment.yaml",
-                                                 "service.yaml", "certificate.yaml", "servicemonitor.yaml"])
+kust, cm, svc, cert, sm = (load(f) for f in ["kustomization.yaml", "configmap.yaml", "service.yaml",
+                                            "certificate.yaml", "servicemonitor.yaml"])
 for r in kust["resources"]:
     assert os.path.exists(os.path.join(d, r)), f"kustomization names missing {r}"
-pod = dep["spec"]["template"]
-assert dep["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(), "selector does not match pod labels"
-assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items(), "service selector does not match pod labels"
-assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items(), "servicemonitor does not select the service"
-side = next(c for c in pod["spec"]["containers"] if c["name"] == "tls-sidecar")
-assert side["args"] == ["run", "-c", "/etc/tls-sidecar/tls-sidecar.toml"], side["args"]
-ports = {p["name"]: p["containerPort"] for p in side["ports"]}
-assert ports == {"https": 8443, "metrics": 9464}, ports
+assert "deployment.yaml" in kust["resources"] and "deployment-classic.yaml" not in kust["resources"], \
+    "kustomization applies the native form (the classic one is the alternative)"
+toml = cm["data"]["tls-sidecar.toml"]
+grace = lambda key: int(re.search(key + r' = "(\d+)s"', toml).group(1))
+for form in ["deployment.yaml", "deployment-classic.yaml"]:
+    dep = load(form)
+    pod = dep["spec"]["template"]
+    spec = pod["spec"]
+    assert dep["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(), "selector does not match pod labels"
+    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items(), "service selector does not match pod labels"
+    if form == "deployment.yaml":
+        # Native sidecar: an init container that keeps running, started
+        # before GMS once /readyz answers.
+        side = next(c for c in spec["initContainers"] if c["name"] == "tls-sidecar")
+        assert side["restartPolicy"] == "Always", form
+        assert side["startupProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}, side["startupProbe"]
+        assert all(c["name"] != "tls-sidecar" for c in spec["containers"]), "sidecar in both lists"
+        assert [c["name"] for c in spec["containers"]] == ["gms"]
+    else:
+        assert "initContainers" not in spec, form
+        side = next(c for c in spec["containers"] if c["name"] == "tls-sidecar")
+        assert "restartPolicy" not in side
+    assert "CLASSIC FORM" in open(os.path.join(d, "deployment-classic.yaml")).read()
+    assert "NATIVE SIDECAR FORM" in open(os.path.join(d, "deployment.yaml")).read()
+    assert side["args"] == ["run", "-c", "/etc/tls-sidecar/tls-sidecar.toml"], side["args"]
+    assert side["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    ports = {p["name"]: p["containerPort"] for p in side["ports"]}
+    assert ports == {"https": 8443, "metrics": 9464}, ports
+    ann = pod["metadata"]["annotations"]
+    assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9464", ann
+    sc = side["securityContext"]
+    assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert spec["terminationGracePeriodSeconds"] > grace("drain_delay") + grace("shutdown_grace"), \
+        f"{form}: terminationGracePeriodSeconds must exceed drain_delay + shutdown_grace"
+    # The volumes feed the paths the config names.
+    vols = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m for m in side["volumeMounts"]}
+    assert "subPath" not in mounts["/etc/tls-sidecar"], "a subPath mount is never updated in place"
+    srcs = vols[mounts["/etc/tls-sidecar"]["name"]]["projected"]["sources"]
+    cms = [s["configMap"] for s in srcs if "configMap" in s]
+    secs = [s["secret"] for s in srcs if "secret" in s]
+    assert cms[0]["name"] == cm["metadata"]["name"] and "tls-sidecar.toml" in cm["data"]
+    assert secs[0]["name"] == cert["spec"]["secretName"], "deployment mounts another secret than the certificate writes"
+    files = {"/etc/tls-sidecar/" + i["path"] for s in cms + secs for i in s["items"]}
+    named = set(re.findall(r'"(/etc/tls-sidecar/[^"]+)"', toml))
+    assert named <= files, f"config names files the pod does not mount: {named - files}"
+    # Everything but where the sidecar sits (and the comments) is the same pod.
 assert {p["name"] for p in svc["spec"]["ports"]} >= {"metrics"}, "service has no metrics port"
 assert all(e["port"] in {p["name"] for p in svc["spec"]["ports"]} for e in sm["spec"]["endpoints"]), "servicemonitor port not in service"
-ann = pod["metadata"]["annotations"]
-assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9464", ann
-sc = side["securityContext"]
-assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["allowPrivilegeEscalation"] is False
-assert sc["capabilities"]["drop"] == ["ALL"]
-assert pod["spec"]["terminationGracePeriodSeconds"] > 30, "terminationGracePeriodSeconds must exceed shutdown_grace"
-# The volumes feed the paths the config names.
-vols = {v["name"]: v for v in pod["spec"]["volumes"]}
-mounts = {m["mountPath"]: m for m in side["volumeMounts"]}
-srcs = vols[mounts["/etc/tls-sidecar"]["name"]]["projected"]["sources"]
-cms = [s["configMap"] for s in srcs if "configMap" in s]
-secs = [s["secret"] for s in srcs if "secret" in s]
-assert cms[0]["name"] == cm["metadata"]["name"] and "tls-sidecar.toml" in cm["data"]
-assert secs[0]["name"] == cert["spec"]["secretName"], "deployment mounts another secret than the certificate writes"
-files = {"/etc/tls-sidecar/" + i["path"] for s in cms + secs for i in s["items"]}
-import re
-named = set(re.findall(r'"(/etc/tls-sidecar/[^"]+)"', cm["data"]["tls-sidecar.toml"]))
-assert named <= files, f"config names files the pod does not mount: {named - files}"
+native, classic = load("deployment.yaml"), load("deployment-classic.yaml")
+n_side = native["spec"]["template"]["spec"]["initContainers"][0]
+c_side = next(c for c in classic["spec"]["template"]["spec"]["containers"] if c["name"] == "tls-sidecar")
+strip = lambda c: {k: v for k, v in c.items() if k not in ("restartPolicy", "startupProbe")}
+assert strip(n_side) == strip(c_side), "the sidecar container differs beyond restartPolicy/startupProbe"
 PY
 
 # The ConfigMap's config as the sidecar would load it, with the Secret's

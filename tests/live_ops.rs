@@ -378,10 +378,16 @@ async fn systemd_is_told_ready_reloading_and_stopping_over_notify_socket() {
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let recv = || {
+    // The STATUS= lines that go with each state are for `systemctl status`;
+    // tests/systemd_notify.rs checks them.
+    let recv = || loop {
         let mut b = [0u8; 512];
         let n = sock.recv(&mut b).expect("a notify datagram");
-        String::from_utf8_lossy(&b[..n]).into_owned()
+        let text = String::from_utf8_lossy(&b[..n]).into_owned();
+        let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("STATUS=")).collect();
+        if !kept.is_empty() {
+            return kept.join("\n");
+        }
     };
 
     let p = free_port();

@@ -13,6 +13,8 @@
 #   systemd                          systemd-analyze verify on deploy/systemd/tls-sidecar.service
 #   socat, netcat-openbsd            ad-hoc TCP/TLS peers and port checks
 #   procps, psmisc                   ps/pgrep, fuser/killall for process checks
+#   chromium, chromium-driver        headless browser for the status page test (tests/status_page.py,
+#                                    driven by the pip module selenium, installed below)
 #
 # Services that packages would start are kept from starting (policy-rc.d
 # during the install) and stopped if an earlier install left them running:
@@ -30,6 +32,7 @@ pkgs=(
   systemd
   socat netcat-openbsd
   procps psmisc
+  chromium chromium-driver
 )
 
 missing=()
@@ -83,6 +86,8 @@ pip_install() {
 if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   pip_install aiosmtpd
 fi
+# tests/status_page.rs runs tests/status_page.py: Selenium drives chromium-driver.
+python3 -c 'import selenium' >/dev/null 2>&1 || pip_install selenium
 # tests/deploy_assets.sh: YAML parsing, Kubernetes schema validation, Dockerfile lint.
 # Optional: deploy_assets.sh skips the linters it cannot find.
 python3 -c 'import yaml' >/dev/null 2>&1 || pip_install pyyaml
@@ -100,4 +105,5 @@ echo "setup: $(openssl version | cut -d' ' -f1-2)," \
   "$(nginx -v 2>&1 | sed 's/.*: //')," \
   "systemd $(systemd-analyze --version | head -n1 | awk '{print $2}')," \
   "socat $(socat -V | sed -n 's/^socat version \([^ ]*\).*/\1/p')," \
-  "python $(python3 -c 'import aiosmtpd, sys; print(sys.version.split()[0], "+ aiosmtpd", aiosmtpd.__version__)')"
+  "python $(python3 -c 'import aiosmtpd, sys; print(sys.version.split()[0], "+ aiosmtpd", aiosmtpd.__version__)')," \
+  "$(chromium --version 2>/dev/null | head -n1) + selenium $(python3 -c 'import selenium; print(selenium.__version__)')"

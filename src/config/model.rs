@@ -17,6 +17,11 @@ pub struct Config {
     /// The file it was read from, for messages.
     pub source: PathBuf,
     pub shutdown_grace: Duration,
+    /// After SIGTERM, how long the listeners keep accepting while readiness
+    /// already fails (so a load balancer can take the endpoint out first).
+    pub drain_delay: Duration,
+    /// Reload when the config file changes, as SIGHUP does.
+    pub watch_config: bool,
     /// Worker threads of the runtime (`workers`); `None`: one per CPU the
     /// process may use. Read at start only: a reload that changes it is
     /// told it takes effect at the next start.

@@ -14,6 +14,10 @@ use super::script::RawStep;
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
     pub shutdown_grace: Option<String>,
+    /// After SIGTERM: readiness fails at once, listeners keep accepting this long.
+    pub drain_delay: Option<String>,
+    /// Reload when the config file changes (default true).
+    pub watch_config: Option<bool>,
     /// Runtime worker threads; absent: one per CPU.
     pub workers: Option<u64>,
     pub admin: Option<RawAdmin>,

@@ -207,7 +207,7 @@ fn durations_take_the_documented_forms() {
         ("5m", secs(300)),
         ("1h", secs(3600)),
         ("1h 30m", secs(5400)),
-        ("2days", secs(172_800)),
+        ("1day", secs(86_400)),
     ] {
         let c = load(&format!("shutdown_grace = \"{written}\"\n{ROUTE}")).unwrap();
         assert_eq!(c.shutdown_grace, want, "{written}");
@@ -253,6 +253,60 @@ fn defaults_idle_timeout_is_overridden_from_the_environment_and_a_route_still_wi
     let c = load_with(&file, &[("TLS_SIDECAR__DEFAULTS__IDLE_TIMEOUT", "7m")]).unwrap();
     assert_eq!(c.routes[0].idle_timeout, secs(420));
     assert_eq!(c.routes[1].idle_timeout, secs(30));
+}
+
+#[test]
+fn drain_delay_defaults_to_zero_and_the_config_watch_to_on() {
+    let c = load(ROUTE).unwrap();
+    assert_eq!(c.drain_delay, Duration::ZERO);
+    assert!(c.watch_config);
+    let c = load(&format!(
+        "drain_delay = \"5s\"\nwatch_config = false\n{ROUTE}"
+    ))
+    .unwrap();
+    assert_eq!(c.drain_delay, secs(5));
+    assert!(!c.watch_config);
+    assert_eq!(
+        load(&format!("drain_delay = \"0s\"\n{ROUTE}"))
+            .unwrap()
+            .drain_delay,
+        Duration::ZERO
+    );
+    let c = load_with(ROUTE, &[("TLS_SIDECAR__DRAIN_DELAY", "7s")]).unwrap();
+    assert_eq!(c.drain_delay, secs(7));
+}
+
+#[test]
+fn drain_delay_and_shutdown_grace_refuse_negative_unparsable_and_over_a_day() {
+    for key in ["drain_delay", "shutdown_grace"] {
+        for (value, words) in [
+            ("-5s", "\"-5s\": a duration cannot be negative"),
+            ("soon", "\"soon\" is not a duration"),
+            ("25h", "\"25h\": at most 1 day"),
+            ("2days", "\"2days\": at most 1 day"),
+        ] {
+            refused(
+                &format!("{key} = \"{value}\"\n{ROUTE}"),
+                None,
+                Some(key),
+                words,
+            );
+        }
+    }
+    // A day itself is allowed; a zero grace is not (it would cut every
+    // connection at once), a zero delay is the default.
+    assert_eq!(
+        load(&format!("drain_delay = \"24h\"\n{ROUTE}"))
+            .unwrap()
+            .drain_delay,
+        secs(86_400)
+    );
+    refused(
+        &format!("shutdown_grace = \"0s\"\n{ROUTE}"),
+        None,
+        Some("shutdown_grace"),
+        "a duration must be more than zero",
+    );
 }
 
 #[test]

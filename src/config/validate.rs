@@ -18,14 +18,19 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 const MAX_WORKERS: u64 = 1024;
+const MAX_STOP_DURATION: Duration = Duration::from_secs(86_400);
 const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigError> {
     let top = |key: &str, msg: String| ConfigError::top(&file, Some(key), Problem::Invalid(msg));
 
     let shutdown_grace = match &raw.shutdown_grace {
-        Some(s) => duration(s).map_err(|m| top("shutdown_grace", m))?,
+        Some(s) => stop_duration(s, false).map_err(|m| top("shutdown_grace", m))?,
         None => DEFAULT_SHUTDOWN_GRACE,
+    };
+    let drain_delay = match &raw.drain_delay {
+        Some(s) => stop_duration(s, true).map_err(|m| top("drain_delay", m))?,
+        None => Duration::ZERO,
     };
     let workers = match raw.workers {
         None => None,
@@ -113,6 +118,8 @@ pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigErro
     Ok(Config {
         source: file,
         shutdown_grace,
+        drain_delay,
+        watch_config: raw.watch_config.unwrap_or(true),
         workers,
         admin,
         log,
@@ -487,6 +494,24 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     // idle timer). No timeout needs more than a century.
     if d > MAX_DURATION {
         return Err(format!("{s:?}: a duration must be at most 100 years"));
+    }
+    Ok(d)
+}
+
+/// A step of the shutdown (`shutdown_grace`, `drain_delay`): a duration of
+/// at most a day (a stop that takes longer is a mistake: the orchestrator's
+/// own grace period will have killed the process long before). Zero only
+/// where `zero_ok`.
+fn stop_duration(s: &str, zero_ok: bool) -> Result<Duration, String> {
+    if s.trim_start().starts_with('-') {
+        return Err(format!("{s:?}: a duration cannot be negative"));
+    }
+    let d = match humantime::parse_duration(s.trim()) {
+        Ok(d) if d.is_zero() && zero_ok => return Ok(d),
+        _ => duration(s)?,
+    };
+    if d > MAX_STOP_DURATION {
+        return Err(format!("{s:?}: at most 1 day"));
     }
     Ok(d)
 }

@@ -39,15 +39,18 @@ pub async fn connect(plan: &RoutePlan) -> Result<Connected, ConnectError> {
     let mut attempts = Vec::new();
     for (index, upstream) in route.connect.iter().enumerate() {
         let label = upstream.to_string();
+        let t0 = std::time::Instant::now();
         match connect_one(upstream, route.connect_timeout).await {
             Ok((tcp, addr)) => {
+                plan.metrics.upstream_connected(&label, t0.elapsed());
                 let _ = tcp.set_nodelay(true);
                 return Ok(Connected { tcp, index, addr });
             }
             Err(e) => {
                 tracing::warn!(route = %route.name, upstream = %label, error = %e,
                     "failed to connect to upstream; trying the next one if any");
-                plan.metrics.upstream_connect_error(&label);
+                plan.metrics
+                    .upstream_connect_error(&label, t0.elapsed(), &e);
                 attempts.push((label, e));
             }
         }

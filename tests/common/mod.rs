@@ -73,10 +73,21 @@ impl Sidecar {
 
     /// Starts `run` on an existing config file without waiting.
     pub fn spawn(config: &Path, admin: SocketAddr, env: &[(&str, &str)]) -> Sidecar {
+        Self::spawn_args(config, admin, env, &[])
+    }
+
+    /// [`Sidecar::spawn`] with more arguments to `run` (`--pid-file F`).
+    pub fn spawn_args(
+        config: &Path,
+        admin: SocketAddr,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Sidecar {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
         cmd.arg("run")
             .arg("-c")
             .arg(config)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -463,8 +474,16 @@ pub async fn roundtrip(port: u16, msg: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// The config file of a test sidecar: `top` (top-level keys), a short
 /// shutdown grace, the admin endpoint on `admin`, debug logs, then `routes`.
-fn config_text(admin: SocketAddr, top: &str, routes: &str) -> String {
-    format!("{top}\nshutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n\n{routes}")
+/// The config watch is off unless `top` sets `watch_config`: a test that
+/// rewrites the file and sends SIGHUP would otherwise race the watch's own
+/// reload of the same change (two reloads where it counts one).
+pub fn config_text(admin: SocketAddr, top: &str, routes: &str) -> String {
+    let watch = if top.contains("watch_config") {
+        ""
+    } else {
+        "watch_config = false\n"
+    };
+    format!("{top}\n{watch}shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n\n{routes}")
 }
 
 /// A plain→TLS route (see [`route`]) whose upstream is verified against `ca`.
