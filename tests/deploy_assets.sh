@@ -136,7 +136,7 @@ fi
 # shellcheck disable=SC2016  # the script is for the inner bash
 check "unit settings" bash -c '
   f=$1; for want in "Type=notify" "ExecStart=/usr/local/bin/tls-sidecar run -c /etc/tls-sidecar/tls-sidecar.toml" \
-    "ExecReload=/bin/kill -HUP \$MAINPID" "User=tls-sidecar" "Group=tls-sidecar" "Restart=on-failure" \
+    "ExecReload=/usr/local/bin/tls-sidecar reload -c /etc/tls-sidecar/tls-sidecar.toml" "User=tls-sidecar" "Group=tls-sidecar" "Restart=on-failure" \
     "NoNewPrivileges=yes" "ProtectSystem=strict" "CapabilityBoundingSet=" "AmbientCapabilities=" \
     "SystemCallFilter=@system-service" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45" \
     "WatchdogSec=30s"; do

@@ -214,7 +214,10 @@ fn the_two_unit_variants_differ_only_in_the_lines_the_readme_documents() {
     let (only_notify, only_reload) = documented_differences(&read("README.md"));
     assert_eq!(
         only_notify,
-        ["Type=notify", "ExecReload=/bin/kill -HUP $MAINPID"]
+        [
+            "Type=notify",
+            "ExecReload=/usr/local/bin/tls-sidecar reload -c /etc/tls-sidecar/tls-sidecar.toml"
+        ]
     );
     assert_eq!(only_reload, ["Type=notify-reload"]);
     for l in &only_notify {
