@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::route::listener::{self, RouteHandle};
 use crate::route::plan::{self, Plan};
+use crate::sandbox;
 use crate::telemetry;
 use crate::watch::Fingerprint;
 
@@ -117,7 +118,12 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
                     }
                     Err(e) => {
                         telemetry::reload(false);
-                        tracing::error!("config reload refused, the previous config keeps serving: {e:#}");
+                        let hint = e
+                            .downcast_ref::<ConfigError>()
+                            .and_then(sandbox::explain)
+                            .map(|h| format!(" ({h})"))
+                            .unwrap_or_default();
+                        tracing::error!("config reload refused, the previous config keeps serving: {e:#}{hint}");
                     }
                 }
                 notify(&[sd_notify::NotifyState::Ready]);
@@ -172,6 +178,9 @@ impl Running {
         let plan = plan::load(&self.path)?;
         for w in &plan.warnings {
             tracing::warn!("{w}");
+        }
+        if plan.config.sandbox != self.config.sandbox {
+            tracing::warn!("sandbox changed: it is entered (or not) only at start; the change takes effect at the next start");
         }
         if plan.config.admin != self.config.admin {
             tracing::warn!("admin.listen changed: the admin endpoint moves only on restart");
@@ -252,8 +261,11 @@ impl Running {
                 self.rejected = None;
             }
             Err(e) => {
+                let hint = sandbox::explain(&e)
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
                 tracing::warn!(
-                    "certificate files changed but do not load yet; keeping the previous ones: {e}"
+                    "certificate files changed but do not load yet; keeping the previous ones: {e}{hint}"
                 );
                 self.rejected = Some(now);
             }
