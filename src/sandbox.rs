@@ -60,9 +60,10 @@ const RESOLVER: &[&str] = &[
     "/usr/lib64",
 ];
 
-/// The process metrics read `/proc/self` (stat, status, limits, fd); the
-/// runtime's CPU count reads the cgroup's CPU limit.
-const PROCESS: &[&str] = &["/proc/self", "/sys/fs/cgroup"];
+/// The process metrics read `/proc/self` (stat, status, limits, fd) and
+/// the boot time in `/proc/stat` (for the start time); the runtime's CPU
+/// count reads the cgroup's CPU limit.
+const PROCESS: &[&str] = &["/proc/self", "/proc/stat", "/sys/fs/cgroup"];
 
 /// The rules for serving `config`, read from `config_path`: the fixed
 /// system paths above (those that exist), the directory of the config and
