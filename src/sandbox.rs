@@ -183,6 +183,7 @@ pub fn apply(config: &Config, config_path: &Path) {
         return;
     }
     let rules = rules(config, config_path);
+    tracing::debug!(paths = ?rules.read, "sandbox: read-only access beneath these paths");
     match enter(&rules) {
         Ok(Entered::Full) => tracing::info!(
             paths = rules.read.len(),

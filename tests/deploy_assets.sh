@@ -96,7 +96,8 @@ check "unit settings" bash -c '
   f=$1; for want in "Type=notify" "ExecStart=/usr/local/bin/tls-sidecar run -c /etc/tls-sidecar/tls-sidecar.toml" \
     "ExecReload=/bin/kill -HUP \$MAINPID" "User=tls-sidecar" "Group=tls-sidecar" "Restart=on-failure" \
     "NoNewPrivileges=yes" "ProtectSystem=strict" "CapabilityBoundingSet=" "AmbientCapabilities=" \
-    "SystemCallFilter=@system-service" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45"; do
+    "SystemCallFilter=@system-service" \
+    "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45"; do
     grep -qxF "$want" "$f" || { echo "missing: $want"; exit 1; }
   done
   ! grep -q "^WatchdogSec" "$f" || { echo "WatchdogSec is set"; exit 1; }' _ "$unit"
