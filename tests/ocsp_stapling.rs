@@ -29,14 +29,20 @@ impl Responder {
     /// A DER response for `cert` ("good", next update in `days`), made by
     /// `openssl ocsp` as a responder over an index that lists `cert`.
     fn respond(&self, dir: &Path, cert: &Path, days: u32, out: &str) -> PathBuf {
+        self.respond_as(dir, cert, days, out, false)
+    }
+
+    /// As [`Responder::respond`]; `revoked`: the index lists `cert` as revoked.
+    fn respond_as(&self, dir: &Path, cert: &Path, days: u32, out: &str, revoked: bool) -> PathBuf {
         let serial = openssl(&["x509", "-noout", "-serial", "-in"], cert);
         let serial = serial.trim().trim_start_matches("serial=").to_owned();
         let index = dir.join(format!("{out}.index"));
-        std::fs::write(
-            &index,
-            format!("V\t351231000000Z\t\t{serial}\tunknown\t/CN=x\n"),
-        )
-        .unwrap();
+        let entry = if revoked {
+            format!("R\t351231000000Z\t251201000000Z\t{serial}\tunknown\t/CN=x\n")
+        } else {
+            format!("V\t351231000000Z\t\t{serial}\tunknown\t/CN=x\n")
+        };
+        std::fs::write(&index, entry).unwrap();
         let req = dir.join(format!("{out}.req"));
         run(Command::new("openssl")
             .args(["ocsp", "-no_nonce", "-issuer"])
@@ -121,6 +127,18 @@ fn check(config: &Path) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Rewrites the first SingleResponse of the DER response in `from` into
+/// `to` (its signature then no longer holds: the sidecar leaves that to
+/// the client, and these tests are about what the sidecar checks).
+fn edit(from: &Path, to: &Path, change: impl FnOnce(&mut x509_ocsp::SingleResponse)) {
+    let mut resp = x509_ocsp::OcspResponse::from_der(&std::fs::read(from).unwrap()).unwrap();
+    let bytes = resp.response_bytes.as_mut().unwrap();
+    let mut basic = x509_ocsp::BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
+    change(&mut basic.tbs_response_data.responses[0]);
+    bytes.response = der::asn1::OctetString::new(basic.to_der().unwrap()).unwrap();
+    std::fs::write(to, resp.to_der().unwrap()).unwrap();
 }
 
 fn now() -> f64 {
@@ -232,6 +250,22 @@ fn an_ocsp_response_for_another_certificate_or_not_a_response_is_refused() {
     let responder = Responder::new(d, &pki.ca);
     let for_client = responder.respond(d, &pki.client.0, 1, "client.ocsp");
     let garbage = pki::write(d, "garbage.ocsp", "not DER at all").unwrap();
+    // Right serial and issuer name, another issuer key: refused when the
+    // chain file holds the issuer (its key hash is then checked).
+    let chain = pki::write(
+        d,
+        "chain.pem",
+        &format!("{}{}", pki.server_leaf.cert_pem, pki.ca.cert_pem()),
+    )
+    .unwrap();
+    let other_key = d.join("other-key.ocsp");
+    edit(
+        &responder.respond(d, &pki.server.0, 1, "server.ocsp"),
+        &other_key,
+        |r| {
+            r.cert_id.issuer_key_hash = der::asn1::OctetString::new(vec![0u8; 20]).unwrap();
+        },
+    );
     let config = d.join("t.toml");
     let cases = [
         (
@@ -257,6 +291,19 @@ fn an_ocsp_response_for_another_certificate_or_not_a_response_is_refused() {
             "listen_tls.certs[0].ocsp",
             format!("{}: not a DER OCSP response", garbage.display()),
         ),
+        (
+            format!(
+                "cert = \"{}\"\nkey = \"{}\"\nocsp = \"{}\"",
+                chain.display(),
+                pki.server.1.display(),
+                other_key.display()
+            ),
+            "listen_tls.ocsp",
+            format!(
+                "{}: the response is for another certificate: it answers for serial",
+                other_key.display()
+            ),
+        ),
     ];
     for (tls, key, words) in cases {
         std::fs::write(&config, listen_route("r", free_port(), &tls)).unwrap();
@@ -280,20 +327,17 @@ fn a_stale_response_is_stapled_with_a_warning_and_check_shows_it() {
     let pki = Pki::new(d);
     let responder = Responder::new(d, &pki.ca);
     let good = responder.respond(d, &pki.server.0, 1, "good.ocsp");
-    // The same response with its nextUpdate moved into the past (the
-    // signature no longer holds; the sidecar leaves that to the client).
+    // The same response with its nextUpdate moved into the past.
     let stale = d.join("stale.ocsp");
-    let mut resp = x509_ocsp::OcspResponse::from_der(&std::fs::read(&good).unwrap()).unwrap();
-    let bytes = resp.response_bytes.as_mut().unwrap();
-    let mut basic = x509_ocsp::BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
-    let past =
-        der::asn1::GeneralizedTime::from_unix_duration(Duration::from_secs(1_700_000_000)).unwrap();
-    basic.tbs_response_data.responses[0].this_update = x509_ocsp::OcspGeneralizedTime(
-        der::asn1::GeneralizedTime::from_unix_duration(Duration::from_secs(1_690_000_000)).unwrap(),
-    );
-    basic.tbs_response_data.responses[0].next_update = Some(x509_ocsp::OcspGeneralizedTime(past));
-    bytes.response = der::asn1::OctetString::new(basic.to_der().unwrap()).unwrap();
-    std::fs::write(&stale, resp.to_der().unwrap()).unwrap();
+    let at = |secs| {
+        x509_ocsp::OcspGeneralizedTime(
+            der::asn1::GeneralizedTime::from_unix_duration(Duration::from_secs(secs)).unwrap(),
+        )
+    };
+    edit(&good, &stale, |r| {
+        r.this_update = at(1_690_000_000);
+        r.next_update = Some(at(1_700_000_000));
+    });
 
     let config = d.join("t.toml");
     let tls = format!(
@@ -315,4 +359,21 @@ fn a_stale_response_is_stapled_with_a_warning_and_check_shows_it() {
         "{out}"
     );
     assert!(out.ends_with("config OK (1 warning(s))\n"), "{out}");
+
+    // A response that says "revoked" is stapled too (clients must learn
+    // it), and warned about.
+    let revoked = responder.respond_as(d, &pki.server.0, 1, "revoked.ocsp", true);
+    std::fs::write(
+        &config,
+        listen_route(
+            "r",
+            free_port(),
+            &tls.replace(&stale.display().to_string(), &revoked.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("the OCSP response in {} for \"CN=localhost\" says the certificate is REVOKED: clients that check will refuse it", revoked.display())), "{out}");
+    assert!(out.contains(" ocsp=revoked(next-update "), "{out}");
 }
