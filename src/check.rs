@@ -3,9 +3,10 @@
 
 use std::fmt::Write as _;
 
-use crate::config::{Start, Upgrade};
+use crate::config::{Allow, Start, Upgrade};
 use crate::route::plan::{Plan, RoutePlan};
 use crate::tls::material::rfc3339;
+use crate::tls::server::ServerTls;
 
 /// The report `check` prints for a config that loaded.
 pub fn report(plan: &Plan) -> String {
@@ -25,6 +26,15 @@ pub fn report(plan: &Plan) -> String {
     if let Some(a) = &plan.config.admin {
         let _ = writeln!(out, "admin: http://{}/metrics", a.listen);
     }
+    let _ = writeln!(
+        out,
+        "sandbox: {}",
+        if plan.config.sandbox {
+            "on (Landlock, read-only access to the files the config names)"
+        } else {
+            "off (sandbox = false)"
+        }
+    );
     for w in &plan.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
@@ -32,19 +42,54 @@ pub fn report(plan: &Plan) -> String {
     out
 }
 
+/// " allow=dns:2,uri:1": how many identities of each kind get in.
+fn allow_words(a: &Allow) -> String {
+    let kinds = [
+        ("dns", a.dns.len()),
+        ("uri", a.uri.len()),
+        ("ip", a.ip.len()),
+        ("email", a.email.len()),
+        ("cn", a.cn.len()),
+        ("ou", a.ou.len()),
+    ];
+    let list: Vec<String> = kinds
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k}:{n}"))
+        .collect();
+    format!(" allow={}", list.join(","))
+}
+
+/// " ocsp=good(next-update 2026-…)" per certificate that has a staple.
+fn staple_words(st: &ServerTls) -> String {
+    st.staples
+        .iter()
+        .flatten()
+        .map(|s| {
+            format!(
+                " ocsp={}(next-update {})",
+                s.status.as_str(),
+                s.next_update.map_or("none".to_owned(), rfc3339)
+            )
+        })
+        .collect()
+}
+
 /// "name  listen tls 0.0.0.0:8443 -> connect 10.0.0.1:7022,… | start=direct verify=full mutual=yes | not-after 2027-…"
 pub fn route_line(rp: &RoutePlan) -> String {
     let r = &rp.route;
     let listen = match &r.listen_tls {
         Some(t) => format!(
-            "tls {}{}{}",
+            "tls {}{}{}{}{}",
             r.listen,
             if t.client_ca.is_some() {
                 " client-cert"
             } else {
                 ""
             },
-            if t.sni_required { " sni-required" } else { "" }
+            if t.sni_required { " sni-required" } else { "" },
+            t.allow.as_ref().map(allow_words).unwrap_or_default(),
+            rp.server_tls.as_ref().map(staple_words).unwrap_or_default(),
         ),
         None => format!("plain {}", r.listen),
     };

@@ -11,7 +11,9 @@
 //!   validates them, in one place, into the runtime model. No sockets.
 //! - [`tls`]: certificate material from files, the rustls client and server
 //!   configs of each route, the verifiers of each `verify` mode (the
-//!   no-verify one in `tls::danger`), handshake failure reasons.
+//!   no-verify one in `tls::danger`), client identity rules
+//!   (`tls::identity`), stapled OCSP responses (`tls::ocsp`), handshake
+//!   failure reasons.
 //! - [`upgrade`]: the sans-io engine for "plain exchange, then TLS on the
 //!   same socket" (PostgreSQL, SMTP, …, or a route's own script) and its
 //!   thin async driver.
@@ -31,6 +33,8 @@
 //! - [`admin`]: the `/metrics`, `/healthz`, `/readyz`, `/status` endpoint
 //!   and the loopback-only `POST /reload`.
 //! - [`serve`]: the `run` supervisor: bind, reload, rotate, drain.
+//! - [`sandbox`]: the Landlock restriction `run` enters once the config is
+//!   loaded (read-only access to the files it needs, nothing else).
 //! - [`check`], [`probe`]: the reports of those commands.
 //! - [`reload`]: the `reload` command: validate, ask the running sidecar,
 //!   wait for its verdict.
@@ -52,6 +56,7 @@ pub mod probe;
 pub mod relay;
 pub mod reload;
 pub mod route;
+pub mod sandbox;
 pub mod serve;
 pub mod status;
 pub mod telemetry;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tls_sidecar::config::{self, LogFormat};
 use tls_sidecar::route::plan;
-use tls_sidecar::{check, demo, probe, reload, serve, telemetry};
+use tls_sidecar::{check, demo, probe, reload, sandbox, serve, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -137,6 +137,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            // Before the runtime starts its threads: they inherit it.
+            sandbox::apply(&cfg, &c.config, pid_file.as_deref());
             let rt = serving_runtime(cfg.workers);
             match rt.block_on(serve::run_with(
                 &c.config,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -84,6 +84,38 @@ impl Ca {
         self.issuer.pem()
     }
 
+    /// The CA's private key, PEM (tests sign OCSP responses with it).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// A client/server leaf with a subject CN and optional OU, and
+    /// subjectAltNames of every kind: `x://…` is a URI, `a@b` an email,
+    /// an IP literal an IP address, anything else a DNS name.
+    pub fn leaf_named(&self, cn: &str, ou: Option<&str>, sans: &[&str]) -> Leaf {
+        let mut p = params(cn, &[], Validity::default());
+        if let Some(ou) = ou {
+            p.distinguished_name
+                .push(DnType::OrganizationalUnitName, ou);
+        }
+        p.subject_alt_names = sans
+            .iter()
+            .map(|s| {
+                let ia5 = || rcgen::string::Ia5String::try_from(*s).expect("ASCII name");
+                if let Ok(ip) = s.parse() {
+                    SanType::IpAddress(ip)
+                } else if s.contains("://") {
+                    SanType::URI(ia5())
+                } else if s.contains('@') {
+                    SanType::Rfc822Name(ia5())
+                } else {
+                    SanType::DnsName(ia5())
+                }
+            })
+            .collect();
+        self.sign(p)
+    }
+
     /// A leaf for `names` (DNS names or IP addresses), usable by servers and clients.
     pub fn leaf(&self, cn: &str, names: &[&str]) -> Leaf {
         self.leaf_valid(cn, names, Validity::default())
@@ -91,7 +123,10 @@ impl Ca {
 
     /// A leaf with the given validity window.
     pub fn leaf_valid(&self, cn: &str, names: &[&str], validity: Validity) -> Leaf {
-        let mut p = params(cn, names, validity);
+        self.sign(params(cn, names, validity))
+    }
+
+    fn sign(&self, mut p: CertificateParams) -> Leaf {
         p.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,

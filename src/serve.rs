@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState, ReloadRequest};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::route::listener::{self, RouteHandle};
 use crate::route::plan::{self, Plan, RoutePlan};
+use crate::sandbox;
 use crate::status::Board;
 use crate::telemetry;
 use crate::watch::{FileStamp, Fingerprint};
@@ -291,7 +292,13 @@ impl Running {
             }
             Err(e) => {
                 telemetry::reload(false);
-                let why = format!("{e:#}");
+                // A file outside the sandbox's directories: say so.
+                let hint = e
+                    .downcast_ref::<ConfigError>()
+                    .and_then(sandbox::explain)
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                let why = format!("{e:#}{hint}");
                 tracing::error!(
                     trigger,
                     "config reload refused, the previous config keeps serving: {why}"
@@ -321,6 +328,9 @@ impl Running {
         let plan = plan::load(&self.path)?;
         for w in &plan.warnings {
             tracing::warn!("{w}");
+        }
+        if plan.config.sandbox != self.config.sandbox {
+            tracing::warn!("sandbox changed: it is entered (or not) only at start; the change takes effect at the next start");
         }
         if plan.config.admin != self.config.admin {
             tracing::warn!("admin.listen changed: the admin endpoint moves only on restart");
@@ -402,8 +412,11 @@ impl Running {
                 self.rejected = None;
             }
             Err(e) => {
+                let hint = sandbox::explain(&e)
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
                 tracing::warn!(
-                    "certificate files changed but do not load yet; keeping the previous ones: {e}"
+                    "certificate files changed but do not load yet; keeping the previous ones: {e}{hint}"
                 );
                 self.rejected = Some(now);
             }

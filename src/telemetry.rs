@@ -24,6 +24,7 @@ pub const TLS_SESSIONS: &str = "tls_sidecar_tls_sessions_total";
 pub const CERT_EXPIRY: &str = "tls_sidecar_certificate_expiry_timestamp_seconds";
 pub const CONFIG_RELOADS: &str = "tls_sidecar_config_reloads_total";
 pub const ROUTE_INFO: &str = "tls_sidecar_route_info";
+pub const OCSP_NEXT_UPDATE: &str = "tls_sidecar_ocsp_next_update_timestamp_seconds";
 
 /// Handshake buckets: 100 µs to 10 s (a loopback TLS 1.3 handshake takes
 /// about a millisecond; a distant RSA peer or an upgrade exchange, far more).
@@ -80,6 +81,11 @@ fn describe() {
     );
     describe_counter!(CONFIG_RELOADS, "Configuration reloads by result.");
     describe_gauge!(ROUTE_INFO, "One series per route, value 1, to join on.");
+    describe_gauge!(
+        OCSP_NEXT_UPDATE,
+        Unit::Seconds,
+        "nextUpdate of the OCSP response stapled with each listen certificate."
+    );
 }
 
 /// The `connections_active` gauge of a route, which also keeps the status
@@ -186,6 +192,13 @@ impl RouteMetrics {
         }
         gauge!(CERT_EXPIRY, "route" => self.route.clone(), "role" => role, "subject" => subject.to_owned())
             .set(not_after as f64);
+    }
+
+    /// The nextUpdate of the OCSP response stapled with the certificate of
+    /// `subject` (Unix seconds).
+    pub fn ocsp_next_update(&self, subject: &str, next_update: i64) {
+        gauge!(OCSP_NEXT_UPDATE, "route" => self.route.clone(), "subject" => subject.to_owned())
+            .set(next_update as f64);
     }
 
     pub fn info(

@@ -1,5 +1,5 @@
-//! Noticing that certificate, key, CA or CRL files, or the config file
-//! itself, changed on disk.
+//! Noticing that certificate, key, CA, CRL or OCSP response files, or the
+//! config file itself, changed on disk.
 //!
 //! A periodic stat rather than inotify: Kubernetes rotates mounted secrets
 //! by swapping a `..data` symlink in the parent directory, which inotify on
@@ -62,7 +62,7 @@ fn stat(p: &Path) -> Option<FileState> {
     })
 }
 
-/// Every certificate, key, CA and CRL path in the config, in order.
+/// Every certificate, key, OCSP response, CA and CRL path in the config, in order.
 pub fn material_paths(config: &Config) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for r in &config.routes {
@@ -78,6 +78,7 @@ pub fn material_paths(config: &Config) -> Vec<PathBuf> {
             for ck in &t.certs {
                 out.push(ck.cert.clone());
                 out.push(ck.key.clone());
+                out.extend(ck.ocsp.clone());
             }
             out.extend(t.client_ca.clone());
             out.extend(t.crl.iter().cloned());

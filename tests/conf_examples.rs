@@ -134,7 +134,8 @@ fn passes_check(label: &str, text: &str, routes: &[&str]) -> String {
             route.name
         );
         let listen = match route.listen_tls {
-            Some(_) => format!(" listen tls {} -> ", route.listen),
+            // Then its options (client-cert, allow=…), if any.
+            Some(_) => format!(" listen tls {}", route.listen),
             None => format!(" listen plain {} -> ", route.listen),
         };
         assert!(line.contains(&listen), "{label}: {line:?} lacks {listen:?}");
@@ -293,4 +294,35 @@ fn the_commented_out_configuration_server_route_is_valid_once_uncommented() {
         ),
         "{line}"
     );
+}
+
+#[test]
+fn the_commented_out_client_identity_rules_are_valid_once_uncommented() {
+    let text = example("tls-sidecar.toml");
+    let mut uncommented = String::new();
+    for line in text.lines() {
+        let line = match line.strip_prefix("# ") {
+            Some(l) if l.starts_with("client_ca = ") || l.starts_with("allow = ") => l,
+            _ => line,
+        };
+        uncommented.push_str(line);
+        uncommented.push('\n');
+    }
+    assert_eq!(
+        uncommented
+            .lines()
+            .filter(|l| l.starts_with("client_ca = ") || l.starts_with("allow = "))
+            .count(),
+        2
+    );
+    let stdout = passes_check("client identity rules", &uncommented, EXAMPLES[1].1);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("route gms-https "))
+        .unwrap();
+    assert!(
+        line.contains(" client-cert allow=dns:1,uri:1 -> "),
+        "{line}"
+    );
+    assert!(stdout.contains("\nsandbox: on (Landlock"), "{stdout}");
 }

@@ -138,7 +138,8 @@ check "unit settings" bash -c '
   f=$1; for want in "Type=notify" "ExecStart=/usr/local/bin/tls-sidecar run -c /etc/tls-sidecar/tls-sidecar.toml" \
     "ExecReload=/usr/local/bin/tls-sidecar reload -c /etc/tls-sidecar/tls-sidecar.toml" "User=tls-sidecar" "Group=tls-sidecar" "Restart=on-failure" \
     "NoNewPrivileges=yes" "ProtectSystem=strict" "CapabilityBoundingSet=" "AmbientCapabilities=" \
-    "SystemCallFilter=@system-service" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45" \
+    "SystemCallFilter=@system-service" \
+    "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45" \
     "WatchdogSec=30s"; do
     grep -qxF "$want" "$f" || { echo "missing: $want"; exit 1; }
   done

@@ -3,7 +3,7 @@
 # time (stable figures) and prints one Markdown table of what was tried and
 # what held, the table README.md's "Hardening" section quotes.
 #
-#   bash tests/hardening-summary.sh           # bad servers, bad clients, faults, load (~1 min warm)
+#   bash tests/hardening-summary.sh           # bad servers, bad clients, identity rules, sandbox, faults, load (~1 min warm)
 #   bash tests/hardening-summary.sh --fuzz    # plus every fuzz target for FUZZ_SECONDS (default 30) each
 #
 # Each test writes its own rows to target/hardening-summary/CRATE__TEST.md
@@ -30,6 +30,8 @@ runs=(
   "hardening|"
   "endings|"
   "probe_is_run|"
+  "client_identity|"
+  "sandbox|"
   "load_redis|"
 )
 

@@ -5,7 +5,7 @@
 //! checked. File *contents* (certificates, keys, CRLs) are read by the `tls`
 //! layer from the paths kept here.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,6 +30,9 @@ pub struct Config {
     pub log: Log,
     /// Refuse private keys readable by group or others instead of warning.
     pub strict_key_permissions: bool,
+    /// Restrict the process's file access with Landlock once started
+    /// (`sandbox`, default true). Read at start only.
+    pub sandbox: bool,
     pub routes: Vec<Route>,
 }
 
@@ -165,6 +168,8 @@ pub struct CertKey {
     /// The table this pair was given in, for messages: `connect_tls`,
     /// `listen_tls` or `listen_tls.certs[1]` (its keys are `.cert`, `.key`).
     pub key_name: String,
+    /// A DER OCSP response stapled with this certificate (listen side only).
+    pub ocsp: Option<PathBuf>,
 }
 
 /// TLS termination on the listen side.
@@ -179,6 +184,42 @@ pub struct ListenTls {
     pub protocols: Vec<TlsVersion>,
     pub alpn: Vec<Vec<u8>>,
     pub alpn_required: bool,
+    /// Present: only verified clients with one of these identities get in.
+    pub allow: Option<Allow>,
+}
+
+/// The client identities a TLS listener lets in (`listen_tls.allow`). A
+/// client matches when any entry matches: subjectAltName entries (DNS, URI,
+/// IP, email) first, then the subject's CN and OU.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allow {
+    /// Lower-case DNS names; `*` only as the whole leftmost label.
+    pub dns: Vec<String>,
+    /// Exact URIs, SPIFFE IDs included (`spiffe://example.org/gms`).
+    pub uri: Vec<String>,
+    pub ip: Vec<IpAddr>,
+    /// rfc822Name entries, matched without regard to case.
+    pub email: Vec<String>,
+    /// Subject common names, exact.
+    pub cn: Vec<String>,
+    /// Subject organizational units, exact.
+    pub ou: Vec<String>,
+}
+
+impl Allow {
+    /// How many entries in all.
+    pub fn len(&self) -> usize {
+        self.dns.len()
+            + self.uri.len()
+            + self.ip.len()
+            + self.email.len()
+            + self.cn.len()
+            + self.ou.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Route {

@@ -25,6 +25,8 @@ pub struct RawFile {
     pub defaults: Option<RawDefaults>,
     /// Refuse (or only warn about) private keys that group or others can read.
     pub strict_key_permissions: Option<bool>,
+    /// Restrict the process with Landlock after start-up (default true).
+    pub sandbox: Option<bool>,
     #[serde(default)]
     pub route: Vec<config::Value>,
 }
@@ -101,6 +103,22 @@ pub struct RawListenTls {
     pub alpn: Option<Vec<String>>,
     /// Refuse clients that offer none of `alpn` (default: accept them).
     pub alpn_required: Option<bool>,
+    /// A DER OCSP response to staple with `cert` (with `certs`, per entry).
+    pub ocsp: Option<String>,
+    /// Which verified client identities may connect (needs `client_ca`).
+    pub allow: Option<RawAllow>,
+}
+
+/// `allow = { dns = [...], uri = [...], ... }`: client identities, by kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAllow {
+    pub dns: Option<Vec<String>>,
+    pub uri: Option<Vec<String>>,
+    pub ip: Option<Vec<String>>,
+    pub email: Option<Vec<String>>,
+    pub cn: Option<Vec<String>>,
+    pub ou: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,4 +126,5 @@ pub struct RawListenTls {
 pub struct RawCertKey {
     pub cert: String,
     pub key: String,
+    pub ocsp: Option<String>,
 }

@@ -1080,7 +1080,8 @@ fn a_client_certificate_means_mutual_tls() {
         Some(CertKey {
             cert: "/etc/c.pem".into(),
             key: "/etc/c.key".into(),
-            key_name: "connect_tls".into()
+            key_name: "connect_tls".into(),
+            ocsp: None,
         })
     );
 }
@@ -1248,7 +1249,8 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
             certs: vec![CertKey {
                 cert: "/etc/web.pem".into(),
                 key: "/etc/web.key".into(),
-                key_name: "listen_tls".into()
+                key_name: "listen_tls".into(),
+                ocsp: None,
             }],
             client_ca: None,
             crl: vec![],
@@ -1256,6 +1258,7 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
             protocols: vec![TlsVersion::Tls13, TlsVersion::Tls12],
             alpn: vec![],
             alpn_required: false,
+            allow: None,
         })
     );
     let c = load(&listen_tls(
@@ -1285,6 +1288,184 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
     assert_eq!(t.client_ca.as_deref(), Some(Path::new("ca.pem")));
     assert_eq!(t.crl, [Path::new("c.crl")]);
     assert!(t.sni_required && t.alpn_required);
+}
+
+// ---------------------------------------------------------------------------
+// Client identity rules, OCSP stapling, the sandbox
+
+/// `listen_tls` with a client CA and `allow = { <entries> }`.
+fn allow(entries: &str) -> String {
+    listen_tls(&format!(
+        "cert = \"c\"\nkey = \"k\"\nclient_ca = \"ca.pem\"\nallow = {{ {entries} }}"
+    ))
+}
+
+#[test]
+fn an_allow_list_is_read_by_kind_with_dns_names_lower_cased() {
+    let c = load(&allow(
+        "dns = [\"*.GMS.example.com\", \"web\"], uri = [\"spiffe://example.org/gms\"], \
+         ip = [\"10.0.0.7\", \"::1\"], email = [\"ops@example.com\"], cn = [\"GMS node\"], ou = [\"Genesys\"]",
+    ))
+    .unwrap();
+    let a = the_route(&c)
+        .listen_tls
+        .as_ref()
+        .unwrap()
+        .allow
+        .clone()
+        .unwrap();
+    assert_eq!(
+        a,
+        Allow {
+            dns: vec!["*.gms.example.com".into(), "web".into()],
+            uri: vec!["spiffe://example.org/gms".into()],
+            ip: vec!["10.0.0.7".parse().unwrap(), "::1".parse().unwrap()],
+            email: vec!["ops@example.com".into()],
+            cn: vec!["GMS node".into()],
+            ou: vec!["Genesys".into()],
+        }
+    );
+    assert_eq!(a.len(), 8);
+}
+
+#[test]
+fn an_allow_list_without_client_ca_is_refused() {
+    refused(
+        &listen_tls("cert = \"c\"\nkey = \"k\"\nallow = { cn = [\"x\"] }"),
+        Some("r"),
+        Some("listen_tls.allow"),
+        "an allow list needs client_ca: only a verified client certificate has an identity to match",
+    );
+}
+
+#[test]
+fn an_unknown_allow_kind_is_refused() {
+    refused(
+        &allow("spiffe = [\"x\"]"),
+        Some("r"),
+        Some("listen_tls.allow.spiffe"),
+        "unknown field `spiffe`, expected one of `dns`, `uri`, `ip`, `email`, `cn`, `ou`",
+    );
+}
+
+#[test]
+fn an_empty_allow_list_is_refused() {
+    for entries in ["", "dns = []"] {
+        refused(
+            &allow(entries),
+            Some("r"),
+            Some("listen_tls.allow"),
+            "the allow list names no identity: give at least one of dns, uri, ip, email, cn, ou",
+        );
+    }
+}
+
+#[test]
+fn a_dns_wildcard_is_only_the_whole_leftmost_label() {
+    for bad in [
+        "a*.example.com",
+        "*.*.example.com",
+        "gms.*.example.com",
+        "*",
+    ] {
+        refused(
+            &allow(&format!("dns = [\"ok.example.com\", \"{bad}\"]")),
+            Some("r"),
+            Some("listen_tls.allow.dns[1]"),
+            "\"*\" is only allowed as the whole leftmost label (\"*.example.com\")",
+        );
+    }
+    refused(
+        &allow("dns = [\"bad name\"]"),
+        Some("r"),
+        Some("listen_tls.allow.dns[0]"),
+        "\"bad name\" is not a DNS name",
+    );
+}
+
+#[test]
+fn bad_uri_ip_email_and_empty_names_in_an_allow_list_are_refused() {
+    let cases = [
+        (
+            "uri = [\"gms\"]",
+            "listen_tls.allow.uri[0]",
+            "\"gms\" is not a URI such as \"spiffe://example.org/gms\"",
+        ),
+        (
+            "uri = [\"spiffe://example.org/*\"]",
+            "listen_tls.allow.uri[0]",
+            "URI entries match exactly; \"*\" is no wildcard here",
+        ),
+        (
+            "ip = [\"10.0.0.0/8\"]",
+            "listen_tls.allow.ip[0]",
+            "\"10.0.0.0/8\" is not an IP address",
+        ),
+        (
+            "email = [\"ops\"]",
+            "listen_tls.allow.email[0]",
+            "\"ops\" is not an email address",
+        ),
+        (
+            "cn = [\"a\", \"\"]",
+            "listen_tls.allow.cn[1]",
+            "an empty name matches nothing",
+        ),
+        (
+            "ou = [\"\"]",
+            "listen_tls.allow.ou[0]",
+            "an empty name matches nothing",
+        ),
+    ];
+    for (entries, key, words) in cases {
+        refused(&allow(entries), Some("r"), Some(key), words);
+    }
+}
+
+#[test]
+fn ocsp_goes_with_its_certificate() {
+    let c = load(&listen_tls("cert = \"c\"\nkey = \"k\"\nocsp = \"c.ocsp\"")).unwrap();
+    let t = the_route(&c).listen_tls.as_ref().unwrap();
+    assert_eq!(t.certs[0].ocsp.as_deref(), Some(Path::new("c.ocsp")));
+    let c = load(&listen_tls(
+        "certs = [{ cert = \"a\", key = \"a.key\" }, { cert = \"b\", key = \"b.key\", ocsp = \"b.ocsp\" }]",
+    ))
+    .unwrap();
+    let t = the_route(&c).listen_tls.as_ref().unwrap();
+    let ocsp: Vec<_> = t.certs.iter().map(|c| c.ocsp.as_deref()).collect();
+    assert_eq!(ocsp, [None, Some(Path::new("b.ocsp"))]);
+}
+
+#[test]
+fn a_table_wide_ocsp_with_a_certs_list_is_refused() {
+    refused(
+        &listen_tls("certs = [{ cert = \"a\", key = \"a.key\" }]\nocsp = \"a.ocsp\""),
+        Some("r"),
+        Some("listen_tls.ocsp"),
+        "with certs = [...], give ocsp in each entry: { cert, key, ocsp }",
+    );
+}
+
+#[test]
+fn ocsp_is_not_a_connect_tls_key() {
+    refused(
+        &connect_tls("cert = \"c\"\nkey = \"k\"\nocsp = \"x\""),
+        Some("r"),
+        Some("connect_tls.ocsp"),
+        "unknown field `ocsp`",
+    );
+}
+
+#[test]
+fn the_sandbox_is_on_unless_turned_off() {
+    assert!(load(ROUTE).unwrap().sandbox);
+    assert!(!load(&format!("sandbox = false\n{ROUTE}")).unwrap().sandbox);
+    refused(
+        &format!("sandbox = \"maybe\"\n{ROUTE}"),
+        None,
+        None,
+        "failed to parse: invalid type: string \"maybe\", expected a boolean for key `sandbox`",
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -124,6 +124,7 @@ pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigErro
         admin,
         log,
         strict_key_permissions: raw.strict_key_permissions.unwrap_or(false),
+        sandbox: raw.sandbox.unwrap_or(true),
         routes,
     })
 }
@@ -380,7 +381,10 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
                 "give either cert/key or certs = [...], not both",
             ))
         }
-        (Some(one), None) => vec![one],
+        (Some(one), None) => vec![CertKey {
+            ocsp: t.ocsp.clone().map(PathBuf::from),
+            ..one
+        }],
         (None, Some(list)) if list.is_empty() => {
             return Err(ctx.invalid(
                 "listen_tls.certs",
@@ -394,6 +398,7 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
                 cert: ck.cert.into(),
                 key: ck.key.into(),
                 key_name: format!("listen_tls.certs[{i}]"),
+                ocsp: ck.ocsp.map(PathBuf::from),
             })
             .collect(),
         (None, None) => return Err(ctx.invalid(
@@ -401,12 +406,28 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
             "TLS termination needs a certificate: cert and key, or certs = [{ cert, key }, ...]",
         )),
     };
+    if t.ocsp.is_some() && certs[0].key_name != "listen_tls" {
+        return Err(ctx.invalid(
+            "listen_tls.ocsp",
+            "with certs = [...], give ocsp in each entry: { cert, key, ocsp }",
+        ));
+    }
     if t.crl.is_some() && t.client_ca.is_none() {
         return Err(ctx.invalid(
             "listen_tls.crl",
             "revocation lists for client certificates need client_ca",
         ));
     }
+    let allow = match t.allow {
+        Some(_) if t.client_ca.is_none() => {
+            return Err(ctx.invalid(
+                "listen_tls.allow",
+                "an allow list needs client_ca: only a verified client certificate has an identity to match",
+            ))
+        }
+        Some(raw) => Some(allow(ctx, raw)?),
+        None => None,
+    };
     let alpn_list = alpn(t.alpn.as_deref()).map_err(|m| ctx.invalid("listen_tls.alpn", m))?;
     let alpn_required = t.alpn_required.unwrap_or(false);
     if alpn_required && alpn_list.is_empty() {
@@ -424,7 +445,96 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
             .map_err(|m| ctx.invalid("listen_tls.protocols", m))?,
         alpn: alpn_list,
         alpn_required,
+        allow,
     })
+}
+
+/// `listen_tls.allow`: each entry checked for its kind, DNS names lower-cased.
+fn allow(ctx: &RouteCtx<'_>, raw: RawAllow) -> Result<Allow, ConfigError> {
+    fn each<T>(
+        ctx: &RouteCtx<'_>,
+        kind: &str,
+        list: Option<Vec<String>>,
+        check: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, ConfigError> {
+        list.unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                check(v).map_err(|m| ctx.invalid(&format!("listen_tls.allow.{kind}[{i}]"), m))
+            })
+            .collect()
+    }
+    let out = Allow {
+        dns: each(ctx, "dns", raw.dns, dns_pattern)?,
+        uri: each(ctx, "uri", raw.uri, |u| {
+            let scheme = u.split_once(':').map(|(s, _)| s).unwrap_or("");
+            if scheme.is_empty()
+                || !scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                || u.len() == scheme.len() + 1
+            {
+                Err(format!(
+                    "{u:?} is not a URI such as \"spiffe://example.org/gms\""
+                ))
+            } else if u.contains('*') {
+                Err(format!(
+                    "{u:?}: URI entries match exactly; \"*\" is no wildcard here"
+                ))
+            } else {
+                Ok(u.to_owned())
+            }
+        })?,
+        ip: each(ctx, "ip", raw.ip, |a| {
+            a.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("{a:?} is not an IP address"))
+        })?,
+        email: each(ctx, "email", raw.email, |e| match e.split_once('@') {
+            Some((l, d)) if !l.is_empty() && !d.is_empty() => Ok(e.to_owned()),
+            _ => Err(format!("{e:?} is not an email address")),
+        })?,
+        cn: each(ctx, "cn", raw.cn, non_empty)?,
+        ou: each(ctx, "ou", raw.ou, non_empty)?,
+    };
+    if out.is_empty() {
+        return Err(ctx.invalid(
+            "listen_tls.allow",
+            "the allow list names no identity: give at least one of dns, uri, ip, email, cn, ou (or remove allow to let every verified client in)",
+        ));
+    }
+    Ok(out)
+}
+
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("an empty name matches nothing".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+/// A DNS name, or `*.` and a name: the wildcard is only ever the whole
+/// leftmost label (as in certificates, RFC 6125 6.4.3), so it covers exactly
+/// one label.
+fn dns_pattern(s: &str) -> Result<String, String> {
+    let rest = s.strip_prefix("*.").unwrap_or(s);
+    if rest.contains('*') {
+        return Err(format!(
+            "{s:?}: \"*\" is only allowed as the whole leftmost label (\"*.example.com\")"
+        ));
+    }
+    let ok = !rest.is_empty()
+        && rest.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !ok {
+        return Err(format!("{s:?} is not a DNS name"));
+    }
+    Ok(s.to_ascii_lowercase())
 }
 
 fn cert_key(
@@ -438,6 +548,7 @@ fn cert_key(
             cert: cert.into(),
             key: key.into(),
             key_name: table.to_owned(),
+            ocsp: None,
         })),
         (None, None) => Ok(None),
         (Some(_), None) => Err(ctx.invalid(

@@ -215,6 +215,11 @@ pub async fn accept_tls(
     // ends the handshake with an alert; the reason is ours to name.
     start.into_stream(st.config.clone()).await.map_err(|e| {
         let mut f = failure(e);
+        // The allow list refused the identity (listen_tls.allow).
+        if let Some(who) = crate::tls::identity::take_refusal() {
+            f.reason = "not_authorized";
+            f.detail = crate::tls::reason::not_authorized(&who);
+        }
         if let Some(why) = sni_refusal {
             f.reason = "no_sni";
             f.detail = why;

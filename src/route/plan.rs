@@ -130,6 +130,14 @@ impl RoutePlan {
         for (role, info) in certs {
             m.cert_expiry(role, &info.subject, info.not_after);
         }
+        // The server certificates come first in `certs`, in `staples`' order.
+        if let Some(st) = &self.server_tls {
+            for ((_, info), staple) in st.certs.iter().zip(&st.staples) {
+                if let Some(next) = staple.as_ref().and_then(|s| s.next_update) {
+                    m.ocsp_next_update(&info.subject, next);
+                }
+            }
+        }
     }
 
     /// Is this route's upstream check weaker than full verification?

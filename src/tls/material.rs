@@ -104,7 +104,8 @@ pub struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn read(&self, key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    /// The bytes of a file, or an error naming the route and the key.
+    pub fn read(&self, key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
         std::fs::read(path).map_err(|source| ConfigError {
             file: self.ctx.file.to_owned(),
             route: Some(self.ctx.route.to_owned()),

@@ -1,5 +1,6 @@
 //! TLS: certificate material from files, rustls client and server configs for
-//! each route, the verifiers behind each `verify` mode, and the mapping of
+//! each route, the verifiers behind each `verify` mode, client identity rules
+//! (`identity`), stapled OCSP responses (`ocsp`), and the mapping of
 //! handshake failures to the reasons operators see in logs and metrics.
 //!
 //! Everything here runs at load (and reload) time; connections only clone the
@@ -7,7 +8,9 @@
 
 pub mod client;
 pub mod danger;
+pub mod identity;
 pub mod material;
+pub mod ocsp;
 pub mod reason;
 pub mod server;
 pub mod verify;

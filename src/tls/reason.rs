@@ -20,12 +20,19 @@ pub const REASONS: &[&str] = &[
     "no_client_cert",
     "protocol_version",
     "no_sni",
+    "not_authorized",
     "upgrade_refused",
     "upgrade_protocol",
     "timeout",
     "peer_closed",
     "other",
 ];
+
+/// The words for a client whose verified certificate `listen_tls.allow`
+/// refused (reason `not_authorized`); `who` is already escaped.
+pub fn not_authorized(who: &impl std::fmt::Display) -> String {
+    format!("the client certificate is valid but its identity matches no entry of listen_tls.allow (refused with access_denied); it presented {who}")
+}
 
 /// The reason label for a failed handshake.
 pub fn classify(err: &io::Error) -> &'static str {
@@ -77,6 +84,7 @@ pub fn classify_rustls(e: &Error) -> &'static str {
             "bad_certificate"
         }
         Error::AlertReceived(A::UnrecognisedName) => "no_sni",
+        Error::AlertReceived(A::AccessDenied) => "not_authorized",
         _ => "other",
     }
 }
@@ -106,6 +114,7 @@ pub fn describe(err: &io::Error) -> String {
         "no_client_cert" => "a client certificate was required and none was presented",
         "protocol_version" => "no TLS version in common (only TLS 1.2 and 1.3 are allowed)",
         "no_sni" => "the server does not know the name asked for (SNI)",
+        "not_authorized" => "the peer refused our certificate's identity (access_denied)",
         _ => "handshake failed",
     };
     format!("{what}: {e}")
@@ -174,6 +183,6 @@ mod tests {
             "peer_closed"
         );
         assert_eq!(classify(&io::ErrorKind::TimedOut.into()), "timeout");
-        assert_eq!(REASONS.len(), 15);
+        assert_eq!(REASONS.len(), 16);
     }
 }

@@ -8,7 +8,9 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
-use super::material::{CertInfo, Loader};
+use super::identity::AllowList;
+use super::material::{now_unix, CertInfo, Loader};
+use super::ocsp::{self, Staple};
 use super::{provider, versions};
 use crate::config::{ConfigError, ListenTls};
 
@@ -22,6 +24,8 @@ pub struct ServerTls {
     pub names: Vec<Vec<String>>,
     /// Configured certificates: (role, info), role `server` or `ca`.
     pub certs: Vec<(&'static str, CertInfo)>,
+    /// The OCSP response stapled with each server certificate, in order.
+    pub staples: Vec<Option<Staple>>,
 }
 
 /// Picks the certificate whose names match the client's SNI. Without a match
@@ -87,6 +91,7 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
     let mut entries = Vec::new();
     let mut names = Vec::new();
     let mut certs = Vec::new();
+    let mut staples = Vec::new();
     for ck in &t.certs {
         let cert_key = format!("{}.cert", ck.key_name);
         let key_key = format!("{}.key", ck.key_name);
@@ -94,7 +99,11 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
         let key = loader.key(&key_key, &ck.key)?;
         loader.warn_expiry(&cert_key, &ck.cert, &chain);
         let info = CertInfo::parse(&chain[0]).expect("checked when loaded");
-        let certified = CertifiedKey::from_der(chain, key.0, &provider).map_err(|e| {
+        let staple = match &ck.ocsp {
+            Some(path) => Some(staple(loader, &ck.key_name, path, &chain, &info)?),
+            None => None,
+        };
+        let mut certified = CertifiedKey::from_der(chain, key.0, &provider).map_err(|e| {
             loader.ctx.invalid(
                 &key_key,
                 format!(
@@ -104,6 +113,8 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
                 ),
             )
         })?;
+        certified.ocsp = staple.as_ref().map(|s| s.der.clone());
+        staples.push(staple);
         names.push(info.sans.clone());
         entries.push((info.sans.clone(), Arc::new(certified)));
         certs.push(("server", info));
@@ -138,7 +149,13 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
                     format!("failed to build the client verifier: {e}"),
                 )
             })?;
-            builder.with_client_cert_verifier(verifier)
+            match &t.allow {
+                Some(allow) => builder.with_client_cert_verifier(Arc::new(AllowList {
+                    inner: verifier,
+                    allow: allow.clone(),
+                })),
+                None => builder.with_client_cert_verifier(verifier),
+            }
         }
         None => builder.with_no_client_auth(),
     };
@@ -154,7 +171,32 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
         alpn_required: t.alpn_required,
         names,
         certs,
+        staples,
     })
+}
+
+/// Reads and checks the OCSP response of one certificate (`KEY.ocsp`), and
+/// warns when it should not be relied on.
+fn staple(
+    loader: &mut Loader<'_>,
+    key_name: &str,
+    path: &std::path::Path,
+    chain: &[rustls::pki_types::CertificateDer<'static>],
+    info: &CertInfo,
+) -> Result<Staple, ConfigError> {
+    let key = format!("{key_name}.ocsp");
+    let der = loader.read(&key, path)?;
+    let ders: Vec<&[u8]> = chain.iter().map(|c| c.as_ref()).collect();
+    let staple = ocsp::check(&der, &ders)
+        .map_err(|m| loader.ctx.invalid(&key, format!("{}: {m}", path.display())))?;
+    if let Some(why) = staple.concern(now_unix()) {
+        loader.warn(format!(
+            "key `{key}`: the OCSP response in {} for \"{}\" {why}",
+            path.display(),
+            info.subject
+        ));
+    }
+    Ok(staple)
 }
 
 #[cfg(test)]

@@ -63,9 +63,15 @@ impl Sidecar {
     }
 
     pub fn start_with(dir: &Path, routes: &str, env: &[(&str, &str)]) -> Sidecar {
+        Self::start_top(dir, "", routes, env)
+    }
+
+    /// [`Sidecar::start_with`] with top-level keys `top` (TOML lines, as
+    /// [`Sidecar::rewrite`] takes them).
+    pub fn start_top(dir: &Path, top: &str, routes: &str, env: &[(&str, &str)]) -> Sidecar {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let config = dir.join("tls-sidecar.toml");
-        std::fs::write(&config, config_text(admin, "", routes)).unwrap();
+        std::fs::write(&config, config_text(admin, top, routes)).unwrap();
         let s = Self::spawn(&config, admin, env);
         s.wait_ready();
         s

@@ -1,0 +1,182 @@
+//! Client identity rules (`listen_tls.allow`) with a real client: openssl
+//! s_client presenting certificates from the route's client CA, some whose
+//! identity is on the list (SPIFFE URI, wildcard DNS, OU) and some not.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+use tokio::io::AsyncWriteExt;
+
+/// A backend that greets each client with "hello" and closes.
+async fn greeter() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let _ = s.write_all(b"hello\n").await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+fn listen_route(name: &str, port: u16, backend: u16, listen_tls: &str) -> String {
+    format!(
+        "[[route]]\nname = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\nconnect = [\"127.0.0.1:{backend}\"]\n[route.listen_tls]\n{listen_tls}\n"
+    )
+}
+
+/// openssl s_client presenting `client`, reading until the server closes;
+/// returns (exit code, stdout+stderr).
+fn s_client(port: u16, ca: &Path, client: &(PathBuf, PathBuf), version: &str) -> (i32, String) {
+    let out = Command::new("timeout")
+        .args([
+            "20",
+            "openssl",
+            "s_client",
+            version,
+            "-ign_eof",
+            "-servername",
+            "localhost",
+        ])
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-CAfile")
+        .arg(ca)
+        .arg("-cert")
+        .arg(&client.0)
+        .arg("-key")
+        .arg(&client.1)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_clients_whose_identity_is_allowed_get_through_and_the_rules_reload() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let backend = greeter().await;
+    let leaf = |name: &str, cn: &str, ou: Option<&str>, sans: &[&str]| {
+        pki.ca
+            .leaf_named(cn, ou, sans)
+            .write(dir.path(), name)
+            .unwrap()
+    };
+    let spiffe = leaf("spiffe", "workload", None, &["spiffe://example.org/gms"]);
+    let node = leaf("node", "node1", None, &["node1.gms.example.com"]);
+    let by_ou = leaf("by-ou", "operator", Some("Genesys"), &[]);
+    // Not allowed: one label too deep for the wildcard, a SPIFFE ID under
+    // the allowed one, and a CN written to forge a log line.
+    let deep = leaf(
+        "deep",
+        "evil\" reason=\"ok\nINFO forged",
+        None,
+        &["a.node1.gms.example.com", "spiffe://example.org/gms/admin"],
+    );
+
+    let p = free_port();
+    let tls = |allow: &str| {
+        format!(
+            "cert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\nallow = {{ {allow} }}",
+            pki.server.0.display(),
+            pki.server.1.display(),
+            pki.ca_path.display()
+        )
+    };
+    let allow =
+        "uri = [\"spiffe://example.org/gms\"], dns = [\"*.gms.example.com\"], ou = [\"Genesys\"]";
+    let s = Sidecar::start(dir.path(), &listen_route("gms-in", p, backend, &tls(allow)));
+
+    for (who, client) in [("spiffe", &spiffe), ("node", &node), ("by-ou", &by_ou)] {
+        for v in ["-tls1_3", "-tls1_2"] {
+            let (code, out) = s_client(p, &pki.ca_path, client, v);
+            assert!(
+                out.contains("\nhello\n"),
+                "{who} {v} was not served:\n{out}"
+            );
+            assert_eq!(code, 0, "{who} {v}:\n{out}");
+        }
+    }
+
+    for v in ["-tls1_3", "-tls1_2"] {
+        let (code, out) = s_client(p, &pki.ca_path, &deep, v);
+        assert_ne!(code, 0, "{v}: {out}");
+        assert!(
+            !out.contains("\nhello\n"),
+            "{v}: the refused client got data:\n{out}"
+        );
+        assert!(
+            out.contains("alert access denied"),
+            "{v}: no access_denied alert:\n{out}"
+        );
+    }
+    s.wait_metric(
+        "tls_sidecar_handshake_errors_total",
+        &[
+            ("route", "gms-in"),
+            ("side", "listen"),
+            ("reason", "not_authorized"),
+        ],
+        2.0,
+    );
+    let logs = s.logs();
+    let refusal = logs
+        .lines()
+        .find(|l| l.contains("reason=\"not_authorized\"") || l.contains("reason=not_authorized"))
+        .unwrap_or_else(|| panic!("no refusal line:\n{logs}"));
+    assert!(
+        refusal.contains(
+            r#"it presented dns=\"a.node1.gms.example.com\" uri=\"spiffe://example.org/gms/admin\" cn=\"evil\\\" reason=\\\"ok\\nINFO forged\""#
+        ) || refusal.contains(
+            r#"it presented dns="a.node1.gms.example.com" uri="spiffe://example.org/gms/admin" cn="evil\" reason=\"ok\nINFO forged""#
+        ),
+        "the presented identity is named, escaped: {refusal}"
+    );
+    assert!(
+        !logs.lines().any(|l| l.starts_with("INFO forged")),
+        "a CN forged a log line:\n{logs}"
+    );
+
+    // The rules are part of the config: a reload lets the deep name in and
+    // no longer the OU.
+    s.reload(
+        "",
+        &listen_route(
+            "gms-in",
+            p,
+            backend,
+            &tls("dns = [\"a.node1.gms.example.com\"]"),
+        ),
+        1.0,
+    );
+    let (code, out) = s_client(p, &pki.ca_path, &deep, "-tls1_3");
+    assert_eq!((code, out.contains("\nhello\n")), (0, true), "{out}");
+    let (code, out) = s_client(p, &pki.ca_path, &by_ou, "-tls1_3");
+    assert!(code != 0 && out.contains("alert access denied"), "{out}");
+    s.wait_metric(
+        "tls_sidecar_handshake_errors_total",
+        &[
+            ("route", "gms-in"),
+            ("side", "listen"),
+            ("reason", "not_authorized"),
+        ],
+        3.0,
+    );
+    Summary::new("only_clients_whose_identity_is_allowed_get_through_and_the_rules_reload").row(
+        "client identity rules",
+        "openssl s_client (TLS 1.3 and 1.2) with certificates from the client CA: SPIFFE URI, wildcard DNS and OU on the allow list; a deeper DNS name, a longer SPIFFE ID and a log-forging CN not; then a reload that swaps the rules",
+        "allowed ones served; others get access_denied, reason not_authorized, identity logged escaped; the reload applies the new rules",
+        "as expected",
+        true,
+        "",
+    );
+}
