@@ -461,7 +461,7 @@ pub async fn roundtrip(port: u16, msg: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// The config file of a test sidecar: `top` (top-level keys), a short
 /// shutdown grace, the admin endpoint on `admin`, debug logs, then `routes`.
-fn config_text(admin: SocketAddr, top: &str, routes: &str) -> String {
+pub fn config_text(admin: SocketAddr, top: &str, routes: &str) -> String {
     format!("{top}\nshutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n\n{routes}")
 }
 
