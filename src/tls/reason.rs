@@ -95,6 +95,9 @@ pub fn describe(err: &io::Error) -> String {
             _ => err.to_string(),
         };
     };
+    if let Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) = e {
+        return format!("a handshake message is larger than the 64 KiB TLS implementations accept (a certificate chain or CA list too long): {e}");
+    }
     let what = match classify_rustls(e) {
         "unknown_ca" => "the certificate chain does not lead to a trusted CA",
         "expired" => "the certificate has expired",
