@@ -165,6 +165,17 @@ impl Running {
             let h = listener::spawn(l, rp, self.conns.clone(), self.force.clone());
             self.routes.insert(h.name.clone(), h);
         }
+        self.retain_route_series();
+    }
+
+    /// Series of routes (and peer series of connect entries) no longer
+    /// served leave `/metrics`.
+    fn retain_route_series(&self) {
+        telemetry::retain_routes(self.routes.values().map(|h| {
+            let plan = h.plan();
+            let connect = plan.route.connect.iter().map(|u| u.to_string()).collect();
+            (h.name.as_str(), connect)
+        }));
     }
 
     /// Re-reads the config file and applies it as a whole, or not at all.
@@ -225,6 +236,7 @@ impl Running {
                 None => self.routes[&rp.route.name].update(rp),
             }
         }
+        self.retain_route_series();
         self.fingerprint = Fingerprint::of(&plan.config);
         self.rejected = None;
         self.config = plan.config;

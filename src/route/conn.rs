@@ -172,7 +172,7 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
             .and_then(|c| c.first())
             .and_then(|c| CertInfo::parse(c))
         {
-            m.cert_expiry("peer", &info.subject, info.not_after);
+            m.peer_cert_expiry(&upstream_entry.to_string(), &info.subject, info.not_after);
         }
     }
 

@@ -127,9 +127,11 @@ impl RoutePlan {
             .iter()
             .flat_map(|c| c.certs.iter())
             .chain(self.server_tls.iter().flat_map(|s| s.certs.iter()));
-        for (role, info) in certs {
-            m.cert_expiry(role, &info.subject, info.not_after);
-        }
+        m.configured_certs(
+            certs
+                .map(|(role, info)| (*role, info.subject.clone(), info.not_after))
+                .collect(),
+        );
     }
 
     /// Is this route's upstream check weaker than full verification?
