@@ -170,14 +170,19 @@ fn filter_routes(text: &str, live: Option<&BTreeSet<String>>) -> String {
         return text.to_owned();
     };
     let mut out = String::with_capacity(text.len());
+    // HELP/TYPE lines of the family being read, written before its first
+    // kept sample.
     let mut pending = String::new();
+    let mut pending_family = "";
     for line in text.lines() {
         if line.is_empty() {
             continue;
         }
         if line.starts_with('#') {
-            if line.starts_with("# HELP ") {
+            let family = line.split(' ').nth(2).unwrap_or_default();
+            if family != pending_family {
                 pending.clear();
+                pending_family = family;
             }
             pending.push_str(line);
             pending.push('\n');
