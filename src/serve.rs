@@ -253,6 +253,9 @@ impl Running {
         }
         match plan::build(self.config.clone()) {
             Ok(plan) => {
+                for w in &plan.warnings {
+                    tracing::warn!("{w}");
+                }
                 for rp in plan.routes {
                     rp.publish_metrics();
                     if let Some(h) = self.routes.get(&rp.route.name) {

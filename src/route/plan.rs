@@ -132,6 +132,14 @@ impl RoutePlan {
                 .map(|(role, info)| (*role, info.subject.clone(), info.not_after))
                 .collect(),
         );
+        m.crl_next_update(
+            self.client_tls
+                .iter()
+                .flat_map(|c| c.crls.iter())
+                .chain(self.server_tls.iter().flat_map(|s| s.crls.iter()))
+                .filter_map(|c| Some((c.issuer.clone(), c.next_update?)))
+                .collect(),
+        );
     }
 
     /// Is this route's upstream check weaker than full verification?

@@ -8,7 +8,8 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
-use super::material::{CertInfo, Loader};
+use super::material::{CertInfo, CrlInfo, Loader};
+use super::verify::NamedClientRevocation;
 use super::{provider, versions};
 use crate::config::{ConfigError, ListenTls};
 
@@ -22,6 +23,8 @@ pub struct ServerTls {
     pub names: Vec<Vec<String>>,
     /// Configured certificates: (role, info), role `server` or `ca`.
     pub certs: Vec<(&'static str, CertInfo)>,
+    /// The configured revocation lists, for `check` and the nextUpdate metric.
+    pub crls: Vec<CrlInfo>,
 }
 
 /// Picks the certificate whose names match the client's SNI. Without a match
@@ -87,6 +90,7 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
     let mut entries = Vec::new();
     let mut names = Vec::new();
     let mut certs = Vec::new();
+    let mut crl_infos = Vec::new();
     for ck in &t.certs {
         let cert_key = format!("{}.cert", ck.key_name);
         let key_key = format!("{}.key", ck.key_name);
@@ -127,10 +131,19 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
                 certs.extend(CertInfo::parse(a).map(|i| ("ca", i)));
             }
             let crls = loader.crls("listen_tls.crl", &t.crl)?;
+            crl_infos.extend(crls.iter().filter_map(|c| CrlInfo::parse(c)));
+            // With CRLs, the whole chain but the anchor is checked, and a
+            // certificate whose issuer has no CRL fails as
+            // revocation_unknown (issue 14).
+            let crl_issuers: Vec<Vec<u8>> = crls
+                .iter()
+                .filter_map(|c| CrlInfo::parse(c))
+                .map(|i| i.issuer_der)
+                .collect();
             let mut vb =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone());
             if !crls.is_empty() {
-                vb = vb.with_crls(crls).only_check_end_entity_revocation();
+                vb = vb.with_crls(crls);
             }
             let verifier = vb.build().map_err(|e| {
                 loader.ctx.invalid(
@@ -138,7 +151,14 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
                     format!("failed to build the client verifier: {e}"),
                 )
             })?;
-            builder.with_client_cert_verifier(verifier)
+            if crl_issuers.is_empty() {
+                builder.with_client_cert_verifier(verifier)
+            } else {
+                builder.with_client_cert_verifier(Arc::new(NamedClientRevocation {
+                    inner: verifier,
+                    crl_issuers,
+                }))
+            }
         }
         None => builder.with_no_client_auth(),
     };
@@ -154,6 +174,7 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
         alpn_required: t.alpn_required,
         names,
         certs,
+        crls: crl_infos,
     })
 }
 
