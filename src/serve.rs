@@ -41,7 +41,7 @@ struct Running {
 /// Serves the config at `path` until SIGTERM or SIGINT; returns after the
 /// drain. Errors only before serving starts (bad config, a port in use).
 pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
-    let plan = plan::load(path)?;
+    let (fingerprint, plan) = load(path)?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
@@ -78,7 +78,7 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
     }
     let mut running = Running {
         path: path.to_owned(),
-        fingerprint: Fingerprint::of(&plan.config),
+        fingerprint,
         config: plan.config.clone(),
         routes: HashMap::new(),
         conns: TaskTracker::new(),
@@ -162,7 +162,13 @@ impl Running {
     fn start(&mut self, plan: Plan, listeners: Vec<TcpListener>) {
         for (rp, l) in plan.routes.into_iter().zip(listeners) {
             rp.publish_metrics();
-            let h = listener::spawn(l, rp, self.conns.clone(), self.force.clone());
+            let h = listener::spawn(
+                l,
+                rp,
+                self.conns.clone(),
+                self.force.clone(),
+                Arc::default(),
+            );
             self.routes.insert(h.name.clone(), h);
         }
         self.retain_route_series();
@@ -180,7 +186,7 @@ impl Running {
 
     /// Re-reads the config file and applies it as a whole, or not at all.
     async fn reload(&mut self) -> anyhow::Result<()> {
-        let plan = plan::load(&self.path)?;
+        let (fingerprint, plan) = load(&self.path)?;
         for w in &plan.warnings {
             tracing::warn!("{w}");
         }
@@ -213,8 +219,10 @@ impl Running {
                 fresh.insert(rp.route.name.clone(), l);
             }
         }
-        // Commit.
+        // Commit. A route that moves keeps its count of open connections:
+        // max_connections is per route, not per listener.
         let names: Vec<String> = self.routes.keys().cloned().collect();
+        let mut counts = HashMap::new();
         for name in names {
             let gone = !plan.routes.iter().any(|rp| rp.route.name == name);
             if gone || fresh.contains_key(&name) {
@@ -222,6 +230,9 @@ impl Running {
                     h.stop();
                     tracing::info!(route = %name, open = h.active.load(Ordering::Relaxed),
                         "route stopped accepting; its open connections carry on");
+                    if !gone {
+                        counts.insert(name, h.active.clone());
+                    }
                 }
             }
         }
@@ -230,14 +241,15 @@ impl Running {
             match fresh.remove(&rp.route.name) {
                 Some(l) => {
                     tracing::info!(route = %rp.route.name, listen = %rp.route.listen, "route listening");
-                    let h = listener::spawn(l, rp, self.conns.clone(), self.force.clone());
+                    let active = counts.remove(&rp.route.name).unwrap_or_default();
+                    let h = listener::spawn(l, rp, self.conns.clone(), self.force.clone(), active);
                     self.routes.insert(h.name.clone(), h);
                 }
                 None => self.routes[&rp.route.name].update(rp),
             }
         }
         self.retain_route_series();
-        self.fingerprint = Fingerprint::of(&plan.config);
+        self.fingerprint = fingerprint;
         self.rejected = None;
         self.config = plan.config;
         Ok(())
@@ -274,6 +286,17 @@ impl Running {
             }
         }
     }
+}
+
+/// Reads the config at `path` and builds it, with the fingerprint of its
+/// material files taken BEFORE they are read: a file replaced while they
+/// are read then differs from the fingerprint, and the next look at the
+/// files rebuilds (taken after, it would match the new file while the plan
+/// holds the old one, and the change would never be seen; issue 14).
+fn load(path: &Path) -> Result<(Fingerprint, Plan), crate::config::ConfigError> {
+    let config = crate::config::load(path)?;
+    let fingerprint = Fingerprint::of(&config);
+    Ok((fingerprint, plan::build(config)?))
 }
 
 fn process_collector() -> Arc<metrics_process::Collector> {
