@@ -74,10 +74,20 @@ fn a_text_log_written_to_a_file_has_no_escape_codes() {
     let log = log_to_file("text");
     assert!(log.contains("serving"), "log: {log}");
     assert!(log.contains("connect"), "log: {log}");
-    assert!(
-        !log.contains('\x1b'),
-        "ESC in a log written to a file: {log:?}"
+    let held = !log.contains('\x1b');
+    Summary::new("a_text_log_written_to_a_file_has_no_escape_codes").row(
+        "Text log written to a file (journald, kubectl logs)",
+        "`run` with stderr to a file and NO_COLOR unset; start, a refused upstream, SIGTERM",
+        "no ANSI escape code",
+        &format!(
+            "{} ESC bytes in {} lines",
+            log.matches('\x1b').count(),
+            log.lines().count()
+        ),
+        held,
+        "",
     );
+    assert!(held, "ESC in a log written to a file: {log:?}");
 }
 
 #[test]

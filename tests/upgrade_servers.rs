@@ -456,6 +456,17 @@ async fn imaplib_through_the_imap_profile_is_not_told_to_starttls_or_that_login_
     );
     assert_eq!(printed.next(), Some("AUTH=PLAIN ID IDLE IMAP4REV1 SASL-IR"));
     assert_eq!(printed.next(), Some("done"));
+    Summary::new(
+        "imaplib_through_the_imap_profile_is_not_told_to_starttls_or_that_login_is_disabled",
+    )
+    .row(
+        "IMAP greeting advertising STARTTLS and LOGINDISABLED",
+        "Python imaplib through the imap profile to a STARTTLS-only IMAP-style server",
+        "the application's greeting has neither; LOGIN and SELECT work over the secured session",
+        "greeting \"[CAPABILITY IMAP4rev1 SASL-IR ID IDLE]\"; LOGIN and SELECT ok",
+        true,
+        "",
+    );
 }
 
 /// A made-up in-house server: greets, waits for "PROTOCOL tls", answers
