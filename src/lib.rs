@@ -19,7 +19,9 @@
 //!   half-close, truncation and resets; and the upstream TLS client on
 //!   rustls's unbuffered API (`relay::tls`), whose buffers are held only
 //!   while bytes are in flight.
-//! - [`telemetry`]: metric names and per-route handles.
+//! - [`telemetry`]: metric names and per-route handles; the series that must
+//!   be able to disappear (certificate expiry, CRL nextUpdate, a removed
+//!   route's) are kept and rendered by `telemetry::owned`.
 //! - [`watch`]: notices changed certificate files.
 //! - [`route`]: per-route plan, listener and limits, upstream failover, and
 //!   the per-connection pipeline composing the pieces above.

@@ -404,7 +404,7 @@ async fn peer_certificate_series_stay_one_per_upstream_and_a_removed_routes_seri
     let (p1, p2) = (free_port(), free_port());
     let upstream = format!("localhost:{port}");
     let routes = [
-        tls_route("stat", p1, &[upstream.clone()], &pki.ca_path),
+        tls_route("stat", p1, std::slice::from_ref(&upstream), &pki.ca_path),
         route(
             "open",
             p2,
@@ -451,7 +451,7 @@ async fn peer_certificate_series_stay_one_per_upstream_and_a_removed_routes_seri
     assert!(m.lines().filter(|l| l.contains("route=\"open\"")).count() > 5);
     s.reload(
         "",
-        &tls_route("stat", p1, &[upstream.clone()], &pki.ca_path),
+        &tls_route("stat", p1, std::slice::from_ref(&upstream), &pki.ca_path),
         1.0,
     );
     let m = s.metrics();
