@@ -33,8 +33,8 @@ struct Owned {
     live: Option<BTreeSet<String>>,
     /// Configured certificates: route → [(role, subject, not-after)].
     configured: BTreeMap<String, Vec<(&'static str, String, f64)>>,
-    /// Peer certificates: (route, upstream entry) → (subject, not-after).
-    peer: BTreeMap<(String, String), (String, f64)>,
+    /// Peer certificates: route → upstream entry → (subject, not-after).
+    peer: BTreeMap<String, BTreeMap<String, (String, f64)>>,
     /// CRLs: route → [(issuer, nextUpdate)].
     crl: BTreeMap<String, Vec<(String, f64)>>,
 }
@@ -59,12 +59,21 @@ pub fn set_configured(route: &str, certs: Vec<(&'static str, String, i64)>) {
 /// The last certificate the peer at `upstream` (the route's connect entry)
 /// presented: replaces that entry's series, whatever its subject was.
 pub fn set_peer(route: &str, upstream: &str, subject: &str, not_after: i64) {
-    let subject = bounded(subject);
+    let not_after = not_after as f64;
     with(|o| {
-        o.peer.insert(
-            (route.to_owned(), upstream.to_owned()),
-            (subject, not_after as f64),
-        )
+        // Every connection reports its peer: the usual case, the same
+        // certificate again, allocates nothing.
+        let same = o
+            .peer
+            .get(route)
+            .and_then(|m| m.get(upstream))
+            .is_some_and(|(s, t)| *t == not_after && s == subject);
+        if !same {
+            o.peer
+                .entry(route.to_owned())
+                .or_default()
+                .insert(upstream.to_owned(), (bounded(subject), not_after));
+        }
     });
 }
 
@@ -84,8 +93,13 @@ pub fn retain_routes<'a>(routes: impl IntoIterator<Item = (&'a str, Vec<String>)
     with(|o| {
         o.configured.retain(|r, _| routes.contains_key(r));
         o.crl.retain(|r, _| routes.contains_key(r));
-        o.peer
-            .retain(|(r, u), _| routes.get(r).is_some_and(|ups| ups.contains(u)));
+        o.peer.retain(|r, by_upstream| match routes.get(r) {
+            Some(ups) => {
+                by_upstream.retain(|u, _| ups.contains(u));
+                true
+            }
+            None => false,
+        });
         o.live = Some(routes.into_keys().collect());
     });
 }
@@ -123,7 +137,11 @@ pub fn render(recorder: &str) -> String {
                 );
             }
         }
-        for ((route, upstream), (subject, t)) in &o.peer {
+        let peers = o
+            .peer
+            .iter()
+            .flat_map(|(r, m)| m.iter().map(move |(u, v)| (r, u, v)));
+        for (route, upstream, (subject, t)) in peers {
             let _ = writeln!(
                 expiry,
                 "{}{{route=\"{}\",role=\"peer\",upstream=\"{}\",subject=\"{}\"}} {t}",
@@ -232,6 +250,31 @@ mod tests {
         assert_eq!(route_of("x{side=\"l\",route=\"b-1\"} 1"), Some("b-1"));
         assert_eq!(route_of("x{upstream_route=\"c\"} 1"), None);
         assert_eq!(route_of("x 1"), None);
+    }
+
+    #[test]
+    fn a_new_peer_subject_replaces_the_series_of_its_upstream() {
+        set_peer("unit-peer", "a:1", "CN=old", 10);
+        set_peer("unit-peer", "a:1", "CN=new", 20);
+        set_peer("unit-peer", "b:2", "CN=other", 30);
+        let lines = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.contains("route=\"unit-peer\""))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            lines(&render("")),
+            [
+                "tls_sidecar_certificate_expiry_timestamp_seconds{route=\"unit-peer\",role=\"peer\",upstream=\"a:1\",subject=\"CN=new\"} 20",
+                "tls_sidecar_certificate_expiry_timestamp_seconds{route=\"unit-peer\",role=\"peer\",upstream=\"b:2\",subject=\"CN=other\"} 30",
+            ]
+        );
+        // b:2 leaves the route's connect list; then the route goes.
+        retain_routes([("unit-peer", vec!["a:1".to_owned()])]);
+        assert_eq!(lines(&render("")).len(), 1);
+        retain_routes([]);
+        assert!(lines(&render("")).is_empty());
     }
 
     #[test]
