@@ -305,3 +305,62 @@ async fn a_certificate_message_over_64_kib_is_refused_with_a_clear_reason_by_run
         "about 105 KB message",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_message_over_64_kib_is_refused_by_the_listener_with_a_clear_reason() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let pki = Pki::new(d);
+    let names = many_names(1000);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let padding = Ca::new("Padding CA").leaf("padding", &names[1..]);
+    let client = pki.ca.leaf("big-client", &["big-client"]);
+    let (_, key) = client.write(d, "big-client").unwrap();
+    let chain = pki::write(
+        d,
+        "big-client-chain.pem",
+        &format!("{}{1}{1}", client.cert_pem, padding.cert_pem),
+    )
+    .unwrap();
+    let backend = http_backend().await;
+    let p = free_port();
+    let routes = format!(
+        "[[route]]\nname = \"web\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:{backend}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n",
+        pki.server.0.display(),
+        pki.server.1.display(),
+        pki.ca_path.display(),
+    );
+    let s = Sidecar::start(d, &routes);
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&pki.ca_path)
+        .arg("--cert")
+        .arg(&chain)
+        .arg("--key")
+        .arg(&key)
+        .arg(format!("https://localhost:{p}/"))
+        .output()
+        .expect("curl");
+    assert_ne!(String::from_utf8_lossy(&out.stdout), "big ok\n");
+    s.wait_metric(
+        "tls_sidecar_handshake_errors_total",
+        &[("route", "web"), ("side", "listen"), ("reason", "other")],
+        1.0,
+    );
+    assert!(
+        s.wait_log("a handshake message is larger than the 64 KiB", 5),
+        "{}",
+        s.logs()
+    );
+    Summary::new(
+        "a_client_certificate_message_over_64_kib_is_refused_by_the_listener_with_a_clear_reason",
+    )
+    .row(
+        "Client Certificate message over the 64 KiB limit, at a listener",
+        "curl --cert with the leaf and two 50 KB certificates to a listener with client_ca",
+        "refused, reason `other`, the log names the size limit",
+        "refused as expected",
+        true,
+        "about 105 KB message",
+    );
+}
