@@ -120,7 +120,9 @@ async fn respond(
             state.process.collect();
             Response::builder()
                 .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                .body(Full::new(Bytes::from(state.metrics.render())))
+                .body(Full::new(Bytes::from(crate::telemetry::render(
+                    &state.metrics,
+                ))))
                 .expect("metrics response")
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),

@@ -24,7 +24,9 @@
 //! - [`activity`]: each route's recent activity for the status page
 //!   (outcomes per minute, upstreams' last result, open connections, peer
 //!   certificates seen), recorded by the metric handles.
-//! - [`telemetry`]: metric names and per-route handles.
+//! - [`telemetry`]: metric names and per-route handles; the series that must
+//!   be able to disappear (certificate expiry, CRL nextUpdate, a removed
+//!   route's) are kept and rendered by `telemetry::owned`.
 //! - [`watch`]: notices changed certificate files and config file.
 //! - [`route`]: per-route plan, listener and limits, upstream failover, and
 //!   the per-connection pipeline composing the pieces above.

@@ -268,17 +268,35 @@ fn runtime_with(workers: Option<usize>) -> tokio::runtime::Runtime {
 }
 
 fn init_logging(level: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("TLS_SIDECAR_LOG").unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(format!("{level},rustls=warn,hyper=warn"))
         });
+    let colour = colour_logs(
+        format,
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().flatten_event(true).init(),
         LogFormat::Text => b.init(),
     }
+}
+
+/// Whether log lines carry ANSI colour: only text lines, only to a terminal,
+/// and only when `NO_COLOR` is unset or empty (<https://no-color.org>). A log
+/// that goes to a file, journald or a container runtime stays plain (issue 14).
+fn colour_logs(
+    format: LogFormat,
+    stderr_is_terminal: bool,
+    no_color: Option<&std::ffi::OsStr>,
+) -> bool {
+    matches!(format, LogFormat::Text) && stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// A minimal HTTP/1.1 GET for health checks in images without curl.
@@ -318,5 +336,21 @@ async fn healthcheck(url: &str) -> ExitCode {
             eprintln!("unhealthy: no answer within 3s");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn logs_are_coloured_only_as_text_to_a_terminal_without_no_color() {
+        assert!(colour_logs(LogFormat::Text, true, None));
+        assert!(colour_logs(LogFormat::Text, true, Some(OsStr::new(""))));
+        assert!(!colour_logs(LogFormat::Text, true, Some(OsStr::new("1"))));
+        assert!(!colour_logs(LogFormat::Text, false, None));
+        assert!(!colour_logs(LogFormat::Json, true, None));
+        assert!(!colour_logs(LogFormat::Json, false, None));
     }
 }

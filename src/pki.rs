@@ -5,14 +5,17 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
+    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
-/// A certificate authority that can sign leaves.
+/// A certificate authority that can sign leaves, intermediates and CRLs.
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
+    /// The CA certificate's serial number (for a CRL of its issuer).
+    pub serial: Vec<u8>,
 }
 
 /// A certificate and its private key, as PEM, plus the certificate's DER.
@@ -21,6 +24,8 @@ pub struct Leaf {
     pub cert_pem: String,
     pub key_pem: String,
     pub cert_der: Vec<u8>,
+    /// The serial number (what a CRL names).
+    pub serial: Vec<u8>,
 }
 
 impl std::fmt::Debug for Leaf {
@@ -54,30 +59,80 @@ fn params(cn: &str, names: &[&str], validity: Validity) -> CertificateParams {
     let now = OffsetDateTime::now_utc();
     p.not_before = now + Duration::days(validity.from_days);
     p.not_after = now + Duration::days(validity.to_days);
+    p.serial_number = Some(SerialNumber::from(next_serial()));
     p
+}
+
+/// A serial number unique in this process and unlikely to repeat across
+/// runs: a positive 16-byte big-endian number.
+fn next_serial() -> Vec<u8> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut out = Vec::with_capacity(16);
+    out.extend_from_slice(&(t & 0x7fff_ffff_ffff_ffff).to_be_bytes());
+    out.extend_from_slice(&n.to_be_bytes());
+    out
+}
+
+fn serial_of(p: &CertificateParams) -> Vec<u8> {
+    p.serial_number
+        .as_ref()
+        .map(|s| s.to_bytes())
+        .unwrap_or_default()
 }
 
 impl Ca {
     /// A new CA named `cn`, valid for ten years.
     pub fn new(cn: &str) -> Ca {
-        let mut p = params(
-            cn,
-            &[],
-            Validity {
-                from_days: -1,
-                to_days: 3650,
-            },
-        );
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let p = ca_params(cn);
+        let serial = serial_of(&p);
         let key = KeyPair::generate().expect("key generation");
         Ca {
             issuer: CertifiedIssuer::self_signed(p, key).expect("CA signing"),
+            serial,
         }
+    }
+
+    /// An intermediate CA named `cn`, signed by this one.
+    pub fn intermediate(&self, cn: &str) -> Ca {
+        let p = ca_params(cn);
+        let serial = serial_of(&p);
+        let key = KeyPair::generate().expect("key generation");
+        Ca {
+            issuer: CertifiedIssuer::signed_by(p, key, &self.issuer).expect("CA signing"),
+            serial,
+        }
+    }
+
+    /// A CRL of this CA revoking `serials`, PEM; its nextUpdate is
+    /// `next_update_days` from now (negative: already past).
+    pub fn crl(&self, serials: &[&[u8]], next_update_days: i64) -> String {
+        let now = OffsetDateTime::now_utc();
+        let this_update = now + Duration::days(next_update_days.min(0) - 1);
+        let p = CertificateRevocationListParams {
+            this_update,
+            next_update: now + Duration::days(next_update_days),
+            crl_number: SerialNumber::from(next_serial()),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(s),
+                    revocation_time: this_update,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        p.signed_by(&self.issuer)
+            .expect("CRL signing")
+            .pem()
+            .expect("CRL PEM")
     }
 
     pub fn cert_pem(&self) -> String {
@@ -132,26 +187,48 @@ impl Ca {
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let serial = serial_of(&p);
         let key = KeyPair::generate().expect("key generation");
         let cert = p.signed_by(&key, &self.issuer).expect("signing");
         Leaf {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             cert_der: cert.der().to_vec(),
+            serial,
         }
     }
+}
+
+fn ca_params(cn: &str) -> CertificateParams {
+    let mut p = params(
+        cn,
+        &[],
+        Validity {
+            from_days: -1,
+            to_days: 3650,
+        },
+    );
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p
 }
 
 /// A self-signed leaf (what a "trust mode" peer typically presents).
 pub fn self_signed(cn: &str, names: &[&str]) -> Leaf {
     let mut p = params(cn, names, Validity::default());
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let serial = serial_of(&p);
     let key = KeyPair::generate().expect("key generation");
     let cert = p.self_signed(&key).expect("signing");
     Leaf {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
         cert_der: cert.der().to_vec(),
+        serial,
     }
 }
 

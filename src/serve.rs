@@ -68,7 +68,7 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
 pub async fn run_with(path: &Path, metrics: PrometheusHandle, opts: Options) -> anyhow::Result<()> {
     // Taken before the read: a write during start-up is seen by the watch.
     let config_stamp = FileStamp::of(path);
-    let plan = plan::load(path)?;
+    let (fingerprint, plan) = load(path)?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
@@ -108,7 +108,7 @@ pub async fn run_with(path: &Path, metrics: PrometheusHandle, opts: Options) -> 
     }
     let mut running = Running {
         path: path.to_owned(),
-        fingerprint: Fingerprint::of(&plan.config),
+        fingerprint,
         config: plan.config.clone(),
         routes: HashMap::new(),
         conns: TaskTracker::new(),
@@ -242,10 +242,17 @@ impl Running {
     fn start(&mut self, plan: Plan, listeners: Vec<TcpListener>) {
         for (rp, l) in plan.routes.into_iter().zip(listeners) {
             rp.publish_metrics();
-            let h = listener::spawn(l, rp, self.conns.clone(), self.force.clone());
+            let h = listener::spawn(
+                l,
+                rp,
+                self.conns.clone(),
+                self.force.clone(),
+                Arc::default(),
+            );
             self.routes.insert(h.name.clone(), h);
         }
         self.board.set_routes(self.plans());
+        self.retain_route_series();
     }
 
     /// The serving routes' plans, in config order.
@@ -320,12 +327,22 @@ impl Running {
         result
     }
 
+    /// Series of routes (and peer series of connect entries) no longer
+    /// served leave `/metrics`.
+    fn retain_route_series(&self) {
+        telemetry::retain_routes(self.routes.values().map(|h| {
+            let plan = h.plan();
+            let connect = plan.route.connect.iter().map(|u| u.to_string()).collect();
+            (h.name.as_str(), connect)
+        }));
+    }
+
     /// Re-reads the config file and applies it as a whole, or not at all.
     async fn reload(&mut self) -> anyhow::Result<()> {
         // Whatever the outcome, this version of the file has been seen: the
         // watch reacts to the next change, not to this one again.
         self.config_stamp = FileStamp::of(&self.path);
-        let plan = plan::load(&self.path)?;
+        let (fingerprint, plan) = load(&self.path)?;
         for w in &plan.warnings {
             tracing::warn!("{w}");
         }
@@ -361,8 +378,10 @@ impl Running {
                 fresh.insert(rp.route.name.clone(), l);
             }
         }
-        // Commit.
+        // Commit. A route that moves keeps its count of open connections:
+        // max_connections is per route, not per listener.
         let names: Vec<String> = self.routes.keys().cloned().collect();
+        let mut counts = HashMap::new();
         for name in names {
             let gone = !plan.routes.iter().any(|rp| rp.route.name == name);
             if gone || fresh.contains_key(&name) {
@@ -370,6 +389,9 @@ impl Running {
                     h.stop();
                     tracing::info!(route = %name, open = h.active.load(Ordering::Relaxed),
                         "route stopped accepting; its open connections carry on");
+                    if !gone {
+                        counts.insert(name, h.active.clone());
+                    }
                 }
             }
         }
@@ -378,13 +400,15 @@ impl Running {
             match fresh.remove(&rp.route.name) {
                 Some(l) => {
                     tracing::info!(route = %rp.route.name, listen = %rp.route.listen, "route listening");
-                    let h = listener::spawn(l, rp, self.conns.clone(), self.force.clone());
+                    let active = counts.remove(&rp.route.name).unwrap_or_default();
+                    let h = listener::spawn(l, rp, self.conns.clone(), self.force.clone(), active);
                     self.routes.insert(h.name.clone(), h);
                 }
                 None => self.routes[&rp.route.name].update(rp),
             }
         }
-        self.fingerprint = Fingerprint::of(&plan.config);
+        self.retain_route_series();
+        self.fingerprint = fingerprint;
         self.rejected = None;
         self.config = plan.config;
         Ok(())
@@ -400,6 +424,9 @@ impl Running {
         }
         match plan::build(self.config.clone()) {
             Ok(plan) => {
+                for w in &plan.warnings {
+                    tracing::warn!("{w}");
+                }
                 for rp in plan.routes {
                     rp.publish_metrics();
                     if let Some(h) = self.routes.get(&rp.route.name) {
@@ -422,6 +449,17 @@ impl Running {
             }
         }
     }
+}
+
+/// Reads the config at `path` and builds it, with the fingerprint of its
+/// material files taken BEFORE they are read: a file replaced while they
+/// are read then differs from the fingerprint, and the next look at the
+/// files rebuilds (taken after, it would match the new file while the plan
+/// holds the old one, and the change would never be seen; issue 14).
+fn load(path: &Path) -> Result<(Fingerprint, Plan), crate::config::ConfigError> {
+    let config = crate::config::load(path)?;
+    let fingerprint = Fingerprint::of(&config);
+    Ok((fingerprint, plan::build(config)?))
 }
 
 fn process_collector() -> Arc<metrics_process::Collector> {

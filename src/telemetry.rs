@@ -13,6 +13,15 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::activity::{self, RouteActivity};
+mod owned;
+
+pub use owned::{retain_routes, MAX_SUBJECT};
+
+/// The `/metrics` text: the recorder's series of the routes being served,
+/// then the series kept in [`owned`] (certificate expiry, CRL nextUpdate).
+pub fn render(handle: &PrometheusHandle) -> String {
+    owned::render(&handle.render())
+}
 
 pub const CONNECTIONS_TOTAL: &str = "tls_sidecar_connections_total";
 pub const CONNECTIONS_ACTIVE: &str = "tls_sidecar_connections_active";
@@ -22,6 +31,7 @@ pub const HANDSHAKE_ERRORS: &str = "tls_sidecar_handshake_errors_total";
 pub const UPSTREAM_CONNECT_ERRORS: &str = "tls_sidecar_upstream_connect_errors_total";
 pub const TLS_SESSIONS: &str = "tls_sidecar_tls_sessions_total";
 pub const CERT_EXPIRY: &str = "tls_sidecar_certificate_expiry_timestamp_seconds";
+pub const CRL_NEXT_UPDATE: &str = "tls_sidecar_crl_next_update_timestamp_seconds";
 pub const CONFIG_RELOADS: &str = "tls_sidecar_config_reloads_total";
 pub const ROUTE_INFO: &str = "tls_sidecar_route_info";
 pub const OCSP_NEXT_UPDATE: &str = "tls_sidecar_ocsp_next_update_timestamp_seconds";
@@ -74,11 +84,7 @@ fn describe() {
         "Failed TCP connects per upstream address."
     );
     describe_counter!(TLS_SESSIONS, "Established TLS sessions.");
-    describe_gauge!(
-        CERT_EXPIRY,
-        Unit::Seconds,
-        "Not-after of each configured certificate and of the last peer certificate seen."
-    );
+    // CERT_EXPIRY and CRL_NEXT_UPDATE are rendered by `owned`.
     describe_counter!(CONFIG_RELOADS, "Configuration reloads by result.");
     describe_gauge!(ROUTE_INFO, "One series per route, value 1, to join on.");
     describe_gauge!(
@@ -186,12 +192,23 @@ impl RouteMetrics {
         .increment(1);
     }
 
-    pub fn cert_expiry(&self, role: &'static str, subject: &str, not_after: i64) {
-        if role == "peer" {
-            self.activity.peer(subject, not_after);
-        }
-        gauge!(CERT_EXPIRY, "route" => self.route.clone(), "role" => role, "subject" => subject.to_owned())
-            .set(not_after as f64);
+    /// The not-after of every certificate configured on the route (role,
+    /// subject, Unix seconds); replaces the route's previous set.
+    pub fn configured_certs(&self, certs: Vec<(&'static str, String, i64)>) {
+        owned::set_configured(&self.route, certs);
+    }
+
+    /// The certificate the peer at connect entry `upstream` presented:
+    /// replaces that entry's `role="peer"` series, whatever its subject.
+    pub fn peer_cert_expiry(&self, upstream: &str, subject: &str, not_after: i64) {
+        self.activity.peer(subject, not_after);
+        owned::set_peer(&self.route, upstream, subject, not_after);
+    }
+
+    /// The nextUpdate of every CRL configured on the route (issuer, Unix
+    /// seconds); replaces the route's previous set.
+    pub fn crl_next_update(&self, crls: Vec<(String, i64)>) {
+        owned::set_crls(&self.route, crls);
     }
 
     /// The nextUpdate of the OCSP response stapled with the certificate of

@@ -3,7 +3,7 @@
 # time (stable figures) and prints one Markdown table of what was tried and
 # what held, the table README.md's "Hardening" section quotes.
 #
-#   bash tests/hardening-summary.sh           # bad servers, bad clients, identity rules, sandbox, faults, load (~1 min warm)
+#   bash tests/hardening-summary.sh           # bad servers, bad clients, identity rules, sandbox, faults, load, issue 14's edges (~1 min warm)
 #   bash tests/hardening-summary.sh --fuzz    # plus every fuzz target for FUZZ_SECONDS (default 30) each
 #
 # Each test writes its own rows to target/hardening-summary/CRATE__TEST.md
@@ -33,6 +33,12 @@ runs=(
   "client_identity|"
   "sandbox|"
   "load_redis|"
+  "large_handshake|"
+  "revocation|"
+  "observability|peer_certificate_series"
+  "live_ops|max_connections_holds_across_a_reload_that_moves a_certificate_replaced_while"
+  "upgrade_servers|imaplib"
+  "log_output|"
 )
 
 failed=0

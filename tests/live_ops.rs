@@ -564,3 +564,110 @@ async fn a_reload_that_changes_workers_warns_once() {
     }
     assert!(served(p).await, "{}", s.logs());
 }
+
+/// One count per route, not per listener: a reload that moves the route's
+/// listen address keeps counting the connections taken on the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_holds_across_a_reload_that_moves_the_listen_address() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let (p_old, p_new) = (free_port(), free_port());
+    let limited = |port: u16| {
+        tls_route(
+            "moving",
+            port,
+            &[format!("localhost:{}", upstream.port())],
+            &pki.ca_path,
+        )
+        .replace(
+            "[route.connect_tls]",
+            "max_connections = 2\n[route.connect_tls]",
+        )
+    };
+    let s = Sidecar::start(dir.path(), &limited(p_old));
+    let a = held_echo(p_old).await;
+    let b = held_echo(p_old).await;
+    s.reload("", &limited(p_new), 1.0);
+    let moved = served(p_new).await;
+    Summary::new("max_connections_holds_across_a_reload_that_moves_the_listen_address").row(
+        "max_connections across a reload that moves the route's listen address",
+        "max_connections = 2, two connections held on the old address, reload to a new one, a third client",
+        "the third client is refused (one count per route)",
+        if moved { "the third client was served" } else { "the third client was refused" },
+        !moved,
+        "",
+    );
+    assert!(
+        !moved,
+        "a third client on the new address at max_connections = 2"
+    );
+    s.wait_metric(
+        "tls_sidecar_connections_total",
+        &[("route", "moving"), ("result", "refused_limit")],
+        1.0,
+    );
+    drop(a);
+    s.wait_metric(
+        "tls_sidecar_connections_active",
+        &[("route", "moving")],
+        1.0,
+    );
+    let c = held_echo(p_new).await;
+    assert!(!served(p_new).await, "full again with b and c");
+    drop((b, c));
+}
+
+/// A certificate file replaced while a reload reads the config is not
+/// missed: the reload's fingerprint of the files is taken before it reads
+/// them, so the next look at the files sees the change. The window is made
+/// wide by a second route whose CA bundle takes a while to parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_replaced_while_a_reload_reads_the_files_is_picked_up() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let pki = Pki::new(d);
+    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bport = backend.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = backend.accept().await {
+            tokio::spawn(echo(s));
+        }
+    });
+    let v1 = pki.ca.leaf("race-v1", &["localhost"]);
+    let v2 = pki.ca.leaf("race-v2", &["localhost"]);
+    let (cert, key) = v1.write(d, "race").unwrap();
+    // 4,000 copies of the CA: parsing them keeps the reload busy after it
+    // has read route "race"'s certificate.
+    let bundle = d.join("bundle.pem");
+    std::fs::write(&bundle, pki.ca.cert_pem().repeat(4_000)).unwrap();
+    let (p, p_slow) = (free_port(), free_port());
+    let routes = format!(
+        "[[route]]\nname = \"race\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:{bport}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\n\n{}",
+        cert.display(),
+        key.display(),
+        tls_route("slow", p_slow, &[format!("127.0.0.1:{bport}")], &bundle)
+    );
+    let s = Sidecar::start(d, &routes);
+    assert_eq!(served_subject(p, &pki.ca_path).await, "CN=race-v1");
+    // Reload (same config); while it parses the bundle, v2 replaces v1
+    // (key first, then the certificate, each by rename).
+    let started = std::time::Instant::now();
+    s.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for (name, text) in [("race.key", &v2.key_pem), ("race.pem", &v2.cert_pem)] {
+        let tmp = pki::write(d, &format!("{name}.tmp"), text).unwrap();
+        std::fs::rename(tmp, d.join(name)).unwrap();
+    }
+    s.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], 1.0);
+    let reload_took = started.elapsed();
+    wait_subject(p, &pki.ca_path, "CN=race-v2").await;
+    Summary::new("a_certificate_replaced_while_a_reload_reads_the_files_is_picked_up").row(
+        "Certificate replaced while a reload is reading the files",
+        "SIGHUP, then 150 ms later a new key and certificate renamed into place while the reload parses a large CA bundle",
+        "the new certificate is served within seconds (fingerprint taken before reading)",
+        "the new certificate is served",
+        true,
+        &format!("reload took {} ms", reload_took.as_millis()),
+    );
+}

@@ -5,6 +5,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -144,6 +145,7 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
             &[
                 ("route", "good"),
                 ("role", "peer"),
+                ("upstream", &format!("localhost:{}", srv.port())),
                 ("subject", "CN=localhost")
             ]
         ),
@@ -347,5 +349,144 @@ async fn probe_reports_the_handshake_and_chain_and_its_exit_code_tells_good_from
     assert!(
         rows[3].starts_with("dead") && rows[3].contains("connect_error"),
         "{out}"
+    );
+}
+
+/// A TLS server whose certificate can be swapped between connections (a
+/// renewal under a new name, a replaced server behind one address).
+async fn switchable_server(
+    first: Arc<rustls::ServerConfig>,
+) -> (u16, Arc<std::sync::Mutex<Arc<rustls::ServerConfig>>>) {
+    let current = Arc::new(std::sync::Mutex::new(first));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let c = current.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let cfg = c.lock().unwrap().clone();
+            tokio::spawn(async move {
+                if let Ok(s) = tokio_rustls::TlsAcceptor::from(cfg).accept(tcp).await {
+                    echo(s).await;
+                }
+            });
+        }
+    });
+    (port, current)
+}
+
+/// The `role="peer"` expiry series of `route` in a scrape.
+fn peer_series(m: &str, route: &str) -> Vec<String> {
+    m.lines()
+        .filter(|l| {
+            l.starts_with("tls_sidecar_certificate_expiry_timestamp_seconds{")
+                && l.contains(&format!("route=\"{route}\""))
+                && l.contains("role=\"peer\"")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_certificate_series_stay_one_per_upstream_and_a_removed_routes_series_go() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let pki = Pki::new(d);
+    let cfg = |leaf: &Leaf, name: &str| {
+        let (c, k) = leaf.write(d, name).unwrap();
+        server_config(&c, &k, None)
+    };
+    let old = pki.ca.leaf("stat-old", &["localhost"]);
+    let new = pki.ca.leaf("stat-renewed", &["localhost"]);
+    let (port, current) = switchable_server(cfg(&old, "old")).await;
+    // A trust-mode route: the peer picks its subject at every connection.
+    let self_signed = tls_sidecar::pki::self_signed("trusted-0", &["localhost"]);
+    let (open_port, open_current) = switchable_server(cfg(&self_signed, "ss0")).await;
+    let (p1, p2) = (free_port(), free_port());
+    let upstream = format!("localhost:{port}");
+    let routes = [
+        tls_route("stat", p1, std::slice::from_ref(&upstream), &pki.ca_path),
+        route(
+            "open",
+            p2,
+            &[format!("localhost:{open_port}")],
+            "verify = \"none\"",
+        ),
+    ]
+    .join("\n");
+    let s = Sidecar::start(d, &routes);
+    assert_eq!(roundtrip(p1, MSG).await.unwrap(), MSG);
+    *current.lock().unwrap() = cfg(&new, "new");
+    assert_eq!(roundtrip(p1, MSG).await.unwrap(), MSG);
+    let renewed = tls_sidecar::tls::material::CertInfo::parse(&new.cert_der).unwrap();
+    s.wait_metric(
+        "tls_sidecar_certificate_expiry_timestamp_seconds",
+        &[
+            ("route", "stat"),
+            ("role", "peer"),
+            ("upstream", &upstream),
+            ("subject", "CN=stat-renewed"),
+        ],
+        renewed.not_after as f64,
+    );
+    let m = s.metrics();
+    assert_eq!(peer_series(&m, "stat").len(), 1, "{m}");
+
+    // Twenty subjects from the trust-mode peer: still one series.
+    for i in 1..=20 {
+        let leaf = tls_sidecar::pki::self_signed(&format!("trusted-{i}"), &["localhost"]);
+        *open_current.lock().unwrap() = cfg(&leaf, &format!("ss{i}"));
+        assert_eq!(roundtrip(p2, MSG).await.unwrap(), MSG);
+    }
+    s.wait_metric(
+        "tls_sidecar_connections_total",
+        &[("route", "open"), ("result", "ok")],
+        20.0,
+    );
+    let m = s.metrics();
+    let open = peer_series(&m, "open");
+    assert_eq!(open.len(), 1, "{m}");
+    assert!(open[0].contains("subject=\"CN=trusted-20\""), "{open:?}");
+
+    // A reload that removes route "open": none of its series is left.
+    assert!(m.lines().filter(|l| l.contains("route=\"open\"")).count() > 5);
+    s.reload(
+        "",
+        &tls_route("stat", p1, std::slice::from_ref(&upstream), &pki.ca_path),
+        1.0,
+    );
+    let m = s.metrics();
+    let left: Vec<&str> = m.lines().filter(|l| l.contains("route=\"open\"")).collect();
+    assert!(left.is_empty(), "series of the removed route: {left:?}");
+    assert_eq!(peer_series(&m, "stat").len(), 1, "{m}");
+    promtool_accepts(&m);
+    Summary::new("peer_certificate_series_stay_one_per_upstream_and_a_removed_routes_series_go").row(
+        "Peer certificate series under renewals, a trust-mode peer and a route removal",
+        "one upstream renews under a new subject; a verify = \"none\" peer shows 21 subjects; a reload removes that route",
+        "one peer series per route and upstream, the newest; no series of the removed route",
+        "one series each, the newest subject; none left of the removed route",
+        true,
+        "21 subjects, 1 series",
+    );
+}
+
+fn promtool_accepts(m: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (installed by tests/setup.sh)");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(m.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("error") && !text.lines().any(|l| l.starts_with("tls_sidecar")),
+        "{text}"
     );
 }

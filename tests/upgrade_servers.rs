@@ -258,6 +258,85 @@ async fn smtplib_sends_through_the_smtp_profile_to_a_server_that_requires_startt
         .contains("through the sidecar"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imaplib_through_the_imap_profile_is_not_told_to_starttls_or_that_login_is_disabled() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let imap_port = free_port();
+    let mut server = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/imap_server.py"
+        ))
+        .args([
+            &imap_port.to_string(),
+            pki.server.0.to_str().unwrap(),
+            pki.server.1.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+
+    let p = free_port();
+    let s = Sidecar::start(
+        dir.path(),
+        &route(
+            "imap",
+            p,
+            &[format!("localhost:{imap_port}")],
+            &format!(
+                "start = \"upgrade\"\nupgrade = \"imap\"\nca = \"{}\"",
+                pki.ca_path.display()
+            ),
+        ),
+    );
+    // The application: Python's imaplib, on the sidecar's plain port.
+    let client = format!(
+        "import imaplib\nM = imaplib.IMAP4('127.0.0.1', {p}, timeout=10)\nprint(M.welcome.decode())\nprint(' '.join(sorted(M.capabilities)))\ntyp, _ = M.login('gms', 'secret')\nassert typ == 'OK', typ\ntyp, d = M.select('INBOX')\nassert (typ, d) == ('OK', [b'3']), (typ, d)\nM.logout()\nprint('done')\n"
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(client)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.logs()
+    );
+    let mut printed = stdout.lines();
+    assert_eq!(
+        printed.next(),
+        Some("* OK [CAPABILITY IMAP4rev1 SASL-IR ID IDLE] test imap ready."),
+        "the greeting as the application saw it"
+    );
+    assert_eq!(printed.next(), Some("AUTH=PLAIN ID IDLE IMAP4REV1 SASL-IR"));
+    assert_eq!(printed.next(), Some("done"));
+    Summary::new(
+        "imaplib_through_the_imap_profile_is_not_told_to_starttls_or_that_login_is_disabled",
+    )
+    .row(
+        "IMAP greeting advertising STARTTLS and LOGINDISABLED",
+        "Python imaplib through the imap profile to a STARTTLS-only IMAP-style server",
+        "the application's greeting has neither; LOGIN and SELECT work over the secured session",
+        "greeting \"[CAPABILITY IMAP4rev1 SASL-IR ID IDLE]\"; LOGIN and SELECT ok",
+        true,
+        "",
+    );
+}
+
 /// A made-up in-house server: greets, waits for "PROTOCOL tls", answers
 /// with `answer` (plus `smuggle` in the same write), then TLS echo.
 async fn inhouse_server(pki: &Pki, answer: &'static [u8], smuggle: &'static [u8]) -> u16 {

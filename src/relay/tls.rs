@@ -46,6 +46,18 @@ const MAX_RECORD: usize = 5 + 16 * 1024 + 2048;
 /// Incoming ciphertext buffer: two full records and the start of a third,
 /// so one socket read can carry several records.
 pub const IN_SIZE: usize = 2 * MAX_RECORD + 4096;
+/// The incoming buffer while the handshake runs. rustls joins a handshake
+/// message that spans records in place, in this buffer, so the whole
+/// message and its record headers must fit: TLS messages may be up to
+/// 2^16 - 1 bytes in rustls (a long certificate chain, a CertificateRequest
+/// listing every CA of a big trust store, as Java and SChannel servers
+/// send). Room for such a message in five records (headers and the largest
+/// expansion of each), the start of the next record, and a socket read.
+/// rustls refuses a message over the limit itself
+/// (`HandshakePayloadTooLarge`). The buffer is this size only while a
+/// handshake needs it; it goes back to `IN_SIZE` (and is not pooled) once
+/// the handshake is done (issue 14).
+pub const HANDSHAKE_IN_SIZE: usize = 0x1_0000 + 5 * (MAX_RECORD - RECORD_PLAIN) + MAX_RECORD;
 /// Plaintext per record.
 const RECORD_PLAIN: usize = 16 * 1024;
 /// Bytes a record adds to its plaintext, at most (header, TLS 1.2 explicit
@@ -83,6 +95,13 @@ fn take_empty(pool: &'static Pool, size: usize) -> Vec<u8> {
             b
         })
         .unwrap_or_else(|| Vec::with_capacity(size))
+}
+
+/// Returns an incoming buffer; one grown for a handshake is freed instead.
+fn give_back_in(buf: Vec<u8>) {
+    if buf.len() == IN_SIZE {
+        give_back(&POOL_IN, buf);
+    }
 }
 
 fn give_back(pool: &'static Pool, buf: Vec<u8>) {
@@ -161,6 +180,9 @@ pub struct TlsClient<IO> {
     close_queued: bool,
     /// The connection failed; every later call reports it.
     failed: Option<rustls::Error>,
+    /// The handshake is running: the incoming buffer may grow to
+    /// `HANDSHAKE_IN_SIZE`.
+    handshaking: bool,
 }
 
 impl<IO> TlsClient<IO> {
@@ -180,6 +202,7 @@ impl<IO> TlsClient<IO> {
             eof: false,
             close_queued: false,
             failed: None,
+            handshaking: true,
         }
     }
 
@@ -382,10 +405,31 @@ impl<IO> TlsClient<IO> {
         }
     }
 
+    /// After the handshake: bytes left in a grown incoming buffer (the
+    /// first records after the server's Finished) move to one of the usual
+    /// size, so an established connection never holds the larger one.
+    fn shrink_inbuf(&mut self) {
+        let Some(b) = &self.inbuf else { return };
+        if b.len() <= IN_SIZE {
+            return;
+        }
+        let held = &b[self.in_start..self.in_len];
+        if held.len() > IN_SIZE {
+            // Not reachable: the handshake is done, so what is held is at
+            // most what one read brought after it; keep it rather than fail.
+            return;
+        }
+        let mut small = take_full(&POOL_IN, IN_SIZE);
+        small[..held.len()].copy_from_slice(held);
+        self.in_len = held.len();
+        self.in_start = 0;
+        self.inbuf = Some(small);
+    }
+
     fn release_idle(&mut self) {
         if self.in_len == 0 {
             if let Some(b) = self.inbuf.take() {
-                give_back(&POOL_IN, b);
+                give_back_in(b);
             }
         }
         if self.stashed() == 0 {
@@ -567,17 +611,27 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
             compact(buf, &mut self.in_start, &mut self.in_len);
         }
         if self.in_len == buf.len() {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a TLS record larger than the incoming buffer",
-            )));
+            if self.handshaking && buf.len() < HANDSHAKE_IN_SIZE {
+                // A handshake message rustls is still joining fills the
+                // buffer: room for the largest one TLS allows.
+                buf.resize(HANDSHAKE_IN_SIZE, 0);
+            } else {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    if self.handshaking {
+                        "a TLS handshake message larger than the 64 KiB allowed"
+                    } else {
+                        "a TLS record larger than the incoming buffer"
+                    },
+                )));
+            }
         }
         let mut rb = ReadBuf::new(&mut buf[self.in_len..]);
         match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
             Poll::Pending => {
                 if self.in_len == 0 {
                     if let Some(b) = self.inbuf.take() {
-                        give_back(&POOL_IN, b);
+                        give_back_in(b);
                     }
                 }
                 Poll::Pending
@@ -606,6 +660,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
             };
             ready!(self.poll_push(cx))?;
             if let Driven::Done = driven {
+                self.handshaking = false;
+                self.shrink_inbuf();
                 self.release_idle();
                 return Poll::Ready(Ok(()));
             }
@@ -826,7 +882,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsClient<IO> {
 impl<IO> Drop for TlsClient<IO> {
     fn drop(&mut self) {
         if let Some(b) = self.inbuf.take() {
-            give_back(&POOL_IN, b);
+            give_back_in(b);
         }
         if let Some(b) = self.stash.take() {
             give_back(&POOL_STASH, b);

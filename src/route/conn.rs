@@ -150,7 +150,11 @@ async fn establish(
                     .and_then(|c| c.first())
                     .and_then(|c| CertInfo::parse(c))
                 {
-                    m.cert_expiry("peer", &info.subject, info.not_after);
+                    m.peer_cert_expiry(
+                        &route.connect[index].to_string(),
+                        &info.subject,
+                        info.not_after,
+                    );
                 }
             }
             s

@@ -60,17 +60,20 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Starts accepting on `listener` for `plan`. Connection tasks are tracked
 /// by `conns`; `force` closes them at the end of a shutdown grace period.
+/// `active` counts the route's open connections against `max_connections`:
+/// a new route's is fresh, a route that moves to another listener passes on
+/// the one of its previous listener (one count per route).
 pub fn spawn(
     listener: TcpListener,
     plan: Arc<RoutePlan>,
     conns: TaskTracker,
     force: CancellationToken,
+    active: Arc<AtomicUsize>,
 ) -> RouteHandle {
     let listen = listener.local_addr().unwrap_or(plan.route.listen);
     let name = plan.route.name.clone();
     let (tx, rx) = watch::channel(plan);
     let stop = CancellationToken::new();
-    let active = Arc::new(AtomicUsize::new(0));
     tokio::spawn(accept_loop(
         listener,
         rx,

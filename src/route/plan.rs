@@ -127,9 +127,19 @@ impl RoutePlan {
             .iter()
             .flat_map(|c| c.certs.iter())
             .chain(self.server_tls.iter().flat_map(|s| s.certs.iter()));
-        for (role, info) in certs {
-            m.cert_expiry(role, &info.subject, info.not_after);
-        }
+        m.configured_certs(
+            certs
+                .map(|(role, info)| (*role, info.subject.clone(), info.not_after))
+                .collect(),
+        );
+        m.crl_next_update(
+            self.client_tls
+                .iter()
+                .flat_map(|c| c.crls.iter())
+                .chain(self.server_tls.iter().flat_map(|s| s.crls.iter()))
+                .filter_map(|c| Some((c.issuer.clone(), c.next_update?)))
+                .collect(),
+        );
         // The server certificates come first in `certs`, in `staples`' order.
         if let Some(st) = &self.server_tls {
             for ((_, info), staple) in st.certs.iter().zip(&st.staples) {

@@ -9,8 +9,8 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 
 use super::danger::AcceptAnyCertificate;
-use super::material::{CertInfo, Loader};
-use super::verify::{ChainOnly, Pinned};
+use super::material::{CertInfo, CrlInfo, Loader};
+use super::verify::{ChainOnly, NamedServerRevocation, Pinned};
 use super::{provider, versions};
 use crate::config::{ConfigError, ConnectTls, Verify};
 
@@ -25,6 +25,8 @@ pub struct ClientTls {
     /// The configured certificates, for `check` and the expiry metric:
     /// (role, info) with role `client` or `ca`.
     pub certs: Vec<(&'static str, CertInfo)>,
+    /// The configured revocation lists, for `check` and the nextUpdate metric.
+    pub crls: Vec<CrlInfo>,
 }
 
 /// The OS trust store, loaded at most once per config load.
@@ -94,6 +96,7 @@ pub fn build(
     };
 
     let crls = loader.crls("connect_tls.crl", &t.crl)?;
+    let crl_infos: Vec<CrlInfo> = crls.iter().filter_map(|c| CrlInfo::parse(c)).collect();
     if !crls.is_empty() && roots.is_none() {
         return Err(loader.ctx.invalid(
             "connect_tls.crl",
@@ -106,9 +109,17 @@ pub fn build(
 
     let verifier: Arc<dyn ServerCertVerifier> = match (&t.verify, roots) {
         (Verify::Full | Verify::Chain, Some(roots)) => {
+            // With CRLs, every certificate of the chain but the anchor is
+            // checked (WebPKI's default depth), and one whose issuer has no
+            // CRL fails as revocation_unknown (issue 14).
             let mut b = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
+            let crl_issuers: Vec<Vec<u8>> = crls
+                .iter()
+                .filter_map(|c| CrlInfo::parse(c))
+                .map(|i| i.issuer_der)
+                .collect();
             if !crls.is_empty() {
-                b = b.with_crls(crls).only_check_end_entity_revocation();
+                b = b.with_crls(crls);
             }
             let webpki = b.build().map_err(|e| {
                 loader.ctx.invalid(
@@ -116,10 +127,18 @@ pub fn build(
                     format!("failed to build the verifier: {e}"),
                 )
             })?;
-            if t.verify == Verify::Chain {
+            let v: Arc<dyn ServerCertVerifier> = if t.verify == Verify::Chain {
                 Arc::new(ChainOnly(webpki))
             } else {
                 webpki
+            };
+            if crl_issuers.is_empty() {
+                v
+            } else {
+                Arc::new(NamedServerRevocation {
+                    inner: v,
+                    crl_issuers,
+                })
             }
         }
         (Verify::Pin(pins), _) => Arc::new(Pinned {
@@ -193,5 +212,6 @@ pub fn build(
         trust,
         server_name,
         certs,
+        crls: crl_infos,
     })
 }

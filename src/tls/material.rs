@@ -63,6 +63,29 @@ impl CertInfo {
     }
 }
 
+/// What a certificate revocation list says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlInfo {
+    pub issuer: String,
+    /// The issuer's name as DER, as WebPKI matches it to a certificate's
+    /// issuer.
+    pub issuer_der: Vec<u8>,
+    /// Unix seconds; `None` when the list has no nextUpdate.
+    pub next_update: Option<i64>,
+}
+
+impl CrlInfo {
+    /// Parses a DER revocation list; `None` if it is not one.
+    pub fn parse(der: &[u8]) -> Option<CrlInfo> {
+        let (_, crl) = x509_parser::parse_x509_crl(der).ok()?;
+        Some(CrlInfo {
+            issuer: crl.issuer().to_string(),
+            issuer_der: crl.issuer().as_raw().to_vec(),
+            next_update: crl.next_update().map(|t| t.timestamp()),
+        })
+    }
+}
+
 /// Unix seconds as "2026-11-28T06:40:00Z" (no sub-seconds).
 pub fn rfc3339(secs: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
@@ -206,9 +229,13 @@ impl Loader<'_> {
         Ok(())
     }
 
-    /// Revocation lists, each PEM ("X509 CRL") or DER.
+    /// Revocation lists, each PEM ("X509 CRL") or DER. A list past its
+    /// nextUpdate still loads (the CA may be late to publish; refusing every
+    /// handshake would be worse) with a warning: `check` prints it, `run`
+    /// logs it at start, reload and rotation, and
+    /// `tls_sidecar_crl_next_update_timestamp_seconds` shows it.
     pub fn crls(
-        &self,
+        &mut self,
         key: &str,
         paths: &[PathBuf],
     ) -> Result<Vec<CertificateRevocationListDer<'static>>, ConfigError> {
@@ -242,6 +269,22 @@ impl Loader<'_> {
                     format!("{}: not a valid revocation list", path.display()),
                 ));
             }
+        }
+        let now = now_unix();
+        let stale: Vec<String> = out
+            .iter()
+            .filter_map(|c| CrlInfo::parse(c))
+            .filter_map(|i| match i.next_update {
+                Some(t) if t < now => Some(format!(
+                    "key `{key}`: the revocation list of \"{}\" is past its nextUpdate ({}): revocations since then are not known; fetch a current one",
+                    i.issuer,
+                    rfc3339(t)
+                )),
+                _ => None,
+            })
+            .collect();
+        for w in stale {
+            self.warn(w);
         }
         Ok(out)
     }

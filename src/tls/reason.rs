@@ -14,6 +14,7 @@ pub const REASONS: &[&str] = &[
     "expired",
     "not_yet_valid",
     "revoked",
+    "revocation_unknown",
     "name_mismatch",
     "pin_mismatch",
     "bad_certificate",
@@ -59,6 +60,8 @@ pub fn classify_rustls(e: &Error) -> &'static str {
         Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "expired",
         Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => "not_yet_valid",
         Error::InvalidCertificate(C::Revoked) => "revoked",
+        Error::InvalidCertificate(C::UnknownRevocationStatus) => "revocation_unknown",
+        e if super::verify::revocation_unknown(e).is_some() => "revocation_unknown",
         Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
             "name_mismatch"
         }
@@ -103,11 +106,18 @@ pub fn describe(err: &io::Error) -> String {
             _ => err.to_string(),
         };
     };
+    if let Some(r) = super::verify::revocation_unknown(e) {
+        return r.to_string();
+    }
+    if let Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) = e {
+        return format!("a handshake message is larger than the 64 KiB TLS implementations accept (a certificate chain or CA list too long): {e}");
+    }
     let what = match classify_rustls(e) {
         "unknown_ca" => "the certificate chain does not lead to a trusted CA",
         "expired" => "the certificate has expired",
         "not_yet_valid" => "the certificate is not valid yet",
-        "revoked" => "the certificate is revoked by a configured CRL",
+        "revoked" => "a certificate of the chain is revoked by a configured CRL",
+        "revocation_unknown" => "no revocation list (CRL) is configured for an issuer in the chain",
         "name_mismatch" => "the certificate does not cover the expected name",
         "pin_mismatch" => "the certificate's public key matches none of the pins",
         "bad_certificate" => "the certificate is malformed or uses a refused algorithm",
@@ -140,6 +150,10 @@ mod tests {
             (CertificateError::Expired, "expired"),
             (CertificateError::NotValidYet, "not_yet_valid"),
             (CertificateError::Revoked, "revoked"),
+            (
+                CertificateError::UnknownRevocationStatus,
+                "revocation_unknown",
+            ),
             (CertificateError::NotValidForName, "name_mismatch"),
             (
                 CertificateError::ApplicationVerificationFailure,
@@ -183,6 +197,6 @@ mod tests {
             "peer_closed"
         );
         assert_eq!(classify(&io::ErrorKind::TimedOut.into()), "timeout");
-        assert_eq!(REASONS.len(), 16);
+        assert_eq!(REASONS.len(), 17);
     }
 }

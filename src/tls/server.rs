@@ -9,8 +9,9 @@ use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
 use super::identity::AllowList;
-use super::material::{now_unix, CertInfo, Loader};
+use super::material::{now_unix, CertInfo, CrlInfo, Loader};
 use super::ocsp::{self, Staple};
+use super::verify::NamedClientRevocation;
 use super::{provider, versions};
 use crate::config::{ConfigError, ListenTls};
 
@@ -26,6 +27,8 @@ pub struct ServerTls {
     pub certs: Vec<(&'static str, CertInfo)>,
     /// The OCSP response stapled with each server certificate, in order.
     pub staples: Vec<Option<Staple>>,
+    /// The configured revocation lists, for `check` and the nextUpdate metric.
+    pub crls: Vec<CrlInfo>,
 }
 
 /// Picks the certificate whose names match the client's SNI. Without a match
@@ -92,6 +95,7 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
     let mut names = Vec::new();
     let mut certs = Vec::new();
     let mut staples = Vec::new();
+    let mut crl_infos = Vec::new();
     for ck in &t.certs {
         let cert_key = format!("{}.cert", ck.key_name);
         let key_key = format!("{}.key", ck.key_name);
@@ -138,10 +142,19 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
                 certs.extend(CertInfo::parse(a).map(|i| ("ca", i)));
             }
             let crls = loader.crls("listen_tls.crl", &t.crl)?;
+            crl_infos.extend(crls.iter().filter_map(|c| CrlInfo::parse(c)));
+            // With CRLs, the whole chain but the anchor is checked, and a
+            // certificate whose issuer has no CRL fails as
+            // revocation_unknown (issue 14).
+            let crl_issuers: Vec<Vec<u8>> = crls
+                .iter()
+                .filter_map(|c| CrlInfo::parse(c))
+                .map(|i| i.issuer_der)
+                .collect();
             let mut vb =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone());
             if !crls.is_empty() {
-                vb = vb.with_crls(crls).only_check_end_entity_revocation();
+                vb = vb.with_crls(crls);
             }
             let verifier = vb.build().map_err(|e| {
                 loader.ctx.invalid(
@@ -149,6 +162,15 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
                     format!("failed to build the client verifier: {e}"),
                 )
             })?;
+            let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> =
+                if crl_issuers.is_empty() {
+                    verifier
+                } else {
+                    Arc::new(NamedClientRevocation {
+                        inner: verifier,
+                        crl_issuers,
+                    })
+                };
             match &t.allow {
                 Some(allow) => builder.with_client_cert_verifier(Arc::new(AllowList {
                     inner: verifier,
@@ -172,6 +194,7 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
         names,
         certs,
         staples,
+        crls: crl_infos,
     })
 }
 

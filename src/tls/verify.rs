@@ -1,5 +1,7 @@
 //! The verifiers behind `verify = "chain"` and `verify = "pin"`. `full` is
-//! rustls's own WebPKI verifier; `none` lives in `danger`.
+//! rustls's own WebPKI verifier; `none` lives in `danger`. With CRLs, the
+//! WebPKI verifiers of either side are wrapped so that a chain whose
+//! revocation status is unknown names the issuer without a CRL.
 
 use std::sync::Arc;
 
@@ -7,7 +9,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, Error, SignatureScheme};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
 use super::material::spki_sha256;
 
@@ -124,5 +127,176 @@ impl ServerCertVerifier for Pinned {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// A chain whose revocation status cannot be known: the issuer of one of
+/// its certificates has no revocation list among those configured. WebPKI
+/// says only `UnknownRevocationStatus`; this names the issuer for the log
+/// (reason `revocation_unknown`).
+#[derive(Debug, thiserror::Error)]
+#[error("no revocation list (CRL) is configured for issuer \"{issuer}\" of a certificate in the chain, so its revocation status is unknown")]
+pub struct RevocationUnknown {
+    pub issuer: String,
+}
+
+/// The issuer of the first certificate of the chain (leaf first, then the
+/// intermediates as sent, self-issued ones skipped: WebPKI checks no trust
+/// anchor) that no configured CRL covers.
+fn missing_crl_issuer(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    crl_issuers: &[Vec<u8>],
+) -> String {
+    for der in std::iter::once(end_entity).chain(intermediates) {
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+            continue;
+        };
+        let issuer = cert.issuer();
+        if issuer.as_raw() == cert.subject().as_raw() {
+            continue;
+        }
+        if !crl_issuers.iter().any(|c| c.as_slice() == issuer.as_raw()) {
+            return issuer.to_string();
+        }
+    }
+    "(unknown)".to_owned()
+}
+
+/// `result`, with WebPKI's `UnknownRevocationStatus` turned into a
+/// [`RevocationUnknown`] naming the issuer.
+fn name_missing_crl<T>(
+    result: Result<T, Error>,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    crl_issuers: &[Vec<u8>],
+) -> Result<T, Error> {
+    match result {
+        Err(Error::InvalidCertificate(CertificateError::UnknownRevocationStatus)) => {
+            Err(Error::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(RevocationUnknown {
+                    issuer: missing_crl_issuer(end_entity, intermediates, crl_issuers),
+                })),
+            )))
+        }
+        other => other,
+    }
+}
+
+/// The [`RevocationUnknown`] inside a rustls error, if that is what it is.
+pub fn revocation_unknown(e: &Error) -> Option<&RevocationUnknown> {
+    match e {
+        Error::InvalidCertificate(CertificateError::Other(o)) => o.0.downcast_ref(),
+        _ => None,
+    }
+}
+
+/// A server verifier with CRLs (`full`, `chain`): names the issuer whose
+/// CRL is missing when the revocation status is unknown.
+#[derive(Debug)]
+pub struct NamedServerRevocation {
+    pub inner: Arc<dyn ServerCertVerifier>,
+    /// The issuer names (DER) of the configured CRLs.
+    pub crl_issuers: Vec<Vec<u8>>,
+}
+
+impl ServerCertVerifier for NamedServerRevocation {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        name_missing_crl(
+            self.inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
+            end_entity,
+            intermediates,
+            &self.crl_issuers,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The client-certificate verifier of a listener with CRLs: names the
+/// issuer whose CRL is missing when the revocation status is unknown.
+#[derive(Debug)]
+pub struct NamedClientRevocation {
+    pub inner: Arc<dyn ClientCertVerifier>,
+    /// The issuer names (DER) of the configured CRLs.
+    pub crl_issuers: Vec<Vec<u8>>,
+}
+
+impl ClientCertVerifier for NamedClientRevocation {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        name_missing_crl(
+            self.inner
+                .verify_client_cert(end_entity, intermediates, now),
+            end_entity,
+            intermediates,
+            &self.crl_issuers,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }

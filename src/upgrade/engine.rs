@@ -3,7 +3,8 @@
 //! failed. "Need more bytes" is a normal answer, not an error, so a message
 //! split across reads at any point is handled the same as a whole one.
 
-use super::script::{Matcher, Script, Step};
+use super::profiles::imap_greeting;
+use super::script::{Matcher, Relay, Script, Step};
 use super::Limits;
 
 /// The exchange finished: start TLS on the upstream socket.
@@ -165,8 +166,10 @@ impl<'s> Engine<'s> {
                     match find(matcher, &self.upstream_in, self.limits.max_message) {
                         Found::Match(n) => {
                             let taken: Vec<u8> = self.upstream_in.drain(..n).collect();
-                            if *relay {
-                                self.to_client.extend_from_slice(&taken);
+                            match relay {
+                                Relay::No => {}
+                                Relay::AsIs => self.to_client.extend_from_slice(&taken),
+                                Relay::ImapGreeting => self.to_client.extend(imap_greeting(&taken)),
                             }
                             self.index += 1;
                         }

@@ -23,7 +23,7 @@ mod script;
 pub use driver::drive;
 pub use engine::{Engine, Next, UpgradeError, Upgraded};
 pub use profiles::{builtin, BUILTIN};
-pub use script::{Matcher, Script, ScriptError, Step};
+pub use script::{Matcher, Relay, Script, ScriptError, Step};
 
 /// Bounds on what a peer may send during the exchange.
 #[derive(Debug, Clone, Copy)]

@@ -12,8 +12,8 @@ pub enum Step {
     Send(Vec<u8>),
     /// Sidecar → client.
     Reply(Vec<u8>),
-    /// Upstream → sidecar, consumed; with `relay`, also passed on to the client.
-    Expect { matcher: Matcher, relay: bool },
+    /// Upstream → sidecar, consumed; `relay` says what the client gets of it.
+    Expect { matcher: Matcher, relay: Relay },
     /// Client → sidecar: one of `patterns`, answered with `answer`.
     ClientExpect {
         patterns: Vec<Vec<u8>>,
@@ -23,6 +23,19 @@ pub enum Step {
         /// May come any number of times.
         repeat: bool,
     },
+}
+
+/// What the client gets of the bytes an `Expect` step consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay {
+    /// Nothing: the exchange is between the sidecar and the upstream.
+    No,
+    /// The bytes as they came (a greeting the application waits for).
+    AsIs,
+    /// An IMAP greeting without the capabilities that belong to the plain
+    /// session (`STARTTLS`, `LOGINDISABLED`): the application is on a
+    /// secured session and must believe it (issue 14).
+    ImapGreeting,
 }
 
 /// What an `Expect` step accepts from the upstream.
@@ -169,7 +182,11 @@ fn step(index: usize, s: &RawStep) -> Result<Step, ScriptError> {
                     multiline: s.multiline.unwrap_or(false),
                     skip: s.skip.clone().map(String::into_bytes),
                 },
-                relay: action == "relay",
+                relay: if action == "relay" {
+                    Relay::AsIs
+                } else {
+                    Relay::No
+                },
             }
         }
         "expect_regex" => {
@@ -177,7 +194,7 @@ fn step(index: usize, s: &RawStep) -> Result<Step, ScriptError> {
                 .map_err(|e| err("expect_regex", format!("not a valid regex: {e}")))?;
             Step::Expect {
                 matcher: Matcher::Regex(re),
-                relay: false,
+                relay: Relay::No,
             }
         }
         "expect_hex" => Step::Expect {
@@ -185,7 +202,7 @@ fn step(index: usize, s: &RawStep) -> Result<Step, ScriptError> {
                 bytes: nonempty("expect_hex", hex("expect_hex", &s.expect_hex)?)?,
                 refuse: None,
             },
-            relay: false,
+            relay: Relay::No,
         },
         _ => {
             let pattern = if action == "client_expect" {
@@ -265,7 +282,7 @@ mod tests {
         assert!(matches!(
             &s.steps[2],
             Step::Expect {
-                relay: true,
+                relay: Relay::AsIs,
                 matcher: Matcher::Line {
                     multiline: true,
                     ..

@@ -20,11 +20,28 @@ struct Pki {
 }
 
 fn pki(versions: &[&'static rustls::SupportedProtocolVersion]) -> Pki {
+    pki_named(versions, &["localhost"])
+}
+
+/// `count` long DNS names, "localhost" first: a leaf for them is about
+/// 56 bytes per name.
+fn many_names(count: usize) -> Vec<String> {
+    std::iter::once("localhost".to_owned())
+        .chain((1..count).map(|i| format!("host-{i:05}.a-long-subdomain-for-size.example.com")))
+        .collect()
+}
+
+/// A server certificate for `names`.
+fn pki_named<S: AsRef<str>>(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    names: &[S],
+) -> Pki {
+    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
     let provider = crate::tls::provider();
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let ca = crate::pki::Ca::new(&format!("test CA {n}"));
-    let leaf = ca.leaf("localhost", &["localhost"]);
+    let leaf = ca.leaf("localhost", &names);
     let server = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .unwrap()
@@ -151,6 +168,70 @@ async fn tls12_works_and_an_idle_connection_holds_no_buffer() {
     c.read_exact(&mut b).await.unwrap();
     assert_eq!(&b, b"pong");
     assert_eq!(c.buffered_capacity(), 0, "idle again");
+}
+
+#[tokio::test]
+async fn a_server_certificate_near_the_64_kib_limit_works_and_idle_holds_no_buffer() {
+    let names = many_names(1200);
+    for versions in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let p = pki_named(&[versions], &names);
+        let (mut c, mut s) = pair(&p, 64 * 1024).await;
+        let leaf_len = c.session().peer_certificates().unwrap()[0].len();
+        assert!(
+            (56 * 1024..0x1_0000).contains(&leaf_len),
+            "leaf {leaf_len} bytes"
+        );
+        assert_eq!(c.buffered_capacity(), 0, "after the handshake");
+        c.write_all(b"ping").await.unwrap();
+        c.flush().await.unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).await.unwrap();
+        s.write_all(b"pong").await.unwrap();
+        s.flush().await.unwrap();
+        c.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"pong");
+        assert_eq!(c.buffered_capacity(), 0, "idle again");
+        // The pool never keeps a handshake-sized buffer.
+        POOL_IN.with(|p| assert!(p.borrow().iter().all(|b| b.len() == IN_SIZE)));
+    }
+}
+
+#[tokio::test]
+async fn a_server_certificate_over_the_64_kib_limit_is_refused_with_its_reason() {
+    // A certificate over 64 KiB is refused by rustls's own parser, so the
+    // server sends a chain padded with two 50 KB certificates (the
+    // certificates after the first are not parsed by the sender).
+    let p = pki(&[&rustls::version::TLS13]);
+    let ca = crate::pki::Ca::new("padding CA");
+    let names = many_names(1000);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let padding = CertificateDer::from(ca.leaf("padding", &names).cert_der);
+    let leaf = ca.leaf("localhost", &["localhost"]);
+    let server = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![
+                CertificateDer::from(leaf.cert_der.clone()),
+                padding.clone(),
+                padding,
+            ],
+            PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    let (c, s) = duplex(64 * 1024);
+    let (c, _s) = tokio::join!(
+        connect(p.client.clone(), name(), c),
+        TlsAcceptor::from(Arc::new(server)).accept(s)
+    );
+    let e = c.err().expect("a certificate message over 64 KiB fails");
+    assert!(
+        crate::tls::reason::describe(&e)
+            .starts_with("a handshake message is larger than the 64 KiB"),
+        "{}",
+        crate::tls::reason::describe(&e)
+    );
 }
 
 #[tokio::test]

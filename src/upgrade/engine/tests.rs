@@ -226,6 +226,7 @@ fn pop3_imap_and_ftp_switch_after_their_go_ahead() {
     let imap = builtin("imap", "h").unwrap();
     every_split(&imap, b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n* BYE-ish untagged\r\na001 OK Begin TLS\r\n", b"", |r| {
         ok_with_early(r, b"");
+        assert_eq!(r.to_client, b"* OK [CAPABILITY IMAP4rev1] ready\r\n");
         assert_eq!(r.to_upstream, b"a001 STARTTLS\r\n");
     });
     let r = run_chunks(
@@ -247,6 +248,27 @@ fn pop3_imap_and_ftp_switch_after_their_go_ahead() {
             assert_eq!(r.to_upstream, b"AUTH TLS\r\n");
         },
     );
+}
+
+#[test]
+fn the_imap_client_never_sees_the_plain_sessions_starttls_or_logindisabled() {
+    let imap = builtin("imap", "h").unwrap();
+    let server: &[u8] = b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED] Dovecot ready.\r\n* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\na001 OK Begin TLS negotiation now.\r\n";
+    // The application's first command arrives early and waits for TLS.
+    let client: &[u8] = b"a1 CAPABILITY\r\n";
+    every_split(&imap, server, client, |r| {
+        ok_with_early(r, client);
+        assert_eq!(
+            r.to_client,
+            b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+] Dovecot ready.\r\n"
+        );
+        assert_eq!(r.to_upstream, b"a001 STARTTLS\r\n");
+    });
+    // A greeting without capabilities goes through unchanged.
+    every_split(&imap, b"* OK ready\r\na001 OK go\r\n", b"", |r| {
+        ok_with_early(r, b"");
+        assert_eq!(r.to_client, b"* OK ready\r\n");
+    });
 }
 
 /// An LDAP ExtendedResponse with `code` and a diagnostic message.
