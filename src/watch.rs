@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::config::Config;
+use crate::config::{CertKey, Config};
 
 /// What the material files of a config look like right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,24 +50,35 @@ fn stat(p: &std::path::Path) -> Option<FileState> {
     })
 }
 
-/// Every certificate, key, CA and CRL path in the config, in order.
+/// The files of one certificate setting: the certificate (or keystore),
+/// the key, more chain files and the keystore's password file.
+fn cert_key_paths(ck: &CertKey) -> Vec<PathBuf> {
+    let mut out = vec![ck.cert.clone()];
+    out.extend(ck.key.clone());
+    out.extend(ck.chain.iter().cloned());
+    out.extend(ck.password_file.clone());
+    out
+}
+
+/// Every certificate, key, keystore, password, CA and CRL path in the
+/// config, in order.
 pub fn material_paths(config: &Config) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for r in &config.routes {
         if let Some(t) = &r.connect_tls {
             out.extend(t.ca.clone());
-            out.extend(t.crl.iter().cloned());
-            if let Some(ck) = &t.client_cert {
-                out.push(ck.cert.clone());
-                out.push(ck.key.clone());
+            if t.ca.is_some() {
+                out.extend(t.ca_password_file.clone());
             }
+            out.extend(t.crl.iter().cloned());
+            out.extend(t.client_cert.iter().flat_map(cert_key_paths));
         }
         if let Some(t) = &r.listen_tls {
-            for ck in &t.certs {
-                out.push(ck.cert.clone());
-                out.push(ck.key.clone());
-            }
+            out.extend(t.certs.iter().flat_map(cert_key_paths));
             out.extend(t.client_ca.clone());
+            if t.client_ca.is_some() {
+                out.extend(t.client_ca_password_file.clone());
+            }
             out.extend(t.crl.iter().cloned());
         }
     }

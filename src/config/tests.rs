@@ -150,6 +150,9 @@ fn an_empty_connect_tls_table_means_direct_tls_with_full_verification() {
             protocols: vec![TlsVersion::Tls13, TlsVersion::Tls12],
             alpn: vec![],
             resumption: true,
+            ca_password_file: None,
+            ciphers: vec![],
+            genesys: vec![],
         }
     );
     assert_eq!(the_route(&c).connect_start(), "direct");
@@ -424,7 +427,7 @@ fn a_missing_or_mistyped_route_key_is_named() {
         &listen_tls("certs = [{ cert = \"c\" }]"),
         Some("r"),
         Some("listen_tls.certs[0].key"),
-        "missing configuration field",
+        "cert is given without key: both are needed (a PKCS#12 or JKS keystore cert needs password_file instead)",
     );
 }
 
@@ -1025,7 +1028,10 @@ fn a_client_certificate_means_mutual_tls() {
         the_connect_tls(&c).client_cert,
         Some(CertKey {
             cert: "/etc/c.pem".into(),
-            key: "/etc/c.key".into(),
+            key: Some("/etc/c.key".into()),
+            chain: vec![],
+            password_file: None,
+            alias: None,
             key_name: "connect_tls".into()
         })
     );
@@ -1193,7 +1199,10 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
         Some(ListenTls {
             certs: vec![CertKey {
                 cert: "/etc/web.pem".into(),
-                key: "/etc/web.key".into(),
+                key: Some("/etc/web.key".into()),
+                chain: vec![],
+                password_file: None,
+                alias: None,
                 key_name: "listen_tls".into()
             }],
             client_ca: None,
@@ -1202,6 +1211,9 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
             protocols: vec![TlsVersion::Tls13, TlsVersion::Tls12],
             alpn: vec![],
             alpn_required: false,
+            client_ca_password_file: None,
+            ciphers: vec![],
+            genesys: vec![],
         })
     );
     let c = load(&listen_tls(
@@ -1216,7 +1228,7 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
         .map(|c| {
             (
                 c.cert.to_str().unwrap(),
-                c.key.to_str().unwrap(),
+                c.key.as_deref().unwrap().to_str().unwrap(),
                 c.key_name.as_str(),
             )
         })
