@@ -18,6 +18,11 @@ pub fn report(plan: &Plan) -> String {
     );
     for rp in &plan.routes {
         let _ = writeln!(out, "{}", route_line(rp));
+        for (table, notes) in genesys_notes(rp) {
+            for n in notes {
+                let _ = writeln!(out, "  {table}: {n}");
+            }
+        }
     }
     if let Some(n) = plan.config.workers {
         let _ = writeln!(out, "workers: {n}");
@@ -29,6 +34,19 @@ pub fn report(plan: &Plan) -> String {
         let _ = writeln!(out, "warning: {w}");
     }
     let _ = writeln!(out, "config OK ({} warning(s))", plan.warnings.len());
+    out
+}
+
+/// How each `genesys` string of a route was translated: (key, lines).
+fn genesys_notes(rp: &RoutePlan) -> Vec<(&'static str, &[String])> {
+    let r = &rp.route;
+    let mut out = Vec::new();
+    if let Some(t) = r.connect_tls.as_ref().filter(|t| !t.genesys.is_empty()) {
+        out.push(("genesys", t.genesys.as_slice()));
+    }
+    if let Some(t) = r.listen_tls.as_ref().filter(|t| !t.genesys.is_empty()) {
+        out.push(("listen_tls.genesys", t.genesys.as_slice()));
+    }
     out
 }
 
