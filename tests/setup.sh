@@ -13,6 +13,7 @@
 #   systemd                          systemd-analyze verify on deploy/systemd/tls-sidecar.service
 #   socat, netcat-openbsd            ad-hoc TCP/TLS peers and port checks
 #   procps, psmisc                   ps/pgrep, fuser/killall for process checks
+#   openjdk-17-jre-headless          Java's keytool: JKS and PKCS#12 keystores as GMS has them
 #
 # Services that packages would start are kept from starting (policy-rc.d
 # during the install) and stopped if an earlier install left them running:
@@ -30,6 +31,7 @@ pkgs=(
   systemd
   socat netcat-openbsd
   procps psmisc
+  openjdk-17-jre-headless
 )
 
 missing=()
