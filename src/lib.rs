@@ -26,6 +26,8 @@
 //! - [`admin`]: the `/metrics`, `/healthz`, `/readyz` endpoint.
 //! - [`serve`]: the `run` supervisor: bind, reload, rotate, drain.
 //! - [`check`], [`probe`]: the reports of those commands.
+//! - [`import`]: `import jetty` and `import genesys`: a commented route from
+//!   GMS's Jetty SSL context or a Genesys transport-parameter string.
 //! - [`demo`]: the `demo` command: throwaway PKI and peers around `serve`.
 //! - [`pki`]: throwaway CAs and certificates for `demo` and the tests.
 //!
@@ -38,6 +40,7 @@ pub mod admin;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod import;
 pub mod pki;
 pub mod probe;
 pub mod relay;

@@ -57,6 +57,7 @@ fn cert_key_paths(ck: &CertKey) -> Vec<PathBuf> {
     out.extend(ck.key.clone());
     out.extend(ck.chain.iter().cloned());
     out.extend(ck.password_file.clone());
+    out.extend(ck.key_password_file.clone());
     out
 }
 

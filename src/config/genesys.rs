@@ -58,6 +58,11 @@ impl Params {
         Ok(Params { pairs })
     }
 
+    /// The value of parameter `name`, if given.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.get(name)
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()

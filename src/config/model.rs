@@ -171,6 +171,9 @@ pub struct CertKey {
     pub chain: Vec<PathBuf>,
     /// The keystore's password file.
     pub password_file: Option<PathBuf>,
+    /// A JKS key entry's password file, when not the store's password
+    /// (Jetty's `KeyManagerPassword`).
+    pub key_password_file: Option<PathBuf>,
     /// The keystore entry to use; `None`: the only private key entry.
     pub alias: Option<String>,
     /// The table this pair was given in, for messages: `connect_tls`,

@@ -91,6 +91,8 @@ pub struct RawConnectTls {
     /// The entry of a keystore `cert` that holds the client identity.
     pub alias: Option<String>,
     pub ca_password_file: Option<String>,
+    /// A JKS key entry's own password, when it differs from the store's.
+    pub key_password_file: Option<String>,
     pub ciphers: Option<Vec<String>>,
     /// More chain files from a `genesys` comma-separated `certificate`;
     /// not a key of the file.
@@ -116,6 +118,7 @@ pub struct RawListenTls {
     pub password_file: Option<String>,
     pub alias: Option<String>,
     pub client_ca_password_file: Option<String>,
+    pub key_password_file: Option<String>,
     pub ciphers: Option<Vec<String>>,
     /// Genesys transport parameters of a server port ("tls=1;tls-mutual=1;…").
     pub genesys: Option<String>,
@@ -131,5 +134,6 @@ pub struct RawCertKey {
     /// Absent: `cert` is a keystore that holds the key too.
     pub key: Option<String>,
     pub password_file: Option<String>,
+    pub key_password_file: Option<String>,
     pub alias: Option<String>,
 }

@@ -1031,6 +1031,7 @@ fn a_client_certificate_means_mutual_tls() {
             key: Some("/etc/c.key".into()),
             chain: vec![],
             password_file: None,
+            key_password_file: None,
             alias: None,
             key_name: "connect_tls".into()
         })
@@ -1202,6 +1203,7 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
                 key: Some("/etc/web.key".into()),
                 chain: vec![],
                 password_file: None,
+                key_password_file: None,
                 alias: None,
                 key_name: "listen_tls".into()
             }],
@@ -1287,6 +1289,7 @@ fn a_keystore_cert_needs_no_key_but_its_password_file() {
             key: None,
             chain: vec![],
             password_file: Some("/etc/gms.pass".into()),
+            key_password_file: None,
             alias: Some("gms".into()),
             key_name: "connect_tls".into()
         })

@@ -374,6 +374,7 @@ fn connect_tls(ctx: &RouteCtx<'_>, t: RawConnectTls) -> Result<ConnectTls, Confi
             key: t.key,
             chain: t.genesys_chain,
             password_file: t.password_file.clone(),
+            key_password_file: t.key_password_file,
             alias: t.alias,
         },
     )?;
@@ -406,6 +407,7 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
             key: t.key,
             chain: t.genesys_chain,
             password_file: t.password_file.clone(),
+            key_password_file: t.key_password_file.clone(),
             alias: t.alias.clone(),
         },
     )?;
@@ -435,6 +437,9 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
                         key: ck.key,
                         chain: Vec::new(),
                         password_file: ck.password_file.or_else(|| t.password_file.clone()),
+                        key_password_file: ck
+                            .key_password_file
+                            .or_else(|| t.key_password_file.clone()),
                         alias: ck.alias,
                     },
                 )
@@ -493,6 +498,7 @@ struct CertFields {
     key: Option<String>,
     chain: Vec<String>,
     password_file: Option<String>,
+    key_password_file: Option<String>,
     alias: Option<String>,
 }
 
@@ -508,6 +514,7 @@ fn cert_key(
         key: key.map(PathBuf::from),
         chain: f.chain.iter().map(PathBuf::from).collect(),
         password_file: f.password_file.clone().map(PathBuf::from),
+        key_password_file: f.key_password_file.clone().map(PathBuf::from),
         alias: f.alias.clone(),
         key_name: table.to_owned(),
     };

@@ -81,6 +81,8 @@ impl fmt::Debug for Password {
 pub enum StoreError {
     #[error("wrong password for the {0} keystore (its integrity check failed)")]
     WrongPassword(&'static str),
+    #[error("wrong password for the JKS key entry \"{0}\" (set key_password_file when the key's password is not the store's)")]
+    WrongKeyPassword(String),
     #[error("the {format} keystore has no entry \"{alias}\" (it holds: {available})")]
     NoAlias {
         format: &'static str,
@@ -135,13 +137,16 @@ enum Entry {
 
 /// The private key entry named `alias`, or the only one when `alias` is
 /// `None`.
+/// `key_password` opens a JKS key entry whose password differs from the
+/// store's (PKCS#12 has one password for all).
 pub fn identity(
     bytes: &[u8],
     password: &Password,
+    key_password: Option<&Password>,
     alias: Option<&str>,
 ) -> Result<Identity, StoreError> {
     let format = Format::detect(bytes);
-    let entries = read(format, bytes, password)?;
+    let entries = read(format, bytes, password, key_password)?;
     let f = format.as_str();
     let (alias, entry) = match alias {
         Some(want) => {
@@ -213,7 +218,7 @@ pub fn trusted(
             .map(|c| CertificateDer::from(c.cert.as_der().to_vec()))
             .collect()
     } else {
-        read(format, bytes, password)?
+        read(format, bytes, password, None)?
             .into_iter()
             .filter_map(|(_, e)| match e {
                 Entry::Trusted(der) => Some(CertificateDer::from(der)),
@@ -246,10 +251,11 @@ fn read(
     format: Format,
     bytes: &[u8],
     password: &Password,
+    key_password: Option<&Password>,
 ) -> Result<Vec<(String, Entry)>, StoreError> {
     let mut out = match format {
         Format::Pkcs12 => read_pkcs12(bytes, password)?,
-        Format::Jks => read_jks(bytes, password)?,
+        Format::Jks => read_jks(bytes, password, key_password.unwrap_or(password))?,
         Format::Jceks => return Err(StoreError::Jceks),
         Format::Pem => {
             return Err(StoreError::Malformed {
@@ -303,7 +309,11 @@ fn read_pkcs12(bytes: &[u8], password: &Password) -> Result<Vec<(String, Entry)>
     Ok(out)
 }
 
-fn read_jks(bytes: &[u8], password: &Password) -> Result<Vec<(String, Entry)>, StoreError> {
+fn read_jks(
+    bytes: &[u8],
+    password: &Password,
+    key_password: &Password,
+) -> Result<Vec<(String, Entry)>, StoreError> {
     let mut store = jks::KeyStore::new();
     store
         .load(bytes, password.expose().as_bytes())
@@ -320,9 +330,11 @@ fn read_jks(bytes: &[u8], password: &Password) -> Result<Vec<(String, Entry)>, S
             // Keytool protects each key with the key password, which is the
             // store password unless set apart (`-keypass`).
             let entry = store
-                .get_private_key_entry(&alias, password.expose().as_bytes())
+                .get_private_key_entry(&alias, key_password.expose().as_bytes())
                 .map_err(|e| match e {
-                    jks::KeyStoreError::InvalidDigest => StoreError::WrongPassword("JKS"),
+                    jks::KeyStoreError::InvalidDigest => {
+                        StoreError::WrongKeyPassword(alias.clone())
+                    }
                     other => StoreError::Malformed {
                         format: "JKS",
                         detail: format!("entry \"{alias}\": {other}"),

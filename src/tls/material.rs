@@ -255,9 +255,24 @@ impl Loader<'_> {
                 ));
             };
             let password = self.password(&pw_key, pw_path)?;
-            let id = keystore::identity(&bytes, &password, ck.alias.as_deref()).map_err(|e| {
+            let key_pw_key = format!("{kn}.key_password_file");
+            let key_password = match &ck.key_password_file {
+                Some(p) => Some(self.password(&key_pw_key, p)?),
+                None => None,
+            };
+            let id = keystore::identity(
+                &bytes,
+                &password,
+                key_password.as_ref(),
+                ck.alias.as_deref(),
+            )
+            .map_err(|e| {
                 let key = match e {
                     StoreError::WrongPassword(_) => pw_key.clone(),
+                    StoreError::WrongKeyPassword(_) if ck.key_password_file.is_some() => {
+                        key_pw_key.clone()
+                    }
+                    StoreError::WrongKeyPassword(_) => pw_key.clone(),
                     StoreError::NoAlias { .. }
                     | StoreError::NotAKeyEntry { .. }
                     | StoreError::SeveralKeys { .. } => format!("{kn}.alias"),
