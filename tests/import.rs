@@ -134,22 +134,25 @@ struct Served(Child);
 
 impl Served {
     fn start(config: &Path, port: u16) -> Served {
-        let mut child = bin()
-            .args(["run", "-c"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut served = Served(
+            bin()
+                .args(["run", "-c"])
+                .arg(config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if StdStream::connect(("127.0.0.1", port)).is_ok() {
-                return Served(child);
+                return served;
             }
-            if let Ok(Some(_)) = child.try_wait() {
+            if let Ok(Some(_)) = served.0.try_wait() {
                 let mut err = String::new();
-                child
+                served
+                    .0
                     .stderr
                     .take()
                     .unwrap()

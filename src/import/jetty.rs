@@ -146,12 +146,13 @@ pub fn deobfuscate(obf: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| bad("the result is not UTF-8"))
 }
 
+/// One `<Set>` (or other element) by name, with its value or why it has
+/// none we can use.
+type Setting = (String, Result<Value, String>);
+
 /// Every `<Set>` of the `<Configure>` of an SslContextFactory, in order,
 /// with unsupported content reported as an error string in the value.
-fn settings(
-    xml: &str,
-    props: &HashMap<String, String>,
-) -> Result<Vec<(String, Result<Value, String>)>, String> {
+fn settings(xml: &str, props: &HashMap<String, String>) -> Result<Vec<Setting>, String> {
     let opts = roxmltree::ParsingOptions {
         allow_dtd: true,
         ..Default::default()
@@ -322,7 +323,7 @@ fn password(name: &str, v: &str) -> Result<Password, String> {
 }
 
 fn translate(
-    sets: &[(String, Result<Value, String>)],
+    sets: &[Setting],
     opts: &Options,
     head: &str,
     props: &HashMap<String, String>,

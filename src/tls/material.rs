@@ -175,12 +175,12 @@ impl Loader<'_> {
                 ),
             )
         })?;
-        self.check_key_mode(key, path)?;
+        self.check_mode(key, path, "private key")?;
         Ok(SecretKey(der))
     }
 
     #[cfg(unix)]
-    fn check_key_mode(&mut self, key: &str, path: &Path) -> Result<(), ConfigError> {
+    fn check_mode(&mut self, key: &str, path: &Path, what: &str) -> Result<(), ConfigError> {
         use std::os::unix::fs::PermissionsExt;
         let Ok(meta) = std::fs::metadata(path) else {
             return Ok(());
@@ -188,7 +188,7 @@ impl Loader<'_> {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             let msg = format!(
-                "private key {} is readable by group or others (mode {mode:04o}); make it 0600 or 0400 for the sidecar's user",
+                "{what} {} is readable by group or others (mode {mode:04o}); make it 0600 or 0400 for the sidecar's user",
                 path.display()
             );
             if self.strict_key_permissions {
@@ -202,7 +202,7 @@ impl Loader<'_> {
     }
 
     #[cfg(not(unix))]
-    fn check_key_mode(&mut self, _key: &str, _path: &Path) -> Result<(), ConfigError> {
+    fn check_mode(&mut self, _key: &str, _path: &Path, _what: &str) -> Result<(), ConfigError> {
         Ok(())
     }
 
@@ -216,7 +216,7 @@ impl Loader<'_> {
                 format!("{}: the password is not UTF-8 text", path.display()),
             )
         })?;
-        self.check_key_mode(key, path)?;
+        self.check_mode(key, path, "password file")?;
         Ok(Password::from_file_text(&text))
     }
 
