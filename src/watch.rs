@@ -85,3 +85,33 @@ pub fn material_paths(config: &Config) -> Vec<PathBuf> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keystores_their_password_files_and_chain_files_are_watched() {
+        let text = "[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:7001\"\nconnect = [\"p:1\"]\n\
+            genesys = \"certificate=/g/c.pem,/g/i.pem;certificate-key=/g/c.key\"\n\
+            [route.connect_tls]\nca = \"/t.jks\"\nca_password_file = \"/t.pass\"\n\
+            [route.listen_tls]\ncert = \"/s.p12\"\npassword_file = \"/s.pass\"\nkey_password_file = \"/k.pass\"\n";
+        let c = crate::config::load_str(
+            std::path::Path::new("t.toml"),
+            text,
+            Some(Default::default()),
+        )
+        .unwrap();
+        let got: Vec<String> = material_paths(&c)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "/t.jks", "/t.pass", "/g/c.pem", "/g/c.key", "/g/i.pem", "/s.p12", "/s.pass",
+                "/k.pass"
+            ]
+        );
+    }
+}

@@ -159,8 +159,8 @@ async fn reversed(port: u16, line: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_mtls_route_presents_a_pkcs12_client_identity_legacy_modern_or_jks_to_openssl_s_server()
-{
+async fn an_mtls_route_presents_a_client_identity_from_openssl_or_keytool_pkcs12_or_jks_to_openssl_s_server(
+) {
     let dir = tmpdir();
     let d = dir.path();
     let pki = Pki::new(d);
@@ -181,8 +181,15 @@ async fn an_mtls_route_presents_a_pkcs12_client_identity_legacy_modern_or_jks_to
     let legacy = openssl_p12(d, "legacy.p12", &pki.client, &pki.ca_path, "gms", true);
     let modern = openssl_p12(d, "modern.pfx", &pki.client, &pki.ca_path, "gms", false);
     let jks = keytool_convert(d, &modern, "gms.jks", "JKS");
+    // keytool's own PKCS#12 (JDK 17: PBES2/AES, HmacSHA256), from the legacy one.
+    let keytool_p12 = keytool_convert(d, &legacy, "gms-keytool.p12", "PKCS12");
     let pw = password_file(d, "store.pass", PASSWORD);
-    let stores = [("legacy", &legacy), ("modern", &modern), ("jks", &jks)];
+    let stores = [
+        ("legacy", &legacy),
+        ("modern", &modern),
+        ("jks", &jks),
+        ("keytool-p12", &keytool_p12),
+    ];
     let ports: Vec<u16> = stores.iter().map(|_| free_port()).collect();
     let routes = stores
         .iter()
@@ -267,7 +274,8 @@ async fn a_jks_or_pkcs12_trust_store_from_keytool_verifies_a_real_tls_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listeners_keystore_rotated_on_disk_is_served_without_a_reload() {
+async fn a_listeners_keystore_and_password_rotated_on_disk_are_served_without_a_reload_and_never_half_applied(
+) {
     let dir = tmpdir();
     let d = dir.path();
     let pki = Pki::new(d);
@@ -331,15 +339,33 @@ async fn a_listeners_keystore_rotated_on_disk_is_served_without_a_reload() {
         );
     };
     run_pw("rotated-pw-2");
+    // The store first, its password not yet: nothing is half-applied, the
+    // old identity keeps serving.
+    std::fs::rename(&next, &jks).unwrap();
+    assert!(
+        s.wait_log(
+            "certificate files changed but do not load yet; keeping the previous ones",
+            30
+        ),
+        "{}",
+        s.logs()
+    );
+    assert!(
+        s.logs().contains("wrong password for the JKS keystore"),
+        "{}",
+        s.logs()
+    );
+    assert!(subject_served(p, &pki.ca_path).contains("CN=localhost"));
+    // Then the password: the new store is served.
     let next_pw = password_file(d, "next.pass", "rotated-pw-2");
     std::fs::rename(&next_pw, &pw).unwrap();
-    std::fs::rename(&next, &jks).unwrap();
     assert!(
         s.wait_log("certificate files changed: new handshakes use them", 30),
         "{}",
         s.logs()
     );
     assert!(subject_served(p, &pki.ca_path).contains("CN=gms-renewed"));
+    assert!(!s.logs().contains("rotated-pw-2") && !s.logs().contains(PASSWORD));
 }
 
 /// The subject of the certificate a TLS listener on `port` serves, via
