@@ -30,8 +30,16 @@ impl Format {
         match bytes {
             [0xFE, 0xED, 0xFE, 0xED, ..] => Format::Jks,
             [0xCE, 0xCE, 0xCE, 0xCE, ..] => Format::Jceks,
-            // A PKCS#12 PFX is a DER SEQUENCE with a long-form length.
-            [0x30, 0x80..=0x84, ..] => Format::Pkcs12,
+            // A PKCS#12 PFX is a SEQUENCE that opens with INTEGER 3 (its
+            // version); a DER certificate opens with another SEQUENCE.
+            [0x30, len, rest @ ..] if *len >= 0x80 => {
+                let skip = usize::from(*len - 0x80);
+                if rest.get(skip..skip + 3) == Some(&[0x02, 0x01, 0x03][..]) {
+                    Format::Pkcs12
+                } else {
+                    Format::Pem
+                }
+            }
             _ => Format::Pem,
         }
     }
@@ -367,7 +375,20 @@ mod tests {
         assert_eq!(Format::detect(b"-----BEGIN CERTIFICATE-----"), Format::Pem);
         assert_eq!(Format::detect(&[0xFE, 0xED, 0xFE, 0xED, 0, 0]), Format::Jks);
         assert_eq!(Format::detect(&[0xCE, 0xCE, 0xCE, 0xCE]), Format::Jceks);
-        assert_eq!(Format::detect(&[0x30, 0x82, 0x0a, 0x10]), Format::Pkcs12);
+        assert_eq!(
+            Format::detect(&[0x30, 0x82, 0x0a, 0x10, 0x02, 0x01, 0x03, 0x30]),
+            Format::Pkcs12
+        );
+        assert_eq!(
+            Format::detect(&[0x30, 0x80, 0x02, 0x01, 0x03]),
+            Format::Pkcs12
+        );
+        // A DER certificate is not taken for a keystore: the PEM reader
+        // says what is wrong with it.
+        assert_eq!(
+            Format::detect(&[0x30, 0x82, 0x01, 0x0a, 0x30, 0x81, 0xb0, 0xa0]),
+            Format::Pem
+        );
         assert_eq!(Format::detect(b""), Format::Pem);
     }
 
