@@ -653,8 +653,7 @@ fn translate(
             continue;
         }
         let shown = match v {
-            Value::Text(t) if name.to_ascii_lowercase().contains("password") => {
-                let _ = t;
+            Value::Text(_) if name.to_ascii_lowercase().contains("password") => {
                 "(hidden)".to_owned()
             }
             Value::Text(t) => t.clone(),
@@ -908,6 +907,51 @@ mod tests {
             translate(&sets, &opts, "", &p).unwrap_err(),
             "NeedClientAuth = true without TrustStorePath: give the trust store that holds the clients' CA"
         );
+    }
+
+    #[test]
+    fn need_client_auth_takes_the_trust_store_with_its_own_password_and_want_is_a_comment() {
+        let xml = STOCK_10.replace(
+            "</Configure>",
+            r#"<Set name="TrustStorePath">/opt/gms/etc/truststore.jks</Set>
+  <Set name="TrustStorePassword">OBF:1u2u1wml1z7s1z7a1wnl1u2g</Set>
+  <Set name="WantClientAuth">true</Set></Configure>"#,
+        );
+        let opts = Options {
+            listen: "0.0.0.0:8443".into(),
+            connect: "127.0.0.1:8080".into(),
+            properties: None,
+        };
+        let p = props(&[
+            ("jetty.base", "/opt/gms"),
+            ("jetty.sslContext.needClientAuth", "true"),
+        ]);
+        let imp = translate(&settings(&xml, &p).unwrap(), &opts, "", &p).unwrap();
+        let text = imp.text_for(Path::new("/c.toml"));
+        assert!(
+            text.contains("client_ca = \"/opt/gms/etc/truststore.jks\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("client_ca_password_file = \"/c.toml.truststore.password\"\n"));
+        let secrets: Vec<_> = imp
+            .secrets
+            .iter()
+            .map(|s| (s.suffix, s.password.expose()))
+            .collect();
+        assert_eq!(
+            secrets,
+            [
+                (".password", "storepwd"),
+                (".truststore.password", "keypwd")
+            ]
+        );
+        // Without NeedClientAuth, WantClientAuth has no equivalent.
+        let p = props(&[("jetty.base", "/opt/gms")]);
+        let text = translate(&settings(&xml, &p).unwrap(), &opts, "", &p)
+            .unwrap()
+            .text_for(Path::new("/c.toml"));
+        assert!(text.contains("#   WantClientAuth = true: tls-sidecar asks for client certificates only to require them (NeedClientAuth); clients are served without one\n"), "{text}");
+        assert!(!text.contains("client_ca"));
     }
 
     #[test]
