@@ -424,3 +424,92 @@ async fn a_genesys_parameter_string_is_imported_checked_and_carries_mutual_tls()
     .unwrap();
     assert_eq!(line, "tats\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_genesys_server_port_requires_client_certificates_and_offers_only_its_cipher_list() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bport = backend.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = backend.accept().await {
+            tokio::spawn(echo(s));
+        }
+    });
+    let port = free_port();
+    let ca = pki.ca_path.display().to_string();
+    let params = format!(
+        "tls=1;tls-mutual=1;certificate={};certificate-key={};trusted-ca={ca};sec-protocol=TLSv12;cipher-list=ECDHE-ECDSA-AES256-GCM-SHA384",
+        pki.server.0.display(),
+        pki.server.1.display()
+    );
+    let config = dir.path().join("port.toml");
+    let o = bin()
+        .args(["import", "genesys", "--server-port", &params])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--connect", &format!("127.0.0.1:{bport}"), "--out"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let _served = Served::start(&config, port);
+    let (cert, key) = (
+        pki.client.0.display().to_string(),
+        pki.client.1.display().to_string(),
+    );
+    let with_cert = [
+        "-cert",
+        cert.as_str(),
+        "-key",
+        key.as_str(),
+        "-CAfile",
+        ca.as_str(),
+        "-servername",
+        "localhost",
+    ];
+    // The listed suite, with a client certificate: served.
+    let mut args = vec!["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"];
+    args.extend(with_cert);
+    let o = s_client(port, &args);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("Cipher is ECDHE-ECDSA-AES256-GCM-SHA384"),
+        "{}",
+        text(&o.stdout)
+    );
+    // A suite not in cipher-list: refused.
+    let mut args = vec!["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"];
+    args.extend(with_cert);
+    let o = s_client(port, &args);
+    assert!(
+        !o.status.success(),
+        "an unlisted suite was accepted: {}",
+        text(&o.stdout)
+    );
+    // TLS 1.3 is not offered with sec-protocol=TLSv12.
+    let mut args = vec!["-tls1_3"];
+    args.extend(with_cert);
+    let o = s_client(port, &args);
+    assert!(
+        !o.status.success(),
+        "TLS 1.3 was accepted: {}",
+        text(&o.stdout)
+    );
+    // No client certificate: the handshake (or the first read) fails.
+    let o = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-tls1_2",
+        ])
+        .args(["-CAfile", &ca, "-servername", "localhost"])
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        !o.status.success() || all.contains("alert") || all.contains("certificate required"),
+        "served without a client certificate: {all}"
+    );
+}
