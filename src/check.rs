@@ -19,6 +19,11 @@ pub fn report(plan: &Plan) -> String {
     );
     for rp in &plan.routes {
         let _ = writeln!(out, "{}", route_line(rp));
+        for (table, notes) in genesys_notes(rp) {
+            for n in notes {
+                let _ = writeln!(out, "  {table}: {n}");
+            }
+        }
     }
     if let Some(n) = plan.config.workers {
         let _ = writeln!(out, "workers: {n}");
@@ -73,6 +78,19 @@ fn staple_words(st: &ServerTls) -> String {
             )
         })
         .collect()
+}
+
+/// How each `genesys` string of a route was translated: (key, lines).
+fn genesys_notes(rp: &RoutePlan) -> Vec<(&'static str, &[String])> {
+    let r = &rp.route;
+    let mut out = Vec::new();
+    if let Some(t) = r.connect_tls.as_ref().filter(|t| !t.genesys.is_empty()) {
+        out.push(("genesys", t.genesys.as_slice()));
+    }
+    if let Some(t) = r.listen_tls.as_ref().filter(|t| !t.genesys.is_empty()) {
+        out.push(("listen_tls.genesys", t.genesys.as_slice()));
+    }
+    out
 }
 
 /// "name  listen tls 0.0.0.0:8443 -> connect 10.0.0.1:7022,… | start=direct verify=full mutual=yes | not-after 2027-…"

@@ -38,6 +38,8 @@
 //! - [`sandbox`]: the Landlock restriction `run` enters once the config is
 //!   loaded (read-only access to the files it needs, nothing else).
 //! - [`check`], [`probe`]: the reports of those commands.
+//! - [`import`]: `import jetty` and `import genesys`: a commented route from
+//!   GMS's Jetty SSL context or a Genesys transport-parameter string.
 //! - [`reload`]: the `reload` command: validate, ask the running sidecar,
 //!   wait for its verdict.
 //! - [`demo`]: the `demo` command: throwaway PKI and peers around `serve`.
@@ -53,6 +55,7 @@ pub mod admin;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod import;
 pub mod pki;
 pub mod probe;
 pub mod relay;

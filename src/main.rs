@@ -78,6 +78,9 @@ enum Command {
         #[arg(long, default_value_t = 9464)]
         admin_port: u16,
     },
+    /// Write a route from settings GMS already has.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Exit 0 if GET URL answers 200 (for container health checks).
     Healthcheck {
         /// e.g. http://127.0.0.1:9464/readyz
@@ -85,9 +88,105 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A listen_tls route from GMS's etc/jetty-ssl-context.xml (Jetty 9-12).
+    Jetty {
+        /// The jetty-ssl-context.xml.
+        file: PathBuf,
+        /// Where the route serves TLS (GMS's HTTPS port).
+        #[arg(long, default_value = "0.0.0.0:8443")]
+        listen: String,
+        /// GMS's plain HTTP port the route carries to.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        connect: String,
+        /// Jetty's properties: jetty-ssl.properties or start.d/ssl.ini.
+        #[arg(long)]
+        properties: Option<PathBuf>,
+        /// Write the config here (and its passwords to CONFIG.password, mode
+        /// 0600); without it the config goes to standard output, which is
+        /// refused when a password is needed.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A route from one Genesys transport-parameter string
+    /// ("tls=1;certificate=…;trusted-ca=…").
+    Genesys {
+        /// The transport parameters.
+        params: String,
+        /// The parameters are a server port's: a listen_tls route.
+        #[arg(long)]
+        server_port: bool,
+        /// Where the route listens (default: the parameters' port, on
+        /// 127.0.0.1 for a connection, 0.0.0.0 for a server port).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Where the route connects (default: the parameters' address:port).
+        #[arg(long)]
+        connect: Option<String>,
+        /// Write the config here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn import(cmd: ImportCommand) -> ExitCode {
+    use tls_sidecar::import;
+    let (result, out) = match cmd {
+        ImportCommand::Jetty {
+            file,
+            listen,
+            connect,
+            properties,
+            out,
+        } => (
+            import::jetty::import(
+                &file,
+                &import::jetty::Options {
+                    listen,
+                    connect,
+                    properties,
+                },
+            ),
+            out,
+        ),
+        ImportCommand::Genesys {
+            params,
+            server_port,
+            listen,
+            connect,
+            out,
+        } => (
+            import::genesys::import(
+                &params,
+                &import::genesys::Options {
+                    server_port,
+                    listen,
+                    connect,
+                },
+            ),
+            out,
+        ),
+    };
+    match result.and_then(|i| i.write(out.as_deref())) {
+        Ok(text) => {
+            print!("{text}");
+            if let Some(out) = out {
+                eprintln!("wrote {}", out.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Import(cmd) => import(cmd),
         Command::Check(c) => match plan::load(&c.config) {
             Ok(p) => {
                 print!("{}", check::report(&p));

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::config::Config;
+use crate::config::{CertKey, Config};
 
 /// What the material files of a config look like right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,25 +62,39 @@ fn stat(p: &Path) -> Option<FileState> {
     })
 }
 
-/// Every certificate, key, OCSP response, CA and CRL path in the config, in order.
+/// The files of one certificate setting: the certificate (or keystore),
+/// the key, more chain files and the keystore's password file.
+fn cert_key_paths(ck: &CertKey) -> Vec<PathBuf> {
+    let mut out = vec![ck.cert.clone()];
+    out.extend(ck.key.clone());
+    out.extend(ck.chain.iter().cloned());
+    out.extend(ck.password_file.clone());
+    out.extend(ck.key_password_file.clone());
+    out
+}
+
+/// Every certificate, key, keystore, password, OCSP response, CA and CRL
+/// path in the config, in order.
 pub fn material_paths(config: &Config) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for r in &config.routes {
         if let Some(t) = &r.connect_tls {
             out.extend(t.ca.clone());
-            out.extend(t.crl.iter().cloned());
-            if let Some(ck) = &t.client_cert {
-                out.push(ck.cert.clone());
-                out.push(ck.key.clone());
+            if t.ca.is_some() {
+                out.extend(t.ca_password_file.clone());
             }
+            out.extend(t.crl.iter().cloned());
+            out.extend(t.client_cert.iter().flat_map(cert_key_paths));
         }
         if let Some(t) = &r.listen_tls {
             for ck in &t.certs {
-                out.push(ck.cert.clone());
-                out.push(ck.key.clone());
+                out.extend(cert_key_paths(ck));
                 out.extend(ck.ocsp.clone());
             }
             out.extend(t.client_ca.clone());
+            if t.client_ca.is_some() {
+                out.extend(t.client_ca_password_file.clone());
+            }
             out.extend(t.crl.iter().cloned());
         }
     }
@@ -119,5 +133,30 @@ mod tests {
         std::os::unix::fs::symlink("..v2", d.join("..data_tmp")).unwrap();
         std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
         assert_ne!(before, FileStamp::of(&d.join("c.toml")));
+    }
+
+    #[test]
+    fn keystores_their_password_files_and_chain_files_are_watched() {
+        let text = "[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:7001\"\nconnect = [\"p:1\"]\n\
+            genesys = \"certificate=/g/c.pem,/g/i.pem;certificate-key=/g/c.key\"\n\
+            [route.connect_tls]\nca = \"/t.jks\"\nca_password_file = \"/t.pass\"\n\
+            [route.listen_tls]\ncert = \"/s.p12\"\npassword_file = \"/s.pass\"\nkey_password_file = \"/k.pass\"\n";
+        let c = crate::config::load_str(
+            std::path::Path::new("t.toml"),
+            text,
+            Some(Default::default()),
+        )
+        .unwrap();
+        let got: Vec<String> = material_paths(&c)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "/t.jks", "/t.pass", "/g/c.pem", "/g/c.key", "/g/i.pem", "/s.p12", "/s.pass",
+                "/k.pass"
+            ]
+        );
     }
 }

@@ -35,6 +35,10 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "gms-https",
         ],
     ),
+    (
+        "genesys-peers.toml",
+        &["msgserver", "statserver", "tserver", "gms-port"],
+    ),
 ];
 
 fn conf_dir() -> PathBuf {
@@ -53,7 +57,11 @@ fn named_files(text: &str) -> BTreeSet<String> {
         let mut rest = code;
         while let Some(i) = rest.find(PREFIX) {
             let after = &rest[i + PREFIX.len()..];
-            let end = after.find('"').expect("a path ends with a quote");
+            // A path ends with its string, or inside a `genesys` string
+            // with its parameter (`;`) or chain entry (`,`).
+            let end = after
+                .find(['"', ';', ','])
+                .expect("a path ends with a quote");
             out.insert(after[..end].to_owned());
             rest = &after[end..];
         }
@@ -61,15 +69,112 @@ fn named_files(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// The password of every example keystore (each `.password` file holds it).
+const STORE_PASSWORD: &str = "changeit";
+
+/// Runs a keystore tool (installed by tests/setup.sh) and insists it worked.
+fn tool(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} (install it with tests/setup.sh): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Writes into `dir`, under the names `text` uses, a CA for `*ca.pem`, and
 /// for every other `NAME.pem` a leaf the CA signed with its key in
-/// `NAME.key`. Returns the config rewritten to point into `dir`.
+/// `NAME.key`; `NAME.p12`/`.pfx` a PKCS#12 store of such a leaf (entry
+/// NAME, by `openssl pkcs12`), `*trust*.jks` a JKS trust store of the CA
+/// and any other `NAME.jks` a JKS key store of a leaf (by `keytool`), each
+/// with the password every `.password` file (mode 0600) holds. Returns the
+/// config rewritten to point into `dir`.
 fn materialize(text: &str, dir: &Path) -> String {
     let files = named_files(text);
     let ca = Ca::new("Genesys Example CA");
+    let ca_pem = pki::write(dir, "example-ca.pem.src", &ca.cert_pem()).unwrap();
+    let work = dir.join("keystore-sources");
+    std::fs::create_dir_all(&work).unwrap();
+    let pass_src = work.join("pass");
+    std::fs::write(&pass_src, STORE_PASSWORD).unwrap();
+    let p12 = |stem: &str, out: &Path| {
+        let (cert, key) = ca
+            .leaf(stem, &[&format!("{stem}.genesys.example")])
+            .write(&work, stem)
+            .unwrap();
+        tool(
+            "openssl",
+            &[
+                "pkcs12",
+                "-export",
+                "-in",
+                &cert.display().to_string(),
+                "-inkey",
+                &key.display().to_string(),
+                "-certfile",
+                &ca_pem.display().to_string(),
+                "-name",
+                stem,
+                "-passout",
+                &format!("file:{}", pass_src.display()),
+                "-out",
+                &out.display().to_string(),
+            ],
+        );
+    };
     for f in &files {
         let (stem, ext) = f.rsplit_once('.').expect("a file name with an extension");
+        let out = dir.join(f);
         match ext {
+            "password" => {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::write(&out, format!("{STORE_PASSWORD}\n")).unwrap();
+                std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+            "p12" | "pfx" => p12(stem, &out),
+            "jks" if stem.contains("trust") => tool(
+                "keytool",
+                &[
+                    "-importcert",
+                    "-noprompt",
+                    "-alias",
+                    "genesys-ca",
+                    "-file",
+                    &ca_pem.display().to_string(),
+                    "-keystore",
+                    &out.display().to_string(),
+                    "-storetype",
+                    "JKS",
+                    "-storepass",
+                    STORE_PASSWORD,
+                ],
+            ),
+            "jks" => {
+                let src = work.join(format!("{stem}.p12"));
+                p12(stem, &src);
+                tool(
+                    "keytool",
+                    &[
+                        "-importkeystore",
+                        "-noprompt",
+                        "-srckeystore",
+                        &src.display().to_string(),
+                        "-srcstoretype",
+                        "PKCS12",
+                        "-srcstorepass",
+                        STORE_PASSWORD,
+                        "-destkeystore",
+                        &out.display().to_string(),
+                        "-deststoretype",
+                        "JKS",
+                        "-deststorepass",
+                        STORE_PASSWORD,
+                    ],
+                );
+            }
             "pem" if stem.ends_with("ca") => {
                 pki::write(dir, f, &ca.cert_pem()).unwrap();
             }
@@ -180,9 +285,10 @@ fn conf_holds_exactly_the_examples_this_test_knows() {
         .filter(|n| n.ends_with(".toml"))
         .collect();
     found.sort();
-    let known: Vec<&str> = EXAMPLES.iter().map(|(n, _)| *n).collect();
+    let mut known: Vec<&str> = EXAMPLES.iter().map(|(n, _)| *n).collect();
+    known.sort();
     assert_eq!(found, known);
-    assert_eq!(found.len(), 2);
+    assert_eq!(found.len(), 3);
 }
 
 #[test]
@@ -192,7 +298,7 @@ fn every_example_config_passes_check_with_its_files_in_place() {
         passes_check(name, &example(name), routes);
         checked += 1;
     }
-    assert_eq!(checked, 2);
+    assert_eq!(checked, 3);
 }
 
 #[test]
@@ -325,4 +431,38 @@ fn the_commented_out_client_identity_rules_are_valid_once_uncommented() {
         "{line}"
     );
     assert!(stdout.contains("\nsandbox: on (Landlock"), "{stdout}");
+}
+
+#[test]
+fn the_genesys_example_is_translated_with_genesys_meaning_and_check_prints_it() {
+    let text = example("genesys-peers.toml");
+    let stdout = passes_check("genesys-peers.toml", &text, EXAMPLES[2].1);
+    for line in [
+        "  genesys: tls-target-name-check=host → verify = \"full\"\n",
+        "  genesys: port=7022 ignored: not a TLS setting (the route's listen and connect say where)\n",
+        "  genesys: cipher-list names no TLS 1.3 suite: TLS 1.3 keeps all its suites\n",
+        "  listen_tls.genesys: sec-protocol=TLSv13 → protocols = [\"TLSv1.3\"]\n",
+        "warning: route \"tserver\": verify = \"chain\"",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+    let dir = tmpdir();
+    let config = dir.path().join("genesys-peers.toml");
+    std::fs::write(&config, materialize(&text, dir.path())).unwrap();
+    let c = tls_sidecar::config::load_with_env(&config, Some(HashMap::new())).unwrap();
+    let route = |name: &str| c.routes.iter().find(|r| r.name == name).unwrap();
+    use tls_sidecar::config::{TlsVersion, Verify};
+    let stat = route("statserver").connect_tls.as_ref().unwrap();
+    assert_eq!(stat.verify, Verify::Full);
+    assert!(stat.client_cert.as_ref().unwrap().key.is_none());
+    let t = route("tserver").connect_tls.as_ref().unwrap();
+    assert_eq!(t.verify, Verify::Chain);
+    assert_eq!(t.client_cert.as_ref().unwrap().chain.len(), 1);
+    assert_eq!(
+        route("msgserver").connect_tls.as_ref().unwrap().protocols,
+        [TlsVersion::Tls12]
+    );
+    let port = route("gms-port").listen_tls.as_ref().unwrap();
+    assert!(port.client_ca.is_some());
+    assert_eq!(port.protocols, [TlsVersion::Tls13]);
 }

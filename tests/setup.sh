@@ -15,6 +15,7 @@
 #   procps, psmisc                   ps/pgrep, fuser/killall for process checks
 #   chromium, chromium-driver        headless browser for the status page test (tests/status_page.py,
 #                                    driven by the pip module selenium, installed below)
+#   openjdk-17-jre-headless          Java's keytool: JKS and PKCS#12 keystores as GMS has them
 #
 # Services that packages would start are kept from starting (policy-rc.d
 # during the install) and stopped if an earlier install left them running:
@@ -33,6 +34,7 @@ pkgs=(
   socat netcat-openbsd
   procps psmisc
   chromium chromium-driver
+  openjdk-17-jre-headless
 )
 
 missing=()

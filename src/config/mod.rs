@@ -2,7 +2,9 @@
 //! overrides with the `config` crate, and turn it, in one place
 //! (`validate`), into the runtime model of `model`. No sockets, no TLS here.
 
+pub mod ciphers;
 mod error;
+pub mod genesys;
 mod model;
 mod raw;
 pub mod script;

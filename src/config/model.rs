@@ -102,6 +102,12 @@ pub struct ConnectTls {
     pub protocols: Vec<TlsVersion>,
     pub alpn: Vec<Vec<u8>>,
     pub resumption: bool,
+    /// The password file of a keystore `ca`.
+    pub ca_password_file: Option<PathBuf>,
+    /// Allowed cipher suites by their rustls names; empty: all rustls offers.
+    pub ciphers: Vec<String>,
+    /// How the route's `genesys` parameters were translated, for `check`.
+    pub genesys: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -160,11 +166,24 @@ impl TlsVersion {
     }
 }
 
-/// A certificate chain file and its private key file.
+/// A certificate chain file and its private key file, or a keystore
+/// (PKCS#12 or JKS) holding both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertKey {
     pub cert: PathBuf,
-    pub key: PathBuf,
+    /// `None`: `cert` is a keystore that holds the key (told by content
+    /// when loaded).
+    pub key: Option<PathBuf>,
+    /// More PEM certificate files appended to the chain, in order
+    /// (Genesys's comma-separated `certificate`).
+    pub chain: Vec<PathBuf>,
+    /// The keystore's password file.
+    pub password_file: Option<PathBuf>,
+    /// A JKS key entry's password file, when not the store's password
+    /// (Jetty's `KeyManagerPassword`).
+    pub key_password_file: Option<PathBuf>,
+    /// The keystore entry to use; `None`: the only private key entry.
+    pub alias: Option<String>,
     /// The table this pair was given in, for messages: `connect_tls`,
     /// `listen_tls` or `listen_tls.certs[1]` (its keys are `.cert`, `.key`).
     pub key_name: String,
@@ -184,6 +203,12 @@ pub struct ListenTls {
     pub protocols: Vec<TlsVersion>,
     pub alpn: Vec<Vec<u8>>,
     pub alpn_required: bool,
+    /// The password file of a keystore `client_ca`.
+    pub client_ca_password_file: Option<PathBuf>,
+    /// Allowed cipher suites by their rustls names; empty: all rustls offers.
+    pub ciphers: Vec<String>,
+    /// How the table's `genesys` parameters were translated, for `check`.
+    pub genesys: Vec<String>,
     /// Present: only verified clients with one of these identities get in.
     pub allow: Option<Allow>,
 }

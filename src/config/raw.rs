@@ -66,9 +66,12 @@ pub struct RawRoute {
     pub max_connections: Option<u64>,
     pub connect_tls: Option<RawConnectTls>,
     pub listen_tls: Option<RawListenTls>,
+    /// Genesys transport parameters for the connect side
+    /// ("tls=1;certificate=…;trusted-ca=…"), translated by `genesys`.
+    pub genesys: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConnectTls {
     pub start: Option<String>,
@@ -88,9 +91,22 @@ pub struct RawConnectTls {
     pub alpn: Option<Vec<String>>,
     /// TLS session resumption towards the upstream (tickets and session IDs).
     pub resumption: Option<bool>,
+    /// The password of a keystore `cert` (and of `ca`, unless
+    /// `ca_password_file` is given).
+    pub password_file: Option<String>,
+    /// The entry of a keystore `cert` that holds the client identity.
+    pub alias: Option<String>,
+    pub ca_password_file: Option<String>,
+    /// A JKS key entry's own password, when it differs from the store's.
+    pub key_password_file: Option<String>,
+    pub ciphers: Option<Vec<String>>,
+    /// More chain files from a `genesys` comma-separated `certificate`;
+    /// not a key of the file.
+    #[serde(skip)]
+    pub genesys_chain: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawListenTls {
     pub cert: Option<String>,
@@ -103,6 +119,18 @@ pub struct RawListenTls {
     pub alpn: Option<Vec<String>>,
     /// Refuse clients that offer none of `alpn` (default: accept them).
     pub alpn_required: Option<bool>,
+    /// The password of a keystore `cert` (and of `client_ca`, unless
+    /// `client_ca_password_file` is given).
+    pub password_file: Option<String>,
+    pub alias: Option<String>,
+    pub client_ca_password_file: Option<String>,
+    pub key_password_file: Option<String>,
+    pub ciphers: Option<Vec<String>>,
+    /// Genesys transport parameters of a server port ("tls=1;tls-mutual=1;…").
+    pub genesys: Option<String>,
+    /// As in `RawConnectTls`.
+    #[serde(skip)]
+    pub genesys_chain: Vec<String>,
     /// A DER OCSP response to staple with `cert` (with `certs`, per entry).
     pub ocsp: Option<String>,
     /// Which verified client identities may connect (needs `client_ca`).
@@ -125,6 +153,10 @@ pub struct RawAllow {
 #[serde(deny_unknown_fields)]
 pub struct RawCertKey {
     pub cert: String,
-    pub key: String,
+    /// Absent: `cert` is a keystore that holds the key too.
+    pub key: Option<String>,
+    pub password_file: Option<String>,
+    pub key_password_file: Option<String>,
+    pub alias: Option<String>,
     pub ocsp: Option<String>,
 }

@@ -150,6 +150,9 @@ fn an_empty_connect_tls_table_means_direct_tls_with_full_verification() {
             protocols: vec![TlsVersion::Tls13, TlsVersion::Tls12],
             alpn: vec![],
             resumption: true,
+            ca_password_file: None,
+            ciphers: vec![],
+            genesys: vec![],
         }
     );
     assert_eq!(the_route(&c).connect_start(), "direct");
@@ -478,7 +481,7 @@ fn a_missing_or_mistyped_route_key_is_named() {
         &listen_tls("certs = [{ cert = \"c\" }]"),
         Some("r"),
         Some("listen_tls.certs[0].key"),
-        "missing configuration field",
+        "cert is given without key: both are needed (a PKCS#12 or JKS keystore cert needs password_file instead)",
     );
 }
 
@@ -1079,7 +1082,11 @@ fn a_client_certificate_means_mutual_tls() {
         the_connect_tls(&c).client_cert,
         Some(CertKey {
             cert: "/etc/c.pem".into(),
-            key: "/etc/c.key".into(),
+            key: Some("/etc/c.key".into()),
+            chain: vec![],
+            password_file: None,
+            key_password_file: None,
+            alias: None,
             key_name: "connect_tls".into(),
             ocsp: None,
         })
@@ -1248,7 +1255,11 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
         Some(ListenTls {
             certs: vec![CertKey {
                 cert: "/etc/web.pem".into(),
-                key: "/etc/web.key".into(),
+                key: Some("/etc/web.key".into()),
+                chain: vec![],
+                password_file: None,
+                key_password_file: None,
+                alias: None,
                 key_name: "listen_tls".into(),
                 ocsp: None,
             }],
@@ -1259,6 +1270,9 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
             alpn: vec![],
             alpn_required: false,
             allow: None,
+            client_ca_password_file: None,
+            ciphers: vec![],
+            genesys: vec![],
         })
     );
     let c = load(&listen_tls(
@@ -1273,7 +1287,7 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
         .map(|c| {
             (
                 c.cert.to_str().unwrap(),
-                c.key.to_str().unwrap(),
+                c.key.as_deref().unwrap().to_str().unwrap(),
                 c.key_name.as_str(),
             )
         })
@@ -1490,5 +1504,399 @@ fn a_toml_syntax_error_names_the_file_and_the_line() {
         None,
         None,
         "failed to parse: TOML parse error at line 5",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Keystores (issue 19)
+
+#[test]
+fn a_keystore_cert_needs_no_key_but_its_password_file() {
+    let c = load(&connect_tls(
+        "cert = \"/etc/gms.p12\"\npassword_file = \"/etc/gms.pass\"\nalias = \"gms\"",
+    ))
+    .unwrap();
+    let t = the_connect_tls(&c);
+    assert_eq!(
+        t.client_cert,
+        Some(CertKey {
+            cert: "/etc/gms.p12".into(),
+            key: None,
+            chain: vec![],
+            password_file: Some("/etc/gms.pass".into()),
+            key_password_file: None,
+            alias: Some("gms".into()),
+            key_name: "connect_tls".into(),
+            ocsp: None,
+        })
+    );
+}
+
+#[test]
+fn a_trust_store_takes_the_tables_password_unless_it_has_its_own() {
+    let c = load(&connect_tls(
+        "ca = \"/etc/trust.jks\"\npassword_file = \"/etc/p\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        the_connect_tls(&c).ca_password_file.as_deref(),
+        Some(Path::new("/etc/p"))
+    );
+    let c = load(&connect_tls(
+        "ca = \"/etc/trust.jks\"\npassword_file = \"/etc/p\"\nca_password_file = \"/etc/q\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        the_connect_tls(&c).ca_password_file.as_deref(),
+        Some(Path::new("/etc/q"))
+    );
+}
+
+#[test]
+fn each_listen_certs_entry_may_be_a_keystore_with_the_tables_password() {
+    let c = load(&listen_tls(
+        "password_file = \"/etc/p\"\ncerts = [{ cert = \"a.p12\", alias = \"a\" }, { cert = \"b.jks\", password_file = \"/etc/b\" }]",
+    ))
+    .unwrap();
+    let t = the_route(&c).listen_tls.as_ref().unwrap();
+    let got: Vec<_> = t
+        .certs
+        .iter()
+        .map(|c| (c.key.clone(), c.password_file.clone(), c.alias.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (None, Some("/etc/p".into()), Some("a".into())),
+            (None, Some("/etc/b".into()), None)
+        ]
+    );
+}
+
+#[test]
+fn an_alias_without_a_cert_is_refused() {
+    refused(
+        &connect_tls("alias = \"gms\""),
+        Some("r"),
+        Some("connect_tls.alias"),
+        "alias picks an entry of a keystore cert: give cert",
+    );
+}
+
+#[test]
+fn a_client_ca_password_without_client_ca_is_refused() {
+    refused(
+        &listen_tls("cert = \"c\"\nkey = \"k\"\nclient_ca_password_file = \"p\""),
+        Some("r"),
+        Some("listen_tls.client_ca_password_file"),
+        "is the password of a client_ca keystore: give client_ca",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Cipher suites
+
+#[test]
+fn ciphers_are_read_in_any_of_their_names() {
+    let c = load(&connect_tls(
+        "ciphers = [\"ECDHE-RSA-AES128-GCM-SHA256\", \"TLS_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\"]",
+    ))
+    .unwrap();
+    assert_eq!(
+        the_connect_tls(&c).ciphers,
+        [
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS13_AES_128_GCM_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+        ]
+    );
+}
+
+#[test]
+fn a_cipher_rustls_lacks_is_refused() {
+    refused(
+        &connect_tls("ciphers = [\"AES128-SHA\"]"),
+        Some("r"),
+        Some("connect_tls.ciphers"),
+        "\"AES128-SHA\" is not a suite rustls offers (only AEAD suites with ECDHE key exchange)",
+    );
+}
+
+#[test]
+fn ciphers_must_leave_a_suite_for_each_enabled_version() {
+    refused(
+        &listen_tls("cert = \"c\"\nkey = \"k\"\nciphers = [\"ECDHE-RSA-AES128-GCM-SHA256\"]"),
+        Some("r"),
+        Some("listen_tls.ciphers"),
+        "no TLSv1.3 suite is listed but protocols include it: add one (e.g. TLS_AES_128_GCM_SHA256) or drop TLSv1.3 from protocols",
+    );
+    load(&listen_tls(
+        "cert = \"c\"\nkey = \"k\"\nprotocols = [\"TLSv1.2\"]\nciphers = [\"ECDHE-RSA-AES128-GCM-SHA256\"]",
+    ))
+    .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Genesys transport parameters: each rule and each refusal
+
+/// `ROUTE` with `genesys = "params"` (the connect side) and `more` lines.
+fn genesys(params: &str, more: &str) -> String {
+    format!("{ROUTE}genesys = \"{params}\"\n{more}")
+}
+
+/// `ROUTE` with a listen_tls table whose `genesys` is `params`.
+fn listen_genesys(params: &str) -> String {
+    listen_tls(&format!("genesys = \"{params}\""))
+}
+
+#[test]
+fn genesys_checks_the_host_name_only_with_tls_target_name_check_host() {
+    let t = load(&genesys("tls=1", "")).unwrap();
+    assert_eq!(the_connect_tls(&t).verify, Verify::Chain);
+    let t = load(&genesys("tls=1;tls-target-name-check=no", "")).unwrap();
+    assert_eq!(the_connect_tls(&t).verify, Verify::Chain);
+    let t = load(&genesys("tls=1;tls-target-name-check=host", "")).unwrap();
+    assert_eq!(the_connect_tls(&t).verify, Verify::Full);
+    assert_eq!(
+        the_connect_tls(&t).genesys,
+        [
+            "tls=1 → TLS",
+            "tls-target-name-check=host → verify = \"full\""
+        ]
+    );
+}
+
+#[test]
+fn genesys_without_a_name_check_keeps_our_own_verify() {
+    let t = load(&genesys(
+        "tls=1",
+        "[route.connect_tls]\nverify = \"full\"\n",
+    ))
+    .unwrap();
+    assert_eq!(the_connect_tls(&t).verify, Verify::Full);
+}
+
+#[test]
+fn genesys_sec_protocol_pins_a_version_or_allows_both() {
+    let versions = |p: &str| {
+        let c = load(&genesys(&format!("tls=1;sec-protocol={p}"), "")).unwrap();
+        the_connect_tls(&c).protocols.clone()
+    };
+    assert_eq!(versions("TLSv12"), [TlsVersion::Tls12]);
+    assert_eq!(versions("TLSv13"), [TlsVersion::Tls13]);
+    assert_eq!(versions("SSLv23"), [TlsVersion::Tls13, TlsVersion::Tls12]);
+    assert_eq!(versions(""), [TlsVersion::Tls13, TlsVersion::Tls12]);
+}
+
+#[test]
+fn genesys_sec_protocol_tls1_is_refused_with_the_reason() {
+    refused(
+        &genesys("tls=1;sec-protocol=TLSv1", ""),
+        Some("r"),
+        Some("genesys"),
+        "sec-protocol=TLSv1 is refused: TLS 1.0 and 1.1 are deprecated (RFC 8996); use TLSv12, TLSv13, or SSLv23 (or empty) for both",
+    );
+    refused(
+        &genesys("sec-protocol=TLSv11", ""),
+        Some("r"),
+        Some("genesys"),
+        "sec-protocol=TLSv11 is refused: TLS 1.0 and 1.1 are deprecated",
+    );
+    refused(
+        &genesys("sec-protocol=SSLv3", ""),
+        Some("r"),
+        Some("genesys"),
+        "sec-protocol=SSLv3 is refused: SSL is broken (RFC 7568, RFC 6176)",
+    );
+}
+
+#[test]
+fn genesys_cipher_list_maps_openssl_and_iana_names_and_keeps_the_other_versions_suites() {
+    let c = load(&genesys(
+        "tls=1;cipher-list=ECDHE-RSA-AES256-GCM-SHA384:TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "",
+    ))
+    .unwrap();
+    let t = the_connect_tls(&c);
+    assert_eq!(
+        t.ciphers,
+        [
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS13_AES_256_GCM_SHA384",
+            "TLS13_AES_128_GCM_SHA256",
+            "TLS13_CHACHA20_POLY1305_SHA256"
+        ]
+    );
+    assert!(t
+        .genesys
+        .contains(&"cipher-list names no TLS 1.3 suite: TLS 1.3 keeps all its suites".to_owned()));
+}
+
+#[test]
+fn genesys_cipher_list_refuses_a_name_it_cannot_honour() {
+    refused(
+        &genesys(
+            "tls=1;cipher-list=ECDHE-RSA-AES128-GCM-SHA256:DES-CBC3-SHA",
+            "",
+        ),
+        Some("r"),
+        Some("genesys"),
+        "cipher-list: \"DES-CBC3-SHA\" is not a suite rustls offers",
+    );
+    refused(
+        &genesys("tls=1;cipher-list=HIGH:!aNULL", ""),
+        Some("r"),
+        Some("genesys"),
+        "cipher-list: \"HIGH\" is an OpenSSL selection rule, not a suite",
+    );
+}
+
+#[test]
+fn genesys_certificate_may_be_a_comma_separated_chain() {
+    let c = load(&genesys(
+        "tls=1;tls-mutual=1;certificate=/g/leaf.pem,/g/inter.pem;certificate-key=/g/leaf.key;trusted-ca=/g/ca.pem;tls-crl=/g/ca.crl",
+        "",
+    ))
+    .unwrap();
+    let t = the_connect_tls(&c);
+    let ck = t.client_cert.as_ref().unwrap();
+    assert_eq!(ck.cert, Path::new("/g/leaf.pem"));
+    assert_eq!(ck.chain, [Path::new("/g/inter.pem")]);
+    assert_eq!(ck.key.as_deref(), Some(Path::new("/g/leaf.key")));
+    assert_eq!(t.ca.as_deref(), Some(Path::new("/g/ca.pem")));
+    assert_eq!(t.crl, [Path::new("/g/ca.crl")]);
+}
+
+#[test]
+fn genesys_tls_mutual_on_a_connection_needs_a_certificate() {
+    refused(
+        &genesys("tls=1;tls-mutual=1", ""),
+        Some("r"),
+        Some("genesys"),
+        "tls-mutual=1 needs certificate: the identity to present",
+    );
+}
+
+#[test]
+fn genesys_tls_mutual_on_a_server_port_requires_client_certificates_from_trusted_ca() {
+    let c = load(&listen_genesys(
+        "tls=1;tls-mutual=1;certificate=/g/s.pem;certificate-key=/g/s.key;trusted-ca=/g/ca.pem",
+    ))
+    .unwrap();
+    let t = the_route(&c).listen_tls.as_ref().unwrap();
+    assert_eq!(t.client_ca.as_deref(), Some(Path::new("/g/ca.pem")));
+    assert_eq!(t.certs[0].cert, Path::new("/g/s.pem"));
+    let c = load(&listen_genesys(
+        "tls=1;certificate=/g/s.pem;certificate-key=/g/s.key;trusted-ca=/g/ca.pem",
+    ))
+    .unwrap();
+    let t = the_route(&c).listen_tls.as_ref().unwrap();
+    assert_eq!(t.client_ca, None);
+    assert!(t.genesys.contains(
+        &"trusted-ca=/g/ca.pem not used: without tls-mutual=1 a server port asks no client certificate"
+            .to_owned()
+    ));
+    refused(
+        &listen_genesys("tls=1;tls-mutual=1;certificate=/g/s.pem;certificate-key=/g/s.key"),
+        Some("r"),
+        Some("listen_tls.genesys"),
+        "tls-mutual=1 needs trusted-ca: the CA that signs the clients' certificates",
+    );
+}
+
+#[test]
+fn genesys_name_check_on_a_server_port_is_refused() {
+    refused(
+        &listen_genesys(
+            "tls=1;certificate=/s.pem;certificate-key=/s.key;tls-target-name-check=host",
+        ),
+        Some("r"),
+        Some("listen_tls.genesys"),
+        "tls-target-name-check is about the server a connection reaches; a listening port has none",
+    );
+}
+
+#[test]
+fn genesys_and_our_own_key_for_the_same_setting_is_refused_naming_both() {
+    refused(
+        &genesys(
+            "tls=1;certificate=/g/c.pem;certificate-key=/g/c.key",
+            "[route.connect_tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/c.key\"\n",
+        ),
+        Some("r"),
+        Some("genesys"),
+        "`certificate` here and `connect_tls.cert` both set the client certificate: give it in one place",
+    );
+    refused(
+        &genesys(
+            "tls-target-name-check=host",
+            "[route.connect_tls]\nverify = \"none\"\n",
+        ),
+        Some("r"),
+        Some("genesys"),
+        "`tls-target-name-check` here and `connect_tls.verify` both set how the peer is verified",
+    );
+    refused(
+        &genesys(
+            "sec-protocol=TLSv12",
+            "[route.connect_tls]\nprotocols = [\"TLSv1.3\"]\n",
+        ),
+        Some("r"),
+        Some("genesys"),
+        "`sec-protocol` here and `connect_tls.protocols` both set the protocol versions",
+    );
+    refused(
+        &listen_tls("genesys = \"tls=1;certificate=/g/s.pem;certificate-key=/g/s.key\"\ncert = \"/s.pem\"\nkey = \"/s.key\""),
+        Some("r"),
+        Some("listen_tls.genesys"),
+        "`certificate` here and `listen_tls.cert` both set the server certificate",
+    );
+}
+
+#[test]
+fn genesys_refuses_unknown_parameters_and_malformed_ones() {
+    refused(
+        &genesys("tls=1;tls-mutal=1", ""),
+        Some("r"),
+        Some("genesys"),
+        "unknown parameter \"tls-mutal\": the TLS parameters are tls, tls-mutual, certificate, certificate-key, trusted-ca, tls-target-name-check, tls-crl, sec-protocol, cipher-list",
+    );
+    refused(
+        &genesys("tls", ""),
+        Some("r"),
+        Some("genesys"),
+        "\"tls\" is not name=value",
+    );
+    refused(
+        &genesys("tls=1;tls=1", ""),
+        Some("r"),
+        Some("genesys"),
+        "parameter \"tls\" is given twice",
+    );
+    refused(
+        &genesys("tls=0", ""),
+        Some("r"),
+        Some("genesys"),
+        "tls=0 turns TLS off: remove the genesys parameters for a plain connection",
+    );
+}
+
+#[test]
+fn genesys_port_backup_port_and_address_are_accepted_and_noted() {
+    let c = load(&genesys(
+        "port=7022;backup-port=7023;address=stat-a;tls=1",
+        "",
+    ))
+    .unwrap();
+    assert_eq!(
+        the_connect_tls(&c).genesys,
+        [
+            "tls=1 → TLS",
+            "port=7022 ignored: not a TLS setting (the route's listen and connect say where)",
+            "backup-port=7023 ignored: not a TLS setting (the route's listen and connect say where)",
+            "address=stat-a ignored: not a TLS setting (the route's listen and connect say where)",
+            "no tls-target-name-check=host → verify = \"chain\" (Genesys checks the host name only when asked)"
+        ]
     );
 }

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use super::error::{ConfigError, Problem, RouteCtx};
 use super::model::*;
 use super::raw::*;
+use super::{ciphers, genesys};
 
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -220,12 +221,28 @@ fn route(ctx: &RouteCtx<'_>, r: RawRoute, d: &Defaults) -> Result<Route, ConfigE
         .map(|(i, c)| upstream(c).map_err(|m| ctx.invalid(&format!("connect[{i}]"), m)))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let connect_tls = match r.connect_tls {
-        Some(t) => Some(connect_tls(ctx, t)?),
-        None => None,
+    let connect_tls = match (r.connect_tls, r.genesys) {
+        (t, Some(params)) => {
+            let mut t = t.unwrap_or_default();
+            let notes = genesys::connect(&params, &mut t).map_err(|m| ctx.invalid("genesys", m))?;
+            let mut ct = connect_tls(ctx, t)?;
+            ct.genesys = notes;
+            Some(ct)
+        }
+        (Some(t), None) => Some(connect_tls(ctx, t)?),
+        (None, None) => None,
     };
     let listen_tls = match r.listen_tls {
-        Some(t) => Some(listen_tls(ctx, t)?),
+        Some(mut t) => {
+            let notes = match t.genesys.take() {
+                Some(params) => genesys::listen(&params, &mut t)
+                    .map_err(|m| ctx.invalid("listen_tls.genesys", m))?,
+                None => Vec::new(),
+            };
+            let mut lt = listen_tls(ctx, t)?;
+            lt.genesys = notes;
+            Some(lt)
+        }
         None => None,
     };
     Ok(Route {
@@ -357,7 +374,22 @@ fn connect_tls(ctx: &RouteCtx<'_>, t: RawConnectTls) -> Result<ConnectTls, Confi
             ));
         }
     }
-    let client_cert = cert_key(ctx, "connect_tls", t.cert, t.key)?;
+    let client_cert = cert_key(
+        ctx,
+        "connect_tls",
+        CertFields {
+            cert: t.cert,
+            key: t.key,
+            chain: t.genesys_chain,
+            password_file: t.password_file.clone(),
+            key_password_file: t.key_password_file,
+            alias: t.alias,
+        },
+    )?;
+    let protocols =
+        protocols(t.protocols.as_deref()).map_err(|m| ctx.invalid(&k("protocols"), m))?;
+    let ciphers =
+        ciphers(t.ciphers.as_deref(), &protocols).map_err(|m| ctx.invalid(&k("ciphers"), m))?;
     Ok(ConnectTls {
         start,
         verify,
@@ -365,15 +397,28 @@ fn connect_tls(ctx: &RouteCtx<'_>, t: RawConnectTls) -> Result<ConnectTls, Confi
         ca: t.ca.map(PathBuf::from),
         crl: paths(t.crl),
         client_cert,
-        protocols: protocols(t.protocols.as_deref())
-            .map_err(|m| ctx.invalid(&k("protocols"), m))?,
+        protocols,
         alpn: alpn(t.alpn.as_deref()).map_err(|m| ctx.invalid(&k("alpn"), m))?,
         resumption: t.resumption.unwrap_or(true),
+        ca_password_file: t.ca_password_file.or(t.password_file).map(PathBuf::from),
+        ciphers,
+        genesys: Vec::new(),
     })
 }
 
 fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigError> {
-    let single = cert_key(ctx, "listen_tls", t.cert, t.key)?;
+    let single = cert_key(
+        ctx,
+        "listen_tls",
+        CertFields {
+            cert: t.cert,
+            key: t.key,
+            chain: t.genesys_chain,
+            password_file: t.password_file.clone(),
+            key_password_file: t.key_password_file.clone(),
+            alias: t.alias.clone(),
+        },
+    )?;
     let certs = match (single, t.certs) {
         (Some(_), Some(_)) => {
             return Err(ctx.invalid(
@@ -394,13 +439,28 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
         (None, Some(list)) => list
             .into_iter()
             .enumerate()
-            .map(|(i, ck)| CertKey {
-                cert: ck.cert.into(),
-                key: ck.key.into(),
-                key_name: format!("listen_tls.certs[{i}]"),
-                ocsp: ck.ocsp.map(PathBuf::from),
+            .map(|(i, ck)| {
+                let ocsp = ck.ocsp.map(PathBuf::from);
+                cert_key(
+                    ctx,
+                    &format!("listen_tls.certs[{i}]"),
+                    CertFields {
+                        cert: Some(ck.cert),
+                        key: ck.key,
+                        chain: Vec::new(),
+                        password_file: ck.password_file.or_else(|| t.password_file.clone()),
+                        key_password_file: ck
+                            .key_password_file
+                            .or_else(|| t.key_password_file.clone()),
+                        alias: ck.alias,
+                    },
+                )
+                .map(|c| CertKey {
+                    ocsp,
+                    ..c.expect("cert is given")
+                })
             })
-            .collect(),
+            .collect::<Result<_, _>>()?,
         (None, None) => return Err(ctx.invalid(
             "listen_tls.cert",
             "TLS termination needs a certificate: cert and key, or certs = [{ cert, key }, ...]",
@@ -436,16 +496,31 @@ fn listen_tls(ctx: &RouteCtx<'_>, t: RawListenTls) -> Result<ListenTls, ConfigEr
             "alpn_required = true needs a non-empty alpn list",
         ));
     }
+    let protocols =
+        protocols(t.protocols.as_deref()).map_err(|m| ctx.invalid("listen_tls.protocols", m))?;
+    let ciphers = ciphers(t.ciphers.as_deref(), &protocols)
+        .map_err(|m| ctx.invalid("listen_tls.ciphers", m))?;
+    if t.client_ca_password_file.is_some() && t.client_ca.is_none() {
+        return Err(ctx.invalid(
+            "listen_tls.client_ca_password_file",
+            "is the password of a client_ca keystore: give client_ca",
+        ));
+    }
     Ok(ListenTls {
         certs,
         client_ca: t.client_ca.map(PathBuf::from),
         crl: paths(t.crl),
         sni_required: t.sni_required.unwrap_or(false),
-        protocols: protocols(t.protocols.as_deref())
-            .map_err(|m| ctx.invalid("listen_tls.protocols", m))?,
+        protocols,
         alpn: alpn_list,
         alpn_required,
         allow,
+        client_ca_password_file: t
+            .client_ca_password_file
+            .or(t.password_file)
+            .map(PathBuf::from),
+        ciphers,
+        genesys: Vec::new(),
     })
 }
 
@@ -537,29 +612,78 @@ fn dns_pattern(s: &str) -> Result<String, String> {
     Ok(s.to_ascii_lowercase())
 }
 
+/// The keys of one certificate setting, as written.
+struct CertFields {
+    cert: Option<String>,
+    key: Option<String>,
+    chain: Vec<String>,
+    password_file: Option<String>,
+    key_password_file: Option<String>,
+    alias: Option<String>,
+}
+
+/// A certificate with its key: PEM `cert` and `key`, or a keystore `cert`
+/// (PKCS#12 or JKS, told by content when loaded) with its `password_file`.
 fn cert_key(
     ctx: &RouteCtx<'_>,
     table: &str,
-    cert: Option<String>,
-    key: Option<String>,
+    f: CertFields,
 ) -> Result<Option<CertKey>, ConfigError> {
-    match (cert, key) {
-        (Some(cert), Some(key)) => Ok(Some(CertKey {
-            cert: cert.into(),
-            key: key.into(),
-            key_name: table.to_owned(),
-            ocsp: None,
-        })),
+    let ck = |cert: String, key: Option<String>| CertKey {
+        cert: cert.into(),
+        key: key.map(PathBuf::from),
+        chain: f.chain.iter().map(PathBuf::from).collect(),
+        password_file: f.password_file.clone().map(PathBuf::from),
+        key_password_file: f.key_password_file.clone().map(PathBuf::from),
+        alias: f.alias.clone(),
+        key_name: table.to_owned(),
+        ocsp: None,
+    };
+    match (f.cert.clone(), f.key.clone()) {
+        (Some(cert), Some(key)) => Ok(Some(ck(cert, Some(key)))),
+        (Some(cert), None) if f.password_file.is_some() => Ok(Some(ck(cert, None))),
+        (None, None) if f.alias.is_some() => Err(ctx.invalid(
+            &format!("{table}.alias"),
+            "alias picks an entry of a keystore cert: give cert",
+        )),
         (None, None) => Ok(None),
         (Some(_), None) => Err(ctx.invalid(
             &format!("{table}.key"),
-            "cert is given without key: both are needed",
+            "cert is given without key: both are needed (a PKCS#12 or JKS keystore cert needs password_file instead)",
         )),
         (None, Some(_)) => Err(ctx.invalid(
             &format!("{table}.cert"),
             "key is given without cert: both are needed",
         )),
     }
+}
+
+/// Cipher suites in any of their names, to rustls names; every enabled
+/// protocol version must keep at least one.
+fn ciphers(list: Option<&[String]>, versions: &[TlsVersion]) -> Result<Vec<String>, String> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<String> = Vec::new();
+    for name in list {
+        let s = ciphers::suite(name)?;
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    }
+    for (v, tls13, example) in [
+        (TlsVersion::Tls13, true, "TLS_AES_128_GCM_SHA256"),
+        (TlsVersion::Tls12, false, "ECDHE-RSA-AES128-GCM-SHA256"),
+    ] {
+        if versions.contains(&v) && !out.iter().any(|s| ciphers::is_tls13(s) == tls13) {
+            return Err(format!(
+                "no {} suite is listed but protocols include it: add one (e.g. {example}) or drop {} from protocols",
+                v.as_str(),
+                v.as_str()
+            ));
+        }
+    }
+    Ok(out)
 }
 
 fn paths(list: Option<Vec<String>>) -> Vec<PathBuf> {

@@ -11,7 +11,7 @@ use rustls::{ClientConfig, RootCertStore};
 use super::danger::AcceptAnyCertificate;
 use super::material::{CertInfo, CrlInfo, Loader};
 use super::verify::{ChainOnly, NamedServerRevocation, Pinned};
-use super::{provider, versions};
+use super::{provider_with, versions};
 use crate::config::{ConfigError, ConnectTls, Verify};
 
 /// Everything a connection needs to secure its upstream leg.
@@ -63,13 +63,17 @@ pub fn build(
     t: &ConnectTls,
     native: &mut NativeRoots,
 ) -> Result<ClientTls, ConfigError> {
-    let provider = provider();
+    let provider = provider_with(&t.ciphers);
     let mut certs = Vec::new();
 
     let (roots, trust) = match (&t.verify, &t.ca) {
         (Verify::Full | Verify::Chain, Some(path)) => {
-            let anchors = loader.certs("connect_tls.ca", path)?;
-            loader.warn_expiry("connect_tls.ca", path, &anchors);
+            let anchors = loader.anchors(
+                "connect_tls.ca",
+                path,
+                "connect_tls.ca_password_file",
+                t.ca_password_file.as_deref(),
+            )?;
             let mut store = RootCertStore::empty();
             for a in &anchors {
                 store.add(a.clone()).map_err(|e| {
@@ -158,21 +162,8 @@ pub fn build(
 
     let mut config = match &t.client_cert {
         Some(ck) => {
-            let chain = loader.certs("connect_tls.cert", &ck.cert)?;
-            let key = loader.key("connect_tls.key", &ck.key)?;
-            loader.warn_expiry("connect_tls.cert", &ck.cert, &chain);
+            let (chain, key) = loader.identity(ck)?;
             certs.extend(CertInfo::parse(&chain[0]).map(|i| ("client", i)));
-            rustls::sign::CertifiedKey::from_der(chain.clone(), key.0.clone_key(), &provider)
-                .map_err(|e| {
-                    loader.ctx.invalid(
-                        "connect_tls.key",
-                        format!(
-                            "{} does not match the certificate in {}: {e}",
-                            ck.key.display(),
-                            ck.cert.display()
-                        ),
-                    )
-                })?;
             builder
                 .with_client_auth_cert(chain, key.0)
                 .map_err(|e| loader.ctx.invalid("connect_tls.key", e.to_string()))?

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
-use crate::config::{ConfigError, Problem, RouteCtx};
+use super::keystore::{self, Format, Password, StoreError};
+use crate::config::{CertKey, ConfigError, Problem, RouteCtx};
 
 /// What one certificate says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,12 +199,12 @@ impl Loader<'_> {
                 ),
             )
         })?;
-        self.check_key_mode(key, path)?;
+        self.check_mode(key, path, "private key")?;
         Ok(SecretKey(der))
     }
 
     #[cfg(unix)]
-    fn check_key_mode(&mut self, key: &str, path: &Path) -> Result<(), ConfigError> {
+    fn check_mode(&mut self, key: &str, path: &Path, what: &str) -> Result<(), ConfigError> {
         use std::os::unix::fs::PermissionsExt;
         let Ok(meta) = std::fs::metadata(path) else {
             return Ok(());
@@ -211,7 +212,7 @@ impl Loader<'_> {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             let msg = format!(
-                "private key {} is readable by group or others (mode {mode:04o}); make it 0600 or 0400 for the sidecar's user",
+                "{what} {} is readable by group or others (mode {mode:04o}); make it 0600 or 0400 for the sidecar's user",
                 path.display()
             );
             if self.strict_key_permissions {
@@ -225,8 +226,171 @@ impl Loader<'_> {
     }
 
     #[cfg(not(unix))]
-    fn check_key_mode(&mut self, _key: &str, _path: &Path) -> Result<(), ConfigError> {
+    fn check_mode(&mut self, _key: &str, _path: &Path, _what: &str) -> Result<(), ConfigError> {
         Ok(())
+    }
+
+    /// A keystore password from the file `path` names (config key `key`).
+    /// Like a private key, the file should be readable by the sidecar only.
+    pub fn password(&mut self, key: &str, path: &Path) -> Result<Password, ConfigError> {
+        let bytes = self.read(key, path)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            self.ctx.invalid(
+                key,
+                format!("{}: the password is not UTF-8 text", path.display()),
+            )
+        })?;
+        self.check_mode(key, path, "password file")?;
+        Ok(Password::from_file_text(&text))
+    }
+
+    /// The certificate chain and private key of one cert setting: PEM
+    /// `cert` and `key` files, or a PKCS#12 or JKS keystore `cert` (told by
+    /// content) opened with `password_file` at entry `alias`. Refuses a key
+    /// that does not match its certificate.
+    pub fn identity(
+        &mut self,
+        ck: &CertKey,
+    ) -> Result<(Vec<CertificateDer<'static>>, SecretKey), ConfigError> {
+        let kn = &ck.key_name;
+        let cert_key = format!("{kn}.cert");
+        let bytes = self.read(&cert_key, &ck.cert)?;
+        let format = Format::detect(&bytes);
+        let (mut chain, key, what) = if format.is_keystore() {
+            if ck.key.is_some() {
+                return Err(self.ctx.invalid(
+                    &format!("{kn}.key"),
+                    format!(
+                        "{} is a {} keystore, which holds the key: omit key",
+                        ck.cert.display(),
+                        format.as_str()
+                    ),
+                ));
+            }
+            let pw_key = format!("{kn}.password_file");
+            let Some(pw_path) = &ck.password_file else {
+                return Err(self.ctx.invalid(
+                    &pw_key,
+                    format!(
+                        "{} is a {} keystore: give password_file, the file holding its password",
+                        ck.cert.display(),
+                        format.as_str()
+                    ),
+                ));
+            };
+            let password = self.password(&pw_key, pw_path)?;
+            let key_pw_key = format!("{kn}.key_password_file");
+            let key_password = match &ck.key_password_file {
+                Some(p) => Some(self.password(&key_pw_key, p)?),
+                None => None,
+            };
+            let id = keystore::identity(
+                &bytes,
+                &password,
+                key_password.as_ref(),
+                ck.alias.as_deref(),
+            )
+            .map_err(|e| {
+                let key = match e {
+                    StoreError::WrongPassword(_) => pw_key.clone(),
+                    StoreError::WrongKeyPassword(_) if ck.key_password_file.is_some() => {
+                        key_pw_key.clone()
+                    }
+                    StoreError::WrongKeyPassword(_) => pw_key.clone(),
+                    StoreError::NoAlias { .. }
+                    | StoreError::NotAKeyEntry { .. }
+                    | StoreError::SeveralKeys { .. } => format!("{kn}.alias"),
+                    _ => cert_key.clone(),
+                };
+                self.ctx
+                    .invalid(&key, format!("{}: {e}", ck.cert.display()))
+            })?;
+            let what = format!("the key of entry \"{}\" in {}", id.alias, ck.cert.display());
+            (id.chain, SecretKey(id.key), what)
+        } else {
+            let Some(key_path) = &ck.key else {
+                return Err(self.ctx.invalid(
+                    &format!("{kn}.key"),
+                    format!(
+                        "{} is not a PKCS#12 or JKS keystore: a PEM cert needs key",
+                        ck.cert.display()
+                    ),
+                ));
+            };
+            let chain = self.certs(&cert_key, &ck.cert)?;
+            let key = self.key(&format!("{kn}.key"), key_path)?;
+            (chain, key, key_path.display().to_string())
+        };
+        for c in &chain {
+            if CertInfo::parse(c).is_none() {
+                return Err(self.ctx.invalid(
+                    &cert_key,
+                    format!(
+                        "{}: holds a certificate that is not valid X.509",
+                        ck.cert.display()
+                    ),
+                ));
+            }
+        }
+        for extra in &ck.chain {
+            chain.extend(self.certs(&cert_key, extra)?);
+        }
+        rustls::sign::CertifiedKey::from_der(chain.clone(), key.0.clone_key(), &super::provider())
+            .map_err(|e| {
+                let key_name = if ck.key.is_some() {
+                    format!("{kn}.key")
+                } else {
+                    cert_key.clone()
+                };
+                self.ctx.invalid(
+                    &key_name,
+                    format!(
+                        "{what} does not match the certificate in {}: {e}",
+                        ck.cert.display()
+                    ),
+                )
+            })?;
+        self.warn_expiry(&cert_key, &ck.cert, &chain);
+        Ok((chain, key))
+    }
+
+    /// Trust anchors: a PEM file of CA certificates, or every trusted
+    /// certificate of a PKCS#12 or JKS trust store opened with the password
+    /// in `password_file` (config key `pw_key`).
+    pub fn anchors(
+        &mut self,
+        key: &str,
+        path: &Path,
+        pw_key: &str,
+        password_file: Option<&Path>,
+    ) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+        let bytes = self.read(key, path)?;
+        let format = Format::detect(&bytes);
+        let anchors = if format.is_keystore() {
+            let Some(pw_path) = password_file else {
+                return Err(self.ctx.invalid(
+                    pw_key,
+                    format!(
+                        "{} is a {} trust store: give {pw_key} (or password_file), the file holding its password",
+                        path.display(),
+                        format.as_str()
+                    ),
+                ));
+            };
+            let password = self.password(pw_key, pw_path)?;
+            keystore::trusted(&bytes, &password).map_err(|e| {
+                let k = if matches!(e, StoreError::WrongPassword(_)) {
+                    pw_key
+                } else {
+                    key
+                };
+                self.ctx.invalid(k, format!("{}: {e}", path.display()))
+            })?
+        } else {
+            self.certs(key, path)?
+        };
+        self.warn_expiry(key, path, &anchors);
+        Ok(anchors)
     }
 
     /// Revocation lists, each PEM ("X509 CRL") or DER. A list past its

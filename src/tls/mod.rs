@@ -9,6 +9,7 @@
 pub mod client;
 pub mod danger;
 pub mod identity;
+pub mod keystore;
 pub mod material;
 pub mod ocsp;
 pub mod reason;
@@ -27,6 +28,22 @@ pub fn provider() -> Arc<CryptoProvider> {
     PROVIDER
         .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .clone()
+}
+
+/// The provider with only the cipher suites named (rustls names, as the
+/// config layer resolved them); empty: every suite.
+pub fn provider_with(ciphers: &[String]) -> Arc<CryptoProvider> {
+    let all = provider();
+    if ciphers.is_empty() {
+        return all;
+    }
+    let mut p = (*all).clone();
+    p.cipher_suites.retain(|s| {
+        s.suite()
+            .as_str()
+            .is_some_and(|n| ciphers.iter().any(|c| c == n))
+    });
+    Arc::new(p)
 }
 
 /// Draws a few random bytes from the provider, so that the one-off seeding

@@ -12,7 +12,7 @@ use super::identity::AllowList;
 use super::material::{now_unix, CertInfo, CrlInfo, Loader};
 use super::ocsp::{self, Staple};
 use super::verify::NamedClientRevocation;
-use super::{provider, versions};
+use super::{provider_with, versions};
 use crate::config::{ConfigError, ListenTls};
 
 /// Everything a connection needs to terminate TLS from its client.
@@ -90,32 +90,23 @@ impl ServerTls {
 
 /// Builds the listen side of a route.
 pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, ConfigError> {
-    let provider = provider();
+    let provider = provider_with(&t.ciphers);
     let mut entries = Vec::new();
     let mut names = Vec::new();
     let mut certs = Vec::new();
     let mut staples = Vec::new();
     let mut crl_infos = Vec::new();
     for ck in &t.certs {
-        let cert_key = format!("{}.cert", ck.key_name);
-        let key_key = format!("{}.key", ck.key_name);
-        let chain = loader.certs(&cert_key, &ck.cert)?;
-        let key = loader.key(&key_key, &ck.key)?;
-        loader.warn_expiry(&cert_key, &ck.cert, &chain);
+        let (chain, key) = loader.identity(ck)?;
         let info = CertInfo::parse(&chain[0]).expect("checked when loaded");
         let staple = match &ck.ocsp {
             Some(path) => Some(staple(loader, &ck.key_name, path, &chain, &info)?),
             None => None,
         };
         let mut certified = CertifiedKey::from_der(chain, key.0, &provider).map_err(|e| {
-            loader.ctx.invalid(
-                &key_key,
-                format!(
-                    "{} does not match the certificate in {}: {e}",
-                    ck.key.display(),
-                    ck.cert.display()
-                ),
-            )
+            loader
+                .ctx
+                .invalid(&format!("{}.cert", ck.key_name), e.to_string())
         })?;
         certified.ocsp = staple.as_ref().map(|s| s.der.clone());
         staples.push(staple);
@@ -129,8 +120,12 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
         .map_err(|e| loader.ctx.invalid("listen_tls.protocols", e.to_string()))?;
     let builder = match &t.client_ca {
         Some(path) => {
-            let anchors = loader.certs("listen_tls.client_ca", path)?;
-            loader.warn_expiry("listen_tls.client_ca", path, &anchors);
+            let anchors = loader.anchors(
+                "listen_tls.client_ca",
+                path,
+                "listen_tls.client_ca_password_file",
+                t.client_ca_password_file.as_deref(),
+            )?;
             let mut store = RootCertStore::empty();
             for a in &anchors {
                 store.add(a.clone()).map_err(|e| {
