@@ -46,7 +46,9 @@
 //! - [`pki`]: throwaway CAs and certificates for `demo` and the tests.
 //!
 //! `main.rs` is the command line: it parses arguments, sets up logging and
-//! the metrics recorder, and calls into these.
+//! the metrics recorder, and calls into these. `ARCHITECTURE.md` at the
+//! repository root follows one connection through these modules and says
+//! where each policy lives.
 
 #![forbid(unsafe_code)]
 
