@@ -12,6 +12,7 @@
 //! the caller can carry a truncation or reset through to the other side.
 
 mod pipe;
+mod pool;
 mod splice;
 pub mod tls;
 

@@ -5,13 +5,13 @@
 //! when the reader has nothing more for now and everything was written. An
 //! idle connection (GMS keeps many open for days) holds no relay buffer.
 
-use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncWrite, ReadBuf};
 
+use super::pool::{self, Pool};
 use super::{Flow, Source, SpliceError};
 
 pub(crate) enum PipeError {
@@ -29,26 +29,19 @@ enum State {
     Done,
 }
 
-/// Buffers kept per thread for reuse; beyond this they are freed.
-const POOL_MAX: usize = 64;
-
 thread_local! {
-    static POOL: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+    /// Buffers kept per thread for reuse; beyond 64 they are freed.
+    static POOL: Pool<Box<[u8]>> = const { Pool::new(64) };
 }
 
 fn take_buffer(size: usize) -> Box<[u8]> {
-    POOL.with(|p| p.borrow_mut().pop())
+    pool::take(&POOL)
         .filter(|b| b.len() == size)
         .unwrap_or_else(|| vec![0; size].into_boxed_slice())
 }
 
 fn give_back(buf: Box<[u8]>) {
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() < POOL_MAX {
-            p.push(buf);
-        }
-    });
+    pool::give(&POOL, buf);
 }
 
 pub(crate) struct Pipe {
@@ -251,7 +244,7 @@ mod tests {
             "written and idle again: the buffer went back"
         );
         assert!(
-            POOL.with(|p| !p.borrow().is_empty()),
+            POOL.with(|p| p.len() > 0),
             "and is in the pool for the next burst"
         );
     }

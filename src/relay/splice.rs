@@ -80,7 +80,6 @@ fn enabled() -> bool {
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::cell::RefCell;
     use std::io;
     use std::os::fd::OwnedFd;
     use std::task::{ready, Context, Poll};
@@ -92,15 +91,13 @@ mod linux {
     use tokio::io::Interest;
     use tokio::net::TcpStream;
 
+    use super::super::pool::{self, Pool};
     use super::super::{Flow, Pipe, PipeError, BUFFER_SIZE};
 
     /// The capacity asked of each pipe (F_SETPIPE_SZ): at most this many
     /// bytes per direction are in flight. If the kernel refuses (the
     /// per-user pipe limit), the pipe keeps the size it has.
     pub(super) const PIPE_SIZE: usize = 256 * 1024;
-
-    /// Empty pipes kept per thread for reuse; beyond this they are closed.
-    const POOL_MAX: usize = 32;
 
     pub(super) struct KernelPipe {
         read: OwnedFd,
@@ -110,7 +107,8 @@ mod linux {
     }
 
     thread_local! {
-        static POOL: RefCell<Vec<KernelPipe>> = const { RefCell::new(Vec::new()) };
+        /// Empty pipes kept per thread for reuse; beyond 32 they are closed.
+        static POOL: Pool<KernelPipe> = const { Pool::new(32) };
     }
 
     #[cfg(test)]
@@ -124,7 +122,7 @@ mod linux {
         if NO_PIPES.with(|f| f.get()) {
             return Err(Errno::MFILE.into());
         }
-        if let Some(p) = POOL.with(|p| p.borrow_mut().pop()) {
+        if let Some(p) = pool::take(&POOL) {
             return Ok(p);
         }
         let (read, write) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
@@ -135,17 +133,12 @@ mod linux {
 
     /// Only an empty pipe may go back.
     fn give_back(p: KernelPipe) {
-        POOL.with(|pool| {
-            let mut pool = pool.borrow_mut();
-            if pool.len() < POOL_MAX {
-                pool.push(p);
-            }
-        });
+        pool::give(&POOL, p);
     }
 
     #[cfg(test)]
     pub(super) fn pooled() -> usize {
-        POOL.with(|p| p.borrow().len())
+        POOL.with(Pool::len)
     }
 
     const FLAGS: SpliceFlags = SpliceFlags::NONBLOCK.union(SpliceFlags::MOVE);

@@ -23,7 +23,6 @@
 //! handshake (KeyUpdate, alerts) go out with the next write or flush, or
 //! at once from a read when the socket takes them.
 
-use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -38,6 +37,7 @@ use rustls::unbuffered::{
 use rustls::{ClientConfig, CommonState};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::pool::{self, Pool};
 use super::{Source, SpliceError};
 
 /// The largest TLS record on the wire: header, 16 KiB of plaintext and the
@@ -68,28 +68,24 @@ pub const OUT_SIZE: usize = 4 * (RECORD_PLAIN + RECORD_OVERHEAD);
 /// Decrypted plaintext waiting for the reader (grows only while the reader
 /// is slower than the incoming buffer is full, so at most about `IN_SIZE`).
 const STASH_SIZE: usize = RECORD_PLAIN;
-/// Buffers kept per thread and kind for reuse; beyond this they are freed
-/// (at most about 2 MiB per thread stays after a burst).
-const POOL_MAX: usize = 16;
-
 thread_local! {
-    static POOL_IN: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-    static POOL_OUT: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-    static POOL_STASH: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// Buffers kept per thread and kind for reuse; beyond 16 each they are
+    /// freed (at most about 2 MiB per thread stays after a burst).
+    static POOL_IN: Pool<Vec<u8>> = const { Pool::new(16) };
+    static POOL_OUT: Pool<Vec<u8>> = const { Pool::new(16) };
+    static POOL_STASH: Pool<Vec<u8>> = const { Pool::new(16) };
 }
 
-type Pool = std::thread::LocalKey<RefCell<Vec<Vec<u8>>>>;
-
 /// A zeroed buffer of `size` bytes (len == size).
-fn take_full(pool: &'static Pool, size: usize) -> Vec<u8> {
-    pool.with(|p| p.borrow_mut().pop())
+fn take_full(pool: &'static pool::Local<Vec<u8>>, size: usize) -> Vec<u8> {
+    pool::take(pool)
         .filter(|b| b.len() == size)
         .unwrap_or_else(|| vec![0; size])
 }
 
 /// An empty buffer with room for `size` bytes (len == 0).
-fn take_empty(pool: &'static Pool, size: usize) -> Vec<u8> {
-    pool.with(|p| p.borrow_mut().pop())
+fn take_empty(pool: &'static pool::Local<Vec<u8>>, size: usize) -> Vec<u8> {
+    pool::take(pool)
         .map(|mut b| {
             b.clear();
             b
@@ -104,13 +100,8 @@ fn give_back_in(buf: Vec<u8>) {
     }
 }
 
-fn give_back(pool: &'static Pool, buf: Vec<u8>) {
-    pool.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() < POOL_MAX {
-            p.push(buf);
-        }
-    });
+fn give_back(pool: &'static pool::Local<Vec<u8>>, buf: Vec<u8>) {
+    pool::give(pool, buf);
 }
 
 /// A rustls error as the I/O error tokio-rustls would give, so
