@@ -220,13 +220,15 @@ fn main() -> ExitCode {
             config: c,
             pid_file,
         } => {
-            let cfg = match config::load(&c.config) {
-                Ok(cfg) => cfg,
+            // Read and validated once: `run` serves exactly this.
+            let loaded = match serve::Loaded::read(&c.config) {
+                Ok(l) => l,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(1);
                 }
             };
+            let cfg = &loaded.config;
             let json_logs = matches!(cfg.log.format, config::LogFormat::Json);
             init_logging(&cfg.log.level, cfg.log.format);
             let metrics = match telemetry::install() {
@@ -237,10 +239,11 @@ fn main() -> ExitCode {
                 }
             };
             // Before the runtime starts its threads: they inherit it.
-            sandbox::apply(&cfg, &c.config, pid_file.as_deref());
+            sandbox::apply(cfg, &c.config, pid_file.as_deref());
             let rt = serving_runtime(cfg.workers);
             match rt.block_on(serve::run_with(
                 &c.config,
+                loaded,
                 metrics,
                 serve::Options { pid_file },
             )) {

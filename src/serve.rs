@@ -58,17 +58,42 @@ struct Running {
     board: Arc<Board>,
 }
 
+/// The config file, read and validated once, with the file's stamp taken
+/// before the read (a write during start-up is then seen by the watch).
+pub struct Loaded {
+    pub config: Config,
+    stamp: FileStamp,
+}
+
+impl Loaded {
+    pub fn read(path: &Path) -> Result<Loaded, crate::config::ConfigError> {
+        let stamp = FileStamp::of(path);
+        let config = crate::config::load(path)?;
+        Ok(Loaded { config, stamp })
+    }
+}
+
 /// Serves the config at `path` until SIGTERM or SIGINT; returns after the
 /// drain. Errors only before serving starts (bad config, a port in use).
 pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
-    run_with(path, metrics, Options::default()).await
+    run_with(path, Loaded::read(path)?, metrics, Options::default()).await
 }
 
-/// [`run`] with options.
-pub async fn run_with(path: &Path, metrics: PrometheusHandle, opts: Options) -> anyhow::Result<()> {
-    // Taken before the read: a write during start-up is seen by the watch.
-    let config_stamp = FileStamp::of(path);
-    let (fingerprint, plan) = load(path)?;
+/// [`run`] on the config `loaded` from `path` (which is still where
+/// reloads read it), with options.
+pub async fn run_with(
+    path: &Path,
+    loaded: Loaded,
+    metrics: PrometheusHandle,
+    opts: Options,
+) -> anyhow::Result<()> {
+    let Loaded {
+        config,
+        stamp: config_stamp,
+    } = loaded;
+    // Before the certificate files are read, as in `load`.
+    let fingerprint = Fingerprint::of(&config);
+    let plan = plan::build(config)?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }

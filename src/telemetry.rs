@@ -240,8 +240,7 @@ impl crate::relay::Observe for RouteMetrics {
     }
 }
 
-/// Counts a config reload: `ok` or `error`.
-/// Both reload series exist from the start at 0, so an alert on
+/// Makes both reload series exist from the start at 0, so an alert on
 /// `increase(...{result="error"}[..]) > 0` sees the first failure.
 pub fn register_reloads() {
     for result in ["ok", "error"] {
@@ -249,6 +248,7 @@ pub fn register_reloads() {
     }
 }
 
+/// Counts a config reload: `ok` or `error`.
 pub fn reload(ok: bool) {
     counter!(CONFIG_RELOADS, "result" => if ok { "ok" } else { "error" }).increment(1);
 }

@@ -20,7 +20,6 @@ use super::stream::abort_tcp;
 /// A serving route, as the supervisor holds it.
 pub struct RouteHandle {
     pub name: String,
-    pub listen: SocketAddr,
     plan: watch::Sender<Arc<RoutePlan>>,
     stop: CancellationToken,
     pub active: Arc<AtomicUsize>,
@@ -70,7 +69,6 @@ pub fn spawn(
     force: CancellationToken,
     active: Arc<AtomicUsize>,
 ) -> RouteHandle {
-    let listen = listener.local_addr().unwrap_or(plan.route.listen);
     let name = plan.route.name.clone();
     let (tx, rx) = watch::channel(plan);
     let stop = CancellationToken::new();
@@ -84,7 +82,6 @@ pub fn spawn(
     ));
     RouteHandle {
         name,
-        listen,
         plan: tx,
         stop,
         active,

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{self, Config, ConfigError, Route, RouteCtx, Start, Upgrade, Verify};
+use crate::config::{self, Config, ConfigError, Route, RouteCtx, Start, Upgrade};
 use crate::telemetry::RouteMetrics;
 use crate::tls::client::{self, ClientTls, NativeRoots};
 use crate::tls::material::{Loader, Warning};
@@ -148,13 +148,5 @@ impl RoutePlan {
                 }
             }
         }
-    }
-
-    /// Is this route's upstream check weaker than full verification?
-    pub fn weak(&self) -> bool {
-        matches!(
-            self.route.connect_tls.as_ref().map(|t| &t.verify),
-            Some(Verify::None | Verify::Chain)
-        )
     }
 }
