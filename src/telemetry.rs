@@ -43,14 +43,48 @@ pub const HANDSHAKE_BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
+/// A connection's outcome: the `result` label of `connections_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnResult {
+    Ok,
+    RefusedLimit,
+    ConnectError,
+    UpgradeError,
+    HandshakeError,
+    Timeout,
+}
+
+impl ConnResult {
+    /// Every outcome, in label order.
+    pub const ALL: [ConnResult; 6] = [
+        ConnResult::Ok,
+        ConnResult::RefusedLimit,
+        ConnResult::ConnectError,
+        ConnResult::UpgradeError,
+        ConnResult::HandshakeError,
+        ConnResult::Timeout,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConnResult::Ok => "ok",
+            ConnResult::RefusedLimit => "refused_limit",
+            ConnResult::ConnectError => "connect_error",
+            ConnResult::UpgradeError => "upgrade_error",
+            ConnResult::HandshakeError => "handshake_error",
+            ConnResult::Timeout => "timeout",
+        }
+    }
+}
+
 /// Connection outcomes, the `result` label of `connections_total`.
 pub const RESULTS: [&str; 6] = [
-    "ok",
-    "refused_limit",
-    "connect_error",
-    "upgrade_error",
-    "handshake_error",
-    "timeout",
+    ConnResult::Ok.as_str(),
+    ConnResult::RefusedLimit.as_str(),
+    ConnResult::ConnectError.as_str(),
+    ConnResult::UpgradeError.as_str(),
+    ConnResult::HandshakeError.as_str(),
+    ConnResult::Timeout.as_str(),
 ];
 
 /// Installs the global Prometheus recorder and returns the handle that
@@ -149,11 +183,11 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts a connection's outcome; `result` is one of [`RESULTS`].
-    pub fn connection(&self, result: &'static str) {
-        let i = RESULTS.iter().position(|r| *r == result).unwrap_or(0);
-        self.results[i].increment(1);
-        self.activity.connection(RESULTS[i]);
+    /// Counts a connection's outcome.
+    pub fn connection(&self, result: ConnResult) {
+        // `results` is in `ConnResult::ALL`'s order.
+        self.results[result as usize].increment(1);
+        self.activity.connection(result.as_str());
     }
 
     pub fn handshake_error(&self, side: &'static str, reason: &'static str) {

@@ -17,6 +17,7 @@ use super::legs::{self, HandshakeFailure, Side};
 use super::plan::RoutePlan;
 use super::stream::Stream;
 use crate::relay;
+use crate::telemetry::ConnResult;
 use crate::tls::material::CertInfo;
 use crate::tls::{suite_name, version_name};
 
@@ -41,7 +42,7 @@ pub async fn handle(
         (Ok(()), Some(client), Some(upstream)) => {
             let m = &plan.metrics;
             let idle = plan.route.idle_timeout;
-            m.connection("ok");
+            m.connection(ConnResult::Ok);
             m.active.increment(1.0);
             let outcome = match (client, upstream) {
                 // Plain ↔ plain: splice(2) where the OS has it.

@@ -28,6 +28,7 @@ use super::legs::{HandshakeFailure, Side};
 use super::plan::RoutePlan;
 use super::stream::Stream;
 use crate::relay::{End, FailKind, Failure, Outcome};
+use crate::telemetry::ConnResult;
 use crate::tls::reason::{classify, describe, rustls_error};
 use crate::tls::{suite_name, version_name};
 
@@ -161,7 +162,7 @@ pub async fn finish(f: Finished<'_>) {
             }
         }
         Ending::Unreachable(e) => {
-            m.connection("connect_error");
+            m.connection(ConnResult::ConnectError);
             tracing::warn!(route = %route, client = %client_addr, "closing the client: {e}");
         }
         Ending::CutEarly => {

@@ -15,6 +15,7 @@ use super::plan::RoutePlan;
 use super::stream::Stream;
 use crate::config::Upstream;
 use crate::relay;
+use crate::telemetry::ConnResult;
 use crate::tls::reason::{classify, describe, rustls_error};
 use crate::tls::server::ServerTls;
 use crate::upgrade::{self, UpgradeError};
@@ -86,12 +87,12 @@ impl HandshakeFailure {
         }
     }
 
-    /// The `result` label of `connections_total`.
-    pub fn result(&self) -> &'static str {
+    /// The `result` of `connections_total`.
+    pub fn result(&self) -> ConnResult {
         match self.stage {
-            Stage::Tls => "handshake_error",
-            Stage::Upgrade => "upgrade_error",
-            Stage::Timeout => "timeout",
+            Stage::Tls => ConnResult::HandshakeError,
+            Stage::Upgrade => ConnResult::UpgradeError,
+            Stage::Timeout => ConnResult::Timeout,
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::conn;
 use super::plan::RoutePlan;
 use super::stream::abort_tcp;
+use crate::telemetry::ConnResult;
 
 /// A serving route, as the supervisor holds it.
 pub struct RouteHandle {
@@ -138,7 +139,7 @@ async fn accept_loop(
         };
         let snapshot = plan.borrow().clone();
         if active.load(Ordering::Acquire) >= snapshot.route.max_connections {
-            snapshot.metrics.connection("refused_limit");
+            snapshot.metrics.connection(ConnResult::RefusedLimit);
             if refused_logged.elapsed() >= Duration::from_secs(1) {
                 refused_logged = tokio::time::Instant::now();
                 tracing::warn!(route = %snapshot.route.name, client = %client,
