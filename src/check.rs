@@ -48,12 +48,29 @@ pub fn route_line(rp: &RoutePlan) -> String {
         ),
         None => format!("plain {}", r.listen),
     };
+    // [i16-net]
+    let listen = if r.accept_proxy_protocol {
+        format!("{listen} accept-proxy-protocol")
+    } else {
+        listen
+    };
     let connect = r
         .connect
         .iter()
         .map(|u| u.to_string())
         .collect::<Vec<_>>()
         .join(",");
+    // [i16-net]
+    let mut connect = connect;
+    if let Some(v) = &r.via {
+        connect.push_str(&format!(" via {v}"));
+        if let Some(c) = &v.credentials {
+            connect.push_str(&format!(" (credentials from {})", c.display()));
+        }
+    }
+    if let Some(p) = r.proxy_protocol {
+        connect.push_str(&format!(" proxy-protocol={}", p.as_str()));
+    }
     let modes = match &r.connect_tls {
         None => "plain".to_owned(),
         Some(t) => {

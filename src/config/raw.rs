@@ -60,6 +60,15 @@ pub struct RawRoute {
     pub max_connections: Option<u64>,
     pub connect_tls: Option<RawConnectTls>,
     pub listen_tls: Option<RawListenTls>,
+    // [i16-net] PROXY protocol and the CONNECT proxy.
+    /// "v1" or "v2": send a PROXY header to the upstream.
+    pub proxy_protocol: Option<String>,
+    /// Require a PROXY header from clients.
+    pub accept_proxy_protocol: Option<bool>,
+    /// "http://host:port" of a CONNECT proxy.
+    pub via: Option<String>,
+    /// Path of a file holding "user:password" for the proxy.
+    pub via_credentials: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,11 +34,19 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// The handshakes and the connect run as boxed futures: their state (a
 /// rustls handshake, the upgrade exchange) is on the heap only while they
 /// run, so the task of an established, idle connection stays small.
-pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAddr) {
+pub async fn handle(plan: Arc<RoutePlan>, mut tcp: TcpStream, client_addr: SocketAddr) {
     let started = Instant::now();
     let route = &plan.route;
     let m = &plan.metrics;
     let _ = tcp.set_nodelay(true);
+
+    // [i16-net] A load balancer's PROXY header, before anything else: its
+    // client is the one logged and passed on. Failures are logged there.
+    let Some(peer) = Box::pin(super::proxy_header::accept(&plan, &mut tcp, client_addr)).await
+    else {
+        return;
+    };
+    let client_addr = peer.source;
 
     // 1. The client's leg.
     let mut client = match &plan.server_tls {
@@ -94,7 +102,8 @@ pub async fn handle(plan: Arc<RoutePlan>, tcp: TcpStream, client_addr: SocketAdd
         tcp: up_tcp,
         index,
         addr,
-    } = match Box::pin(connect(&plan)).await {
+    } = match Box::pin(connect(&plan, Some(peer))).await {
+        // [i16-net] PROXY header for `peer`
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(route = %route.name, client = %client_addr, "closing the client: {e}");

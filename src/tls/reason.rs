@@ -22,6 +22,8 @@ pub const REASONS: &[&str] = &[
     "no_sni",
     "upgrade_refused",
     "upgrade_protocol",
+    "proxy_protocol",
+    "proxy_refused",
     "timeout",
     "peer_closed",
     "other",
@@ -174,6 +176,6 @@ mod tests {
             "peer_closed"
         );
         assert_eq!(classify(&io::ErrorKind::TimedOut.into()), "timeout");
-        assert_eq!(REASONS.len(), 15);
+        assert_eq!(REASONS.len(), 17);
     }
 }

@@ -1,0 +1,382 @@
+//! [i16-net] Upstreams through an HTTP forward proxy: a CONNECT request
+//! (RFC 9110 section 9.3.6), a 2xx answer, then the route's PROXY header,
+//! upgrade exchange and TLS run through the tunnel as over a direct
+//! connection (the TLS name is still the upstream's). A refusal (407, 403,
+//! 5xx) or a broken answer is a connect error with reason `proxy_refused`,
+//! and failover moves on to the next upstream through the same proxy.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::connect::connect_one;
+use super::head::{read_head, Fed, HeadError};
+use crate::config::{ConfigError, Problem, RouteCtx, Upstream, Via};
+
+/// The most bytes of an answer's head we read before giving up on it.
+pub const MAX_ANSWER: usize = 8192;
+
+/// A route's proxy, built: where it is and the `Proxy-Authorization`
+/// value read from `via_credentials`.
+#[derive(Debug)]
+pub struct ViaPlan {
+    pub via: Via,
+    auth: Option<Secret>,
+}
+
+/// A header value that carries a password: `Debug` shows nothing of it.
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Reads the route's `via_credentials` file (`user:password`, one line).
+pub fn build(ctx: &RouteCtx<'_>, via: &Via) -> Result<ViaPlan, ConfigError> {
+    let auth = match &via.credentials {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| {
+                let mut e = ctx.invalid("via_credentials", "");
+                e.problem = Problem::File {
+                    path: path.clone(),
+                    source,
+                };
+                e
+            })?;
+            let line = text.strip_suffix('\n').unwrap_or(&text);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            // The words never repeat the file's content.
+            let bad = |why: &str| {
+                ctx.invalid(
+                    "via_credentials",
+                    format!("{} does not hold user:password: {why}", path.display()),
+                )
+            };
+            match line.split_once(':') {
+                None => return Err(bad("there is no colon")),
+                Some(("", _)) => return Err(bad("the user is empty")),
+                Some(_) if line.contains('\n') => return Err(bad("it has more than one line")),
+                Some(_) if line.bytes().any(|b| b.is_ascii_control()) => {
+                    return Err(bad("it has a control character"))
+                }
+                Some(_) => {}
+            }
+            let b64 = base64::engine::general_purpose::STANDARD.encode(line);
+            Some(Secret(format!("Basic {b64}")))
+        }
+    };
+    Ok(ViaPlan {
+        via: via.clone(),
+        auth,
+    })
+}
+
+/// Why the proxy gave no tunnel. Carried inside the `io::Error` of a
+/// connect attempt; [`refused`] finds it there.
+#[derive(Debug, thiserror::Error)]
+pub enum ViaError {
+    #[error("the proxy {proxy} refused CONNECT {target}: HTTP {status} {phrase}{hint}", hint = status_hint(*.status))]
+    Refused {
+        proxy: String,
+        target: String,
+        status: u16,
+        phrase: String,
+    },
+    #[error("the proxy {proxy} gave a broken answer to CONNECT {target}: {why}")]
+    Broken {
+        proxy: String,
+        target: String,
+        why: String,
+    },
+}
+
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        407 => " (proxy authentication required: check via_credentials)",
+        403 => " (the proxy does not allow this destination)",
+        _ => "",
+    }
+}
+
+/// Is this connect error the proxy's refusal (reason `proxy_refused`)?
+pub fn refused(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|e| e.is::<ViaError>())
+}
+
+/// Opens a tunnel to `target` through the proxy, all within `timeout`
+/// (connect, request, answer). The address is the proxy's.
+pub async fn tunnel(
+    plan: &ViaPlan,
+    target: &Upstream,
+    timeout: Duration,
+) -> io::Result<(TcpStream, SocketAddr)> {
+    let (mut tcp, addr) = connect_one(&plan.via.proxy, timeout).await?;
+    let request = request(target, plan.auth.as_ref().map(|s| s.0.as_str()));
+    let exchange = async {
+        tcp.write_all(&request).await?;
+        let mut decoder = AnswerDecoder::default();
+        read_head(&mut tcp, MAX_ANSWER, |b| decoder.feed(b)).await
+    };
+    let broken = |why: String| {
+        io::Error::other(ViaError::Broken {
+            proxy: plan.via.to_string(),
+            target: target.to_string(),
+            why,
+        })
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the proxy {} did not answer CONNECT {target} within {}",
+                plan.via,
+                humantime::format_duration(timeout)
+            ),
+        )),
+        Ok(Err(HeadError::Io(e))) => Err(e),
+        Ok(Err(HeadError::Closed)) => Err(broken("it closed the connection".into())),
+        Ok(Err(HeadError::Bad(why))) => Err(broken(why.into())),
+        Ok(Ok(Answer::Established)) => Ok((tcp, addr)),
+        Ok(Ok(Answer::Refused { status, phrase })) => Err(io::Error::other(ViaError::Refused {
+            proxy: plan.via.to_string(),
+            target: target.to_string(),
+            status,
+            phrase,
+        })),
+    }
+}
+
+/// The CONNECT request for `target`.
+fn request(target: &Upstream, auth: Option<&str>) -> Vec<u8> {
+    let mut r = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(a) = auth {
+        r.push_str("Proxy-Authorization: ");
+        r.push_str(a);
+        r.push_str("\r\n");
+    }
+    r.push_str("\r\n");
+    r.into_bytes()
+}
+
+/// The proxy's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 2xx: the tunnel is open after the answer's head.
+    Established,
+    /// Any other status, with the proxy's reason phrase (printable ASCII,
+    /// at most 80 characters).
+    Refused { status: u16, phrase: String },
+}
+
+/// Reads an HTTP/1.x answer head, sans-io: fed the bytes that arrive, it
+/// claims the head and nothing after it (a 2xx head ends where the
+/// tunnel's bytes, perhaps the upstream's banner, begin).
+#[derive(Debug, Default)]
+pub struct AnswerDecoder {
+    buf: Vec<u8>,
+}
+
+const VERSION: &[u8] = b"HTTP/1.";
+
+impl AnswerDecoder {
+    pub fn feed(&mut self, data: &[u8]) -> Result<Fed<Answer>, &'static str> {
+        let before = self.buf.len();
+        let take = data.len().min(MAX_ANSWER + 1 - before.min(MAX_ANSWER + 1));
+        self.buf.extend_from_slice(&data[..take]);
+        let b = &self.buf;
+        if !VERSION.starts_with(&b[..b.len().min(VERSION.len())]) {
+            return Err("it is not an HTTP/1 answer");
+        }
+        // The status line decides a refusal at once; a 2xx needs the whole
+        // head, to know where the tunnel begins.
+        let Some(eol) = find(b, b"\r\n") else {
+            return if b.len() > MAX_ANSWER {
+                Err("the answer head is longer than 8192 bytes")
+            } else {
+                Ok(Fed::NeedMore)
+            };
+        };
+        let line = &b[..eol];
+        let status = match line.get(VERSION.len()..) {
+            Some([v, b' ', d0, d1, d2, rest @ ..])
+                if v.is_ascii_digit()
+                    && [d0, d1, d2].iter().all(|d| d.is_ascii_digit())
+                    && (rest.is_empty() || rest[0] == b' ') =>
+            {
+                (u16::from(*d0 - b'0')) * 100 + u16::from(*d1 - b'0') * 10 + u16::from(*d2 - b'0')
+            }
+            _ => return Err("the status line is not \"HTTP/1.x NNN reason\""),
+        };
+        if !(200..300).contains(&status) {
+            let phrase: String = line[VERSION.len() + 5..]
+                .iter()
+                .skip(1)
+                .take(80)
+                .map(|&c| {
+                    if (0x20..0x7f).contains(&c) {
+                        c as char
+                    } else {
+                        '?'
+                    }
+                })
+                .collect();
+            let consumed = (eol + 2).saturating_sub(before).min(data.len());
+            return Ok(Fed::Done(Answer::Refused { status, phrase }, consumed));
+        }
+        match find(b, b"\r\n\r\n") {
+            Some(end) => Ok(Fed::Done(Answer::Established, end + 4 - before)),
+            None if b.len() > MAX_ANSWER => Err("the answer head is longer than 8192 bytes"),
+            None => Ok(Fed::NeedMore),
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `bytes` in two pieces split at every point, and a byte at a
+    /// time; each way must give the same answer and claim the same bytes.
+    #[track_caller]
+    fn every_split(bytes: &[u8]) -> Result<(Answer, usize), &'static str> {
+        let run = |chunks: &[&[u8]]| {
+            let mut d = AnswerDecoder::default();
+            let mut offset = 0;
+            for c in chunks {
+                match d.feed(c)? {
+                    Fed::NeedMore => offset += c.len(),
+                    Fed::Done(a, used) => return Ok((a, offset + used)),
+                }
+            }
+            panic!("still wants more")
+        };
+        let whole = run(&[bytes]);
+        for i in 0..=bytes.len() {
+            assert_eq!(run(&[&bytes[..i], &bytes[i..]]), whole, "split at {i}");
+        }
+        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+        assert_eq!(run(&singles), whole);
+        whole
+    }
+
+    #[test]
+    fn a_200_from_tinyproxy_opens_the_tunnel_and_the_banner_after_it_is_not_taken() {
+        let head = b"HTTP/1.0 200 Connection established\r\nProxy-agent: tinyproxy/1.11.1\r\n\r\n";
+        let bytes = [head.as_slice(), b"220 smtp.example ESMTP\r\n"].concat();
+        assert_eq!(every_split(&bytes), Ok((Answer::Established, head.len())));
+    }
+
+    #[test]
+    fn a_200_from_squid_without_headers_opens_the_tunnel() {
+        let head = b"HTTP/1.1 200 Connection established\r\n\r\n";
+        assert_eq!(every_split(head), Ok((Answer::Established, head.len())));
+    }
+
+    #[test]
+    fn a_407_is_refused_with_its_status_and_phrase() {
+        let bytes = b"HTTP/1.0 407 Proxy Authentication Required\r\nServer: tinyproxy/1.11.1\r\nContent-Type: text/html\r\n\r\n<html>";
+        let (a, used) = every_split(bytes).unwrap();
+        assert_eq!(
+            a,
+            Answer::Refused {
+                status: 407,
+                phrase: "Proxy Authentication Required".into()
+            }
+        );
+        assert_eq!(
+            used,
+            b"HTTP/1.0 407 Proxy Authentication Required\r\n".len()
+        );
+    }
+
+    #[test]
+    fn a_403_and_a_503_are_refused() {
+        assert_eq!(
+            every_split(b"HTTP/1.1 403 Forbidden\r\n\r\n").unwrap().0,
+            Answer::Refused {
+                status: 403,
+                phrase: "Forbidden".into()
+            }
+        );
+        assert_eq!(
+            every_split(b"HTTP/1.1 503\r\n\r\n").unwrap().0,
+            Answer::Refused {
+                status: 503,
+                phrase: String::new()
+            }
+        );
+    }
+
+    #[test]
+    fn an_answer_that_is_not_http_is_broken_at_its_first_byte() {
+        let mut d = AnswerDecoder::default();
+        assert_eq!(d.feed(b"S"), Err("it is not an HTTP/1 answer"));
+        assert_eq!(
+            every_split(b"SSH-2.0-OpenSSH_9.2\r\n"),
+            Err("it is not an HTTP/1 answer")
+        );
+    }
+
+    #[test]
+    fn a_bad_status_line_is_broken() {
+        for bad in [
+            &b"HTTP/1.1 20 OK\r\n\r\n"[..],
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 abc OK\r\n\r\n",
+        ] {
+            assert_eq!(
+                every_split(bad),
+                Err("the status line is not \"HTTP/1.x NNN reason\"")
+            );
+        }
+    }
+
+    #[test]
+    fn an_endless_answer_head_is_broken_at_the_bound() {
+        let mut d = AnswerDecoder::default();
+        let mut long = b"HTTP/1.1 200 OK\r\n".to_vec();
+        long.extend(std::iter::repeat_n(b'x', MAX_ANSWER));
+        assert_eq!(
+            d.feed(&long),
+            Err("the answer head is longer than 8192 bytes")
+        );
+    }
+
+    #[test]
+    fn the_request_names_the_target_and_carries_the_credentials() {
+        let t = Upstream {
+            host: "::1".into(),
+            port: 7022,
+        };
+        assert_eq!(
+            request(&t, Some("Basic dTpw")),
+            b"CONNECT [::1]:7022 HTTP/1.1\r\nHost: [::1]:7022\r\nProxy-Authorization: Basic dTpw\r\n\r\n"
+        );
+        let t = Upstream {
+            host: "gms.example".into(),
+            port: 443,
+        };
+        assert_eq!(
+            request(&t, None),
+            b"CONNECT gms.example:443 HTTP/1.1\r\nHost: gms.example:443\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug() {
+        let s = Secret("Basic c2VjcmV0".into());
+        assert_eq!(format!("{s:?}"), "Secret(..)");
+    }
+}
