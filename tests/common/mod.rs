@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+// [i16-net] HAProxy, nginx, tinyproxy as peers.
+pub mod daemon;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::path::{Path, PathBuf};
