@@ -48,12 +48,7 @@ pub fn route_line(rp: &RoutePlan) -> String {
         ),
         None => format!("plain {}", r.listen),
     };
-    // [i16-net]
-    let listen = if r.accept_proxy_protocol {
-        format!("{listen} accept-proxy-protocol")
-    } else {
-        listen
-    };
+
     let connect = r
         .connect
         .iter()
@@ -67,9 +62,6 @@ pub fn route_line(rp: &RoutePlan) -> String {
         if let Some(c) = &v.credentials {
             connect.push_str(&format!(" (credentials from {})", c.display()));
         }
-    }
-    if let Some(p) = r.proxy_protocol {
-        connect.push_str(&format!(" proxy-protocol={}", p.as_str()));
     }
     let modes = match &r.connect_tls {
         None => "plain".to_owned(),
@@ -91,6 +83,15 @@ pub fn route_line(rp: &RoutePlan) -> String {
             )
         }
     };
+    // [i16-net] The PROXY protocol, both ways.
+    let mut modes = modes;
+    if r.accept_proxy_protocol {
+        modes.push_str(" | accept-proxy-protocol");
+    }
+    if let Some(p) = r.proxy_protocol {
+        modes.push_str(if r.accept_proxy_protocol { " " } else { " | " });
+        modes.push_str(&format!("proxy-protocol={}", p.as_str()));
+    }
     let not_after = rp
         .client_tls
         .iter()
