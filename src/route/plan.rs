@@ -84,7 +84,7 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
         };
         // [i16-net]
         let via = match &route.via {
-            Some(v) => Some(super::via::build(&loader.ctx, v)?),
+            Some(v) => Some(super::via::build(&mut loader, v)?),
             None => None,
         };
         routes.push(Arc::new(RoutePlan {
@@ -96,6 +96,8 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
             upgrade,
         }));
     }
+    // [i16-net]
+    warnings.extend(super::proxy_header::self_warnings(&config));
     Ok(Plan {
         config,
         routes,

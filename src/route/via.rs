@@ -16,7 +16,8 @@ use tokio::net::TcpStream;
 
 use super::connect::connect_one;
 use super::head::{read_head, Fed, HeadError};
-use crate::config::{ConfigError, Problem, RouteCtx, Upstream, Via};
+use crate::config::{ConfigError, Problem, Upstream, Via};
+use crate::tls::material::Loader;
 
 /// The most bytes of an answer's head we read before giving up on it.
 pub const MAX_ANSWER: usize = 8192;
@@ -39,10 +40,13 @@ impl fmt::Debug for Secret {
 }
 
 /// Reads the route's `via_credentials` file (`user:password`, one line).
-pub fn build(ctx: &RouteCtx<'_>, via: &Via) -> Result<ViaPlan, ConfigError> {
+/// A file that group or others can read is warned about, or refused with
+/// `strict_key_permissions`, as a private key is.
+pub fn build(loader: &mut Loader<'_>, via: &Via) -> Result<ViaPlan, ConfigError> {
     let auth = match &via.credentials {
         None => None,
         Some(path) => {
+            let ctx = &loader.ctx;
             let text = std::fs::read_to_string(path).map_err(|source| {
                 let mut e = ctx.invalid("via_credentials", "");
                 e.problem = Problem::File {
@@ -68,6 +72,24 @@ pub fn build(ctx: &RouteCtx<'_>, via: &Via) -> Result<ViaPlan, ConfigError> {
                     return Err(bad("it has a control character"))
                 }
                 Some(_) => {}
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path).map_or(0, |m| m.permissions().mode() & 0o777);
+                if mode & 0o077 != 0 {
+                    let msg = format!(
+                        "{} is readable by group or others (mode {mode:04o}); make it 0600 or 0400 for the sidecar's user",
+                        path.display()
+                    );
+                    if loader.strict_key_permissions {
+                        return Err(loader.ctx.invalid(
+                            "via_credentials",
+                            format!("{msg} (strict_key_permissions = true)"),
+                        ));
+                    }
+                    loader.warn(format!("key `via_credentials`: {msg}"));
+                }
             }
             let b64 = base64::engine::general_purpose::STANDARD.encode(line);
             Some(Secret(format!("Basic {b64}")))
@@ -372,6 +394,103 @@ mod tests {
             request(&t, None),
             b"CONNECT gms.example:443 HTTP/1.1\r\nHost: gms.example:443\r\n\r\n"
         );
+    }
+
+    /// Builds `via` with credentials `content` (mode `mode`); the error's
+    /// key and words, or the warnings.
+    fn build_with(
+        content: Option<&str>,
+        mode: u32,
+        strict: bool,
+    ) -> Result<Vec<String>, (String, String)> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("proxy.cred");
+        if let Some(c) = content {
+            std::fs::write(&path, c).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let via = Via {
+            proxy: Upstream {
+                host: "proxy.example".into(),
+                port: 3128,
+            },
+            credentials: Some(path),
+        };
+        let mut warnings = Vec::new();
+        let mut loader = Loader {
+            ctx: crate::config::RouteCtx {
+                file: std::path::Path::new("t.toml"),
+                route: "r",
+            },
+            warnings: &mut warnings,
+            strict_key_permissions: strict,
+        };
+        match build(&mut loader, &via) {
+            Ok(p) => {
+                assert_eq!(format!("{:?}", p.auth), "Some(Secret(..))");
+                Ok(warnings.iter().map(|w| w.to_string()).collect())
+            }
+            Err(e) => Err((e.key.clone().unwrap(), e.to_string())),
+        }
+    }
+
+    #[test]
+    fn credentials_are_read_from_their_file_and_made_a_basic_header() {
+        assert_eq!(build_with(Some("gms:s3cret\n"), 0o600, true), Ok(vec![]));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c");
+        std::fs::write(&path, "gms:pa:ss\r\n").unwrap();
+        let via = Via {
+            proxy: Upstream {
+                host: "p".into(),
+                port: 1,
+            },
+            credentials: Some(path),
+        };
+        let mut w = Vec::new();
+        let mut loader = Loader {
+            ctx: crate::config::RouteCtx {
+                file: std::path::Path::new("t.toml"),
+                route: "r",
+            },
+            warnings: &mut w,
+            strict_key_permissions: false,
+        };
+        let plan = build(&mut loader, &via).unwrap();
+        // base64("gms:pa:ss"): the password may hold colons; CRLF is not kept.
+        assert_eq!(plan.auth.unwrap().0, "Basic Z21zOnBhOnNz");
+    }
+
+    #[test]
+    fn a_missing_or_malformed_credentials_file_is_refused_without_its_content() {
+        let (key, e) = build_with(None, 0o600, false).unwrap_err();
+        assert_eq!(key, "via_credentials");
+        assert!(
+            e.contains("failed to read") && e.contains("proxy.cred"),
+            "{e}"
+        );
+        let (_, e) = build_with(Some("s3cret\n"), 0o600, false).unwrap_err();
+        assert!(
+            e.contains("does not hold user:password: there is no colon") && !e.contains("s3cret"),
+            "{e}"
+        );
+        let (_, e) = build_with(Some(":s3cret"), 0o600, false).unwrap_err();
+        assert!(e.contains("the user is empty"), "{e}");
+        let (_, e) = build_with(Some("a:b\nc:d\n"), 0o600, false).unwrap_err();
+        assert!(e.contains("more than one line"), "{e}");
+    }
+
+    #[test]
+    fn a_credentials_file_others_can_read_is_warned_about_or_refused_when_strict() {
+        let w = build_with(Some("gms:s3cret"), 0o644, false).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("key `via_credentials`") && w[0].contains("(mode 0644)"),
+            "{w:?}"
+        );
+        let (_, e) = build_with(Some("gms:s3cret"), 0o640, true).unwrap_err();
+        assert!(e.contains("(strict_key_permissions = true)"), "{e}");
     }
 
     #[test]
