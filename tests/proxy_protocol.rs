@@ -17,39 +17,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
-/// nginx on `port`, HTTP behind `listen … proxy_protocol`: the answer's body
-/// is `$proxy_protocol_addr:$proxy_protocol_port`, and `pp.log` logs it.
-fn nginx(dir: &Path, port: u16) -> Daemon {
-    let d = dir.join("nginx");
-    std::fs::create_dir_all(&d).unwrap();
-    let p = d.display();
-    let conf = format!(
-        "pid {p}/nginx.pid;\nerror_log {p}/error.log info;\nworker_processes 1;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n  access_log off;\n\
-           client_body_temp_path {p}; proxy_temp_path {p}; fastcgi_temp_path {p}; uwsgi_temp_path {p}; scgi_temp_path {p};\n\
-           log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr';\n\
-           server {{\n    listen 127.0.0.1:{port} proxy_protocol;\n    access_log {p}/pp.log pp;\n\
-             location / {{ return 200 \"$proxy_protocol_addr:$proxy_protocol_port\\n\"; }}\n  }}\n}}\n"
-    );
-    let file = d.join("nginx.conf");
-    std::fs::write(&file, conf).unwrap();
-    let prefix = d.to_str().unwrap().to_owned();
-    Daemon::start(
-        dir,
-        "nginx",
-        &[
-            "-p",
-            &prefix,
-            "-c",
-            file.to_str().unwrap(),
-            "-g",
-            "daemon off;",
-        ],
-        &[port],
-    )
-}
-
 /// HAProxy in TCP mode: each `(front, back, option)` is a frontend on
 /// `front` whose one server is the sidecar on `back` with `option`
 /// (`send-proxy` or `send-proxy-v2`).
@@ -127,7 +94,7 @@ async fn haproxy_in_front_and_nginx_behind_see_the_original_client_through_v1_v2
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     let ng = free_port();
-    let _nginx = nginx(dir.path(), ng);
+    let _nginx = Daemon::nginx_proxy_protocol(dir.path(), ng);
     let (a, b, c) = (free_port(), free_port(), free_port());
     let routes = [
         pp_route(

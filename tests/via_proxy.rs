@@ -261,3 +261,42 @@ async fn failover_moves_through_the_proxy_to_the_next_upstream() {
     );
     assert!(s.logs().contains("HTTP 403"), "{}", s.logs());
 }
+
+#[tokio::test]
+async fn the_proxy_header_goes_through_the_tunnel_to_nginx_with_the_original_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tmpdir();
+    let ng = free_port();
+    let _nginx = Daemon::nginx_proxy_protocol(dir.path(), ng);
+    let (proxy_d, proxy) = tinyproxy(dir.path(), &[ng]);
+    let creds = credentials(dir.path());
+    let port = free_port();
+    let s = Sidecar::start(
+        dir.path(),
+        &format!(
+            "[[route]]\nname = \"pp-via\"\nlisten = \"127.0.0.1:{port}\"\nconnect = [\"127.0.0.1:{ng}\"]\nproxy_protocol = \"v1\"\nvia = \"http://127.0.0.1:{proxy}\"\nvia_credentials = \"{}\"\n",
+            creds.display()
+        ),
+    );
+    // From 127.0.0.2: the sidecar and the proxy connect from 127.0.0.1.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut tcp = sock.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let me = tcp.local_addr().unwrap();
+    tcp.write_all(b"GET / HTTP/1.0\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut out),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with(&format!("\r\n\r\n{me}\n")),
+        "{text:?}\n{}\n{}",
+        s.logs(),
+        proxy_d.output()
+    );
+}

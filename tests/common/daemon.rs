@@ -50,6 +50,39 @@ impl Daemon {
         d
     }
 
+    /// nginx on `port`, HTTP behind `listen … proxy_protocol`: the answer's body
+    /// is `$proxy_protocol_addr:$proxy_protocol_port`, and `pp.log` logs it.
+    pub fn nginx_proxy_protocol(dir: &Path, port: u16) -> Daemon {
+        let d = dir.join("nginx");
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.display();
+        let conf = format!(
+            "pid {p}/nginx.pid;\nerror_log {p}/error.log info;\nworker_processes 1;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n\
+               client_body_temp_path {p}; proxy_temp_path {p}; fastcgi_temp_path {p}; uwsgi_temp_path {p}; scgi_temp_path {p};\n\
+               log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr';\n\
+               server {{\n    listen 127.0.0.1:{port} proxy_protocol;\n    access_log {p}/pp.log pp;\n\
+                 location / {{ return 200 \"$proxy_protocol_addr:$proxy_protocol_port\\n\"; }}\n  }}\n}}\n"
+        );
+        let file = d.join("nginx.conf");
+        std::fs::write(&file, conf).unwrap();
+        let prefix = d.to_str().unwrap().to_owned();
+        Self::start(
+            dir,
+            "nginx",
+            &[
+                "-p",
+                &prefix,
+                "-c",
+                file.to_str().unwrap(),
+                "-g",
+                "daemon off;",
+            ],
+            &[port],
+        )
+    }
+
     /// What it printed so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
