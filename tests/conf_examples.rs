@@ -88,7 +88,10 @@ fn materialize(text: &str, dir: &Path) -> String {
             ),
             // [i16-net] A proxy's user:password file.
             "cred" => {
-                std::fs::write(dir.join(f), "gms:example\n").unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                let p = dir.join(f);
+                std::fs::write(&p, "gms:example\n").unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
             }
             other => panic!("no generator for .{other} files ({f}): add one here"),
         }

@@ -210,6 +210,8 @@ async fn a_client_without_a_header_is_closed_with_reason_proxy_protocol_and_its_
         &[("route", "pp"), ("result", "handshake_error")],
         1.0,
     );
+    // The log is read from the sidecar's stderr by a thread: wait for it.
+    assert!(s.wait_log(&format!("client={me}"), 10), "{}", s.logs());
     let logs = s.logs();
     let line = logs
         .lines()

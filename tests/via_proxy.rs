@@ -119,7 +119,12 @@ async fn a_tls_upstream_is_reached_through_tinyproxy_with_basic_auth_and_keeps_i
         "{}",
         proxy_d.output()
     );
-    // The password is in no log line.
+    // The password is in no log line (debug level, the whole connection).
+    assert!(
+        s.wait_log("connection closed route=via", 10),
+        "{}",
+        s.logs()
+    );
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
     assert!(!s.logs().contains(PASSWORD) && !s.logs().contains(&b64));
@@ -205,6 +210,9 @@ async fn a_proxy_refusal_is_a_connect_error_with_reason_proxy_refused_and_its_st
             &[("route", route), ("result", "connect_error")],
             1.0,
         );
+        // The log is read from the sidecar's stderr by a thread: wait for it.
+        s.wait_log(&format!("route={route}"), 10);
+        s.wait_log(status, 10);
         let logs = s.logs();
         assert!(
             logs.lines().any(|l| l.contains(&format!("route={route}"))
@@ -259,7 +267,7 @@ async fn failover_moves_through_the_proxy_to_the_next_upstream() {
         &[("route", "failover"), ("result", "ok")],
         1.0,
     );
-    assert!(s.logs().contains("HTTP 403"), "{}", s.logs());
+    assert!(s.wait_log("HTTP 403", 10), "{}", s.logs());
 }
 
 #[tokio::test]

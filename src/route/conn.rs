@@ -42,8 +42,7 @@ pub async fn handle(plan: Arc<RoutePlan>, mut tcp: TcpStream, client_addr: Socke
 
     // [i16-net] A load balancer's PROXY header, before anything else: its
     // client is the one logged and passed on. Failures are logged there.
-    let Some(peer) = Box::pin(super::proxy_header::accept(&plan, &mut tcp, client_addr)).await
-    else {
+    let Some(peer) = super::proxy_header::accept(&plan, &mut tcp, client_addr).await else {
         return;
     };
     let client_addr = peer.source;
@@ -98,12 +97,12 @@ pub async fn handle(plan: Arc<RoutePlan>, mut tcp: TcpStream, client_addr: Socke
     };
 
     // 2. The upstream's TCP connection, primary then backups.
+    // [i16-net] `peer`: the client our PROXY header names, if the route sends one.
     let Connected {
         tcp: up_tcp,
         index,
         addr,
     } = match Box::pin(connect(&plan, Some(peer))).await {
-        // [i16-net] PROXY header for `peer`
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(route = %route.name, client = %client_addr, "closing the client: {e}");

@@ -19,8 +19,18 @@ use crate::tls::material::Warning;
 /// header names none (v1 `UNKNOWN`, v2 `LOCAL`). `None`: the header was
 /// missing, bad or late; the failure is logged (with the socket's peer
 /// address) and counted here, and the caller just closes the client.
+///
+/// A route with neither PROXY key costs nothing here: no system call, no
+/// allocation (the destination, which only our own header needs, is then
+/// left unspecified).
 pub async fn accept(plan: &RoutePlan, tcp: &mut TcpStream, peer: SocketAddr) -> Option<Addrs> {
     let route = &plan.route;
+    if !route.accept_proxy_protocol && route.proxy_protocol.is_none() {
+        return Some(Addrs {
+            source: peer,
+            destination: SocketAddr::from(([0, 0, 0, 0], 0)),
+        });
+    }
     let own = Addrs {
         source: peer,
         destination: tcp
@@ -30,6 +40,17 @@ pub async fn accept(plan: &RoutePlan, tcp: &mut TcpStream, peer: SocketAddr) -> 
     if !route.accept_proxy_protocol {
         return Some(own);
     }
+    // Boxed: the reader's state is on the heap only while it runs.
+    Box::pin(read_client_header(plan, tcp, peer, own)).await
+}
+
+async fn read_client_header(
+    plan: &RoutePlan,
+    tcp: &mut TcpStream,
+    peer: SocketAddr,
+    own: Addrs,
+) -> Option<Addrs> {
+    let route = &plan.route;
     let mut decoder = Decoder::new();
     let read = read_head(tcp, proxy_protocol::MAX_HEADER + 1, |b| {
         decoder.feed(b).map(|d| match d {
