@@ -308,3 +308,47 @@ async fn the_proxy_header_goes_through_the_tunnel_to_nginx_with_the_original_cli
         proxy_d.output()
     );
 }
+
+#[tokio::test]
+async fn a_proxy_that_is_down_is_a_connect_error_naming_the_proxy() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let (port, proxy) = (free_port(), free_port());
+    let s = Sidecar::start(
+        dir.path(),
+        &via_route(
+            "down",
+            port,
+            &["localhost:7022".into()],
+            proxy,
+            None,
+            &pki.ca_path,
+        ),
+    );
+    assert!(!echoes(port).await);
+    s.wait_metric(
+        "tls_sidecar_connections_total",
+        &[("route", "down"), ("result", "connect_error")],
+        1.0,
+    );
+    assert!(
+        s.wait_log(
+            &format!("failed to reach the proxy http://127.0.0.1:{proxy}: "),
+            10
+        ),
+        "{}",
+        s.logs()
+    );
+    // Not the proxy's refusal: nothing counted as proxy_refused.
+    assert_eq!(
+        s.metric(
+            "tls_sidecar_handshake_errors_total",
+            &[
+                ("route", "down"),
+                ("side", "connect"),
+                ("reason", "proxy_refused")
+            ]
+        ),
+        None
+    );
+}

@@ -140,7 +140,12 @@ pub async fn tunnel(
     target: &Upstream,
     timeout: Duration,
 ) -> io::Result<(TcpStream, SocketAddr)> {
-    let (mut tcp, addr) = connect_one(&plan.via.proxy, timeout).await?;
+    let (mut tcp, addr) = connect_one(&plan.via.proxy, timeout).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("failed to reach the proxy {}: {e}", plan.via),
+        )
+    })?;
     let request = request(target, plan.auth.as_ref().map(|s| s.0.as_str()));
     let exchange = async {
         tcp.write_all(&request).await?;
