@@ -111,12 +111,21 @@ pub fn route_line(rp: &RoutePlan) -> String {
         ),
         None => format!("plain {}", r.listen),
     };
+
     let connect = r
         .connect
         .iter()
         .map(|u| u.to_string())
         .collect::<Vec<_>>()
         .join(",");
+
+    let mut connect = connect;
+    if let Some(v) = &r.via {
+        connect.push_str(&format!(" via {v}"));
+        if let Some(c) = &v.credentials {
+            connect.push_str(&format!(" (credentials from {})", c.display()));
+        }
+    }
     let modes = match &r.connect_tls {
         None => "plain".to_owned(),
         Some(t) => {
@@ -137,6 +146,15 @@ pub fn route_line(rp: &RoutePlan) -> String {
             )
         }
     };
+    // The PROXY protocol, both ways.
+    let mut modes = modes;
+    if r.accept_proxy_protocol {
+        modes.push_str(" | accept-proxy-protocol");
+    }
+    if let Some(p) = r.proxy_protocol {
+        modes.push_str(if r.accept_proxy_protocol { " " } else { " | " });
+        modes.push_str(&format!("proxy-protocol={}", p.as_str()));
+    }
     let not_after = rp
         .client_tls
         .iter()

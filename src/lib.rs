@@ -17,6 +17,9 @@
 //! - [`upgrade`]: the sans-io engine for "plain exchange, then TLS on the
 //!   same socket" (PostgreSQL, SMTP, …, or a route's own script) and its
 //!   thin async driver.
+//! - [`proxy_protocol`]: the sans-io PROXY protocol v1/v2 header decoder
+//!   (a load balancer's header in front of a client's bytes) and encoder
+//!   (ours, in front of the upstream's).
 //! - [`relay`]: moves bytes both ways between two streams, carrying
 //!   half-close, truncation and resets; and the upstream TLS client on
 //!   rustls's unbuffered API (`relay::tls`), whose buffers are held only
@@ -60,6 +63,7 @@ pub mod demo;
 pub mod import;
 pub mod pki;
 pub mod probe;
+pub mod proxy_protocol;
 pub mod relay;
 pub mod reload;
 pub mod route;

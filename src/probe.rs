@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use tokio::time::{timeout, Instant};
 
-use crate::route::connect::connect_one;
+use crate::route::connect::connect_to;
 use crate::route::legs::{self, HandshakeFailure, Side, Stage};
 use crate::route::plan::RoutePlan;
+use crate::route::via;
 use crate::tls::material::CertInfo;
 use crate::tls::{suite_name, version_name};
 
@@ -66,16 +67,35 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
         lines: Vec::new(),
     };
     let t0 = Instant::now();
-    let (tcp, addr) = match connect_one(up, route.connect_timeout).await {
+    // Through the route's proxy, with its PROXY header (LOCAL).
+    let (tcp, addr) = match connect_to(rp, up, None).await {
         Ok(c) => c,
         Err(e) => {
+            // A proxy's refusal fails over like any connect error.
             a.reason = Some("connect_error");
-            a.lines.push(format!("connect: FAILED: {e}"));
+            let why = if via::refused(&e) {
+                " (proxy_refused)"
+            } else {
+                ""
+            };
+            a.lines.push(format!("connect: FAILED{why}: {e}"));
             return a;
         }
     };
-    a.lines
-        .push(format!("connect: ok {addr} in {}", ms(t0.elapsed())));
+    let through = match &rp.via {
+        Some(v) => format!(" (tunnel through {})", v.via),
+        None => String::new(),
+    };
+    a.lines.push(format!(
+        "connect: ok {addr}{through} in {}",
+        ms(t0.elapsed())
+    ));
+    if let Some(v) = route.proxy_protocol {
+        a.lines.push(format!(
+            "proxy_protocol: sent a {} header for the probe's own connection",
+            v.as_str()
+        ));
+    }
     let Some(ct) = &rp.client_tls else {
         a.ok = true;
         a.lines.push("plain TCP route: no TLS to check".into());

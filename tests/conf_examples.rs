@@ -191,6 +191,13 @@ fn materialize(text: &str, dir: &Path) -> String {
                 files.contains(&format!("{stem}.pem")),
                 "{f} is named without its certificate {stem}.pem"
             ),
+            // A proxy's user:password file.
+            "cred" => {
+                use std::os::unix::fs::PermissionsExt;
+                let p = dir.join(f);
+                std::fs::write(&p, "gms:example\n").unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
             other => panic!("no generator for .{other} files ({f}): add one here"),
         }
     }
@@ -465,4 +472,56 @@ fn the_genesys_example_is_translated_with_genesys_meaning_and_check_prints_it() 
     let port = route("gms-port").listen_tls.as_ref().unwrap();
     assert!(port.client_ca.is_some());
     assert_eq!(port.protocols, [TlsVersion::Tls13]);
+}
+
+/// The commented-out block starting `# [[route]]\n# name = "NAME"`,
+/// uncommented.
+fn with_block_enabled(text: &str, name: &str) -> String {
+    let start = text
+        .find(&format!("# [[route]]\n# name = \"{name}\""))
+        .unwrap_or_else(|| panic!("the {name} block"));
+    let end = text[start..]
+        .find("\n\n")
+        .map_or(text.len(), |e| start + e + 1);
+    let block: String = text[start..end]
+        .lines()
+        .map(|l| {
+            let l = l
+                .strip_prefix('#')
+                .expect("every line of the block is commented");
+            format!("{}\n", l.strip_prefix(' ').unwrap_or(l))
+        })
+        .collect();
+    format!("{}{block}{}", &text[..start], &text[end..])
+}
+
+#[test]
+fn the_commented_out_proxy_protocol_and_forward_proxy_routes_are_valid_once_uncommented() {
+    let text = example("tls-sidecar.toml");
+    let text = with_block_enabled(&with_block_enabled(&text, "gms-https-lb"), "cloud-api");
+    let mut routes = EXAMPLES[1].1.to_vec();
+    routes.extend_from_slice(&["gms-https-lb", "cloud-api"]);
+    let stdout = passes_check("PROXY protocol and via enabled", &text, &routes);
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("route {name} ")))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        line("gms-https-lb").contains(
+            "listen tls 0.0.0.0:8444 -> connect 127.0.0.1:8081 | plain | accept-proxy-protocol proxy-protocol=v2 | not-after"
+        ),
+        "{stdout}"
+    );
+    let cloud = line("cloud-api");
+    assert!(
+        cloud.contains("-> connect api-a.genesys.example:443,api-b.genesys.example:443 via http://proxy.corp.example:3128 (credentials from "),
+        "{cloud}"
+    );
+    assert!(
+        cloud.contains("proxy.cred) | start=direct verify=full"),
+        "{cloud}"
+    );
 }

@@ -9,7 +9,9 @@
 #   redis-server, redis-tools        a real server and redis-benchmark for load through a route
 #   prometheus                       promtool (check metrics/rules/config, test rules) and a real scraper
 #   python3, python3-aiosmtpd        an SMTP server with STARTTLS for the smtp profile
-#   nginx-light                      a real HTTP/HTTPS peer
+#   nginx-light                      a real HTTP/HTTPS peer (also behind `listen … proxy_protocol`)
+#   haproxy                          a load balancer in front sending PROXY v1/v2 (tests/proxy_protocol.rs)
+#   tinyproxy                        an HTTP CONNECT forward proxy with Basic auth (tests/via_proxy.rs)
 #   systemd                          systemd-analyze verify on deploy/systemd/tls-sidecar.service
 #   socat, netcat-openbsd            ad-hoc TCP/TLS peers and port checks
 #   procps, psmisc                   ps/pgrep, fuser/killall for process checks
@@ -30,6 +32,7 @@ pkgs=(
   prometheus
   python3 python3-aiosmtpd
   nginx-light
+  haproxy tinyproxy
   systemd
   socat netcat-openbsd
   procps psmisc
@@ -63,9 +66,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # If an earlier install (or a boot) started the packaged services, stop them
-# and keep them from starting at boot: they would hold 5432, 6379, 80 and 9090.
+# and keep them from starting at boot: they would hold 5432, 6379, 80, 9090
+# and 8888.
 # The init scripts stop by pid file, so test instances are left alone.
-for svc in postgresql redis-server nginx prometheus prometheus-node-exporter; do
+for svc in postgresql redis-server nginx prometheus prometheus-node-exporter haproxy tinyproxy; do
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     if systemctl list-unit-files "$svc.service" >/dev/null 2>&1; then
       systemctl disable --now "$svc" >/dev/null 2>&1 || true
@@ -105,6 +109,8 @@ echo "setup: $(openssl version | cut -d' ' -f1-2)," \
   "redis $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')," \
   "prometheus/promtool $(promtool --version 2>&1 | head -n1 | awk '{print $3}')," \
   "$(nginx -v 2>&1 | sed 's/.*: //')," \
+  "haproxy $(haproxy -v | head -n1 | awk '{print $3}')," \
+  "$(tinyproxy -v | head -n1)," \
   "systemd $(systemd-analyze --version | head -n1 | awk '{print $2}')," \
   "socat $(socat -V | sed -n 's/^socat version \([^ ]*\).*/\1/p')," \
   "python $(python3 -c 'import aiosmtpd, sys; print(sys.version.split()[0], "+ aiosmtpd", aiosmtpd.__version__)')," \

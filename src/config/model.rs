@@ -67,6 +67,46 @@ pub struct Route {
     pub max_connections: usize,
     pub connect_tls: Option<ConnectTls>,
     pub listen_tls: Option<ListenTls>,
+    // PROXY protocol and the CONNECT proxy.
+    /// Send a PROXY header of this version to the upstream first.
+    pub proxy_protocol: Option<ProxyProtocol>,
+    /// Require a PROXY header (v1 or v2) from every client first.
+    pub accept_proxy_protocol: bool,
+    /// Reach the upstreams through this HTTP CONNECT proxy.
+    pub via: Option<Via>,
+}
+
+/// The PROXY protocol version a route sends (`proxy_protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    V1,
+    V2,
+}
+
+impl ProxyProtocol {
+    /// The word used in config and logs: "v1" or "v2".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyProtocol::V1 => "v1",
+            ProxyProtocol::V2 => "v2",
+        }
+    }
+}
+
+/// An HTTP forward proxy that upstreams are reached through, with CONNECT
+/// (`via = "http://host:port"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    pub proxy: Upstream,
+    /// A file holding `user:password` for Basic proxy authentication
+    /// (`via_credentials`); read when the route is built, never logged.
+    pub credentials: Option<PathBuf>,
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}", self.proxy)
+    }
 }
 
 /// One `connect` entry: a host (DNS name or IP literal, resolved at connect

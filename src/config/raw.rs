@@ -69,6 +69,15 @@ pub struct RawRoute {
     /// Genesys transport parameters for the connect side
     /// ("tls=1;certificate=…;trusted-ca=…"), translated by `genesys`.
     pub genesys: Option<String>,
+    // PROXY protocol and the CONNECT proxy.
+    /// "v1" or "v2": send a PROXY header to the upstream.
+    pub proxy_protocol: Option<String>,
+    /// Require a PROXY header from clients.
+    pub accept_proxy_protocol: Option<bool>,
+    /// "http://host:port" of a CONNECT proxy.
+    pub via: Option<String>,
+    /// Path of a file holding "user:password" for the proxy.
+    pub via_credentials: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1900,3 +1900,122 @@ fn genesys_port_backup_port_and_address_are_accepted_and_noted() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------
+// PROXY protocol and the CONNECT proxy
+
+#[test]
+fn proxy_protocol_accept_and_via_are_off_by_default() {
+    let r = load(ROUTE).unwrap();
+    let r = the_route(&r);
+    assert_eq!(
+        (r.proxy_protocol, r.accept_proxy_protocol, &r.via),
+        (None, false, &None)
+    );
+}
+
+#[test]
+fn proxy_protocol_accept_and_via_are_read() {
+    let c = load(&format!(
+        "{ROUTE}proxy_protocol = \"v2\"\naccept_proxy_protocol = true\nvia = \"http://proxy.example:3128\"\nvia_credentials = \"/etc/tls-sidecar/proxy.cred\"\n"
+    ))
+    .unwrap();
+    let r = the_route(&c);
+    assert_eq!(r.proxy_protocol, Some(ProxyProtocol::V2));
+    assert!(r.accept_proxy_protocol);
+    assert_eq!(
+        r.via,
+        Some(Via {
+            proxy: Upstream {
+                host: "proxy.example".into(),
+                port: 3128
+            },
+            credentials: Some("/etc/tls-sidecar/proxy.cred".into()),
+        })
+    );
+    assert_eq!(
+        r.via.as_ref().unwrap().to_string(),
+        "http://proxy.example:3128"
+    );
+    let c = load(&format!(
+        "{ROUTE}proxy_protocol = \"v1\"\nvia = \"http://[::1]:3128/\"\n"
+    ))
+    .unwrap();
+    let r = the_route(&c);
+    assert_eq!(r.proxy_protocol, Some(ProxyProtocol::V1));
+    assert_eq!(r.via.as_ref().unwrap().to_string(), "http://[::1]:3128");
+}
+
+#[test]
+fn an_unknown_proxy_protocol_version_is_refused() {
+    refused(
+        &format!("{ROUTE}proxy_protocol = \"v3\"\n"),
+        Some("r"),
+        Some("proxy_protocol"),
+        "unknown PROXY protocol version \"v3\": use \"v1\" or \"v2\"",
+    );
+}
+
+#[test]
+fn accept_proxy_protocol_that_is_not_a_boolean_is_refused() {
+    refused(
+        &format!("{ROUTE}accept_proxy_protocol = \"maybe\"\n"),
+        Some("r"),
+        Some("accept_proxy_protocol"),
+        "invalid type",
+    );
+}
+
+#[test]
+fn a_via_that_is_not_http_is_refused() {
+    refused(
+        &format!("{ROUTE}via = \"https://proxy.example:3128\"\n"),
+        Some("r"),
+        Some("via"),
+        "\"https://proxy.example:3128\" is not http://host:port (an HTTP CONNECT proxy)",
+    );
+    refused(
+        &format!("{ROUTE}via = \"proxy.example:3128\"\n"),
+        Some("r"),
+        Some("via"),
+        "\"proxy.example:3128\" is not http://host:port (an HTTP CONNECT proxy)",
+    );
+}
+
+#[test]
+fn a_via_without_a_port_or_with_a_path_is_refused() {
+    refused(
+        &format!("{ROUTE}via = \"http://proxy.example\"\n"),
+        Some("r"),
+        Some("via"),
+        "\"http://proxy.example\" is not http://host:port: ",
+    );
+    refused(
+        &format!("{ROUTE}via = \"http://proxy.example:3128/x\"\n"),
+        Some("r"),
+        Some("via"),
+        "\"http://proxy.example:3128/x\" is not http://host:port: ",
+    );
+}
+
+#[test]
+fn credentials_in_the_via_url_are_refused_without_repeating_them() {
+    let text = format!("{ROUTE}via = \"http://gms:s3cret@proxy.example:3128\"\n");
+    refused(
+        &text,
+        Some("r"),
+        Some("via"),
+        "credentials do not go in the URL: put user:password in a file named by via_credentials",
+    );
+    assert!(!load(&text).unwrap_err().to_string().contains("s3cret"));
+}
+
+#[test]
+fn via_credentials_without_via_are_refused() {
+    refused(
+        &format!("{ROUTE}via_credentials = \"/etc/p\"\n"),
+        Some("r"),
+        Some("via_credentials"),
+        "proxy credentials need a proxy: via = \"http://host:port\"",
+    );
+}

@@ -259,7 +259,68 @@ fn route(ctx: &RouteCtx<'_>, r: RawRoute, d: &Defaults) -> Result<Route, ConfigE
             .map_err(|m| ctx.invalid("max_connections", m))?,
         connect_tls,
         listen_tls,
+        proxy_protocol: proxy_protocol(ctx, r.proxy_protocol.as_deref())?,
+        accept_proxy_protocol: r.accept_proxy_protocol.unwrap_or(false),
+        via: via(ctx, r.via.as_deref(), r.via_credentials)?,
     })
+}
+
+// PROXY protocol and the CONNECT proxy.
+fn proxy_protocol(
+    ctx: &RouteCtx<'_>,
+    v: Option<&str>,
+) -> Result<Option<ProxyProtocol>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some("v1") => Ok(Some(ProxyProtocol::V1)),
+        Some("v2") => Ok(Some(ProxyProtocol::V2)),
+        Some(other) => Err(ctx.invalid(
+            "proxy_protocol",
+            format!("unknown PROXY protocol version {other:?}: use \"v1\" or \"v2\""),
+        )),
+    }
+}
+
+/// `via = "http://host:port"`: nothing else (no https, path or
+/// credentials); `via_credentials` only with it.
+fn via(
+    ctx: &RouteCtx<'_>,
+    url: Option<&str>,
+    credentials: Option<String>,
+) -> Result<Option<Via>, ConfigError> {
+    let Some(url) = url else {
+        if credentials.is_some() {
+            return Err(ctx.invalid(
+                "via_credentials",
+                "proxy credentials need a proxy: via = \"http://host:port\"",
+            ));
+        }
+        return Ok(None);
+    };
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(ctx.invalid(
+            "via",
+            format!("{url:?} is not http://host:port (an HTTP CONNECT proxy)"),
+        ));
+    };
+    if rest.contains('@') {
+        // Never repeat the URL: it holds a password.
+        return Err(ctx.invalid(
+            "via",
+            "credentials do not go in the URL: put user:password in a file named by via_credentials",
+        ));
+    }
+    let proxy = upstream(rest.strip_suffix('/').unwrap_or(rest))
+        .map_err(|m| ctx.invalid("via", format!("{url:?} is not http://host:port: {m}")))?;
+    if let Some(c) = &credentials {
+        if c.is_empty() {
+            return Err(ctx.invalid("via_credentials", "the path is empty"));
+        }
+    }
+    Ok(Some(Via {
+        proxy,
+        credentials: credentials.map(PathBuf::from),
+    }))
 }
 
 fn connect_tls(ctx: &RouteCtx<'_>, t: RawConnectTls) -> Result<ConnectTls, ConfigError> {

@@ -15,6 +15,7 @@ use super::connect::{connect, Connected};
 use super::ending::{self, Ending, Finished};
 use super::legs::{self, HandshakeFailure, Side};
 use super::plan::RoutePlan;
+use super::proxy_header;
 use super::stream::Stream;
 use crate::relay;
 use crate::telemetry::ConnResult;
@@ -33,10 +34,12 @@ pub async fn handle(
     let started = Instant::now();
     let _ = tcp.set_nodelay(true);
     let mut legs = Legs::default();
+    // Becomes the client a load balancer's PROXY header names, if any.
+    let mut client_addr = client_addr;
     let set_up = tokio::select! {
         biased;
         () = cut.cancelled() => Err(Ending::CutEarly),
-        r = establish(&plan, tcp, client_addr, &mut legs) => r,
+        r = establish(&plan, tcp, &mut client_addr, &mut legs) => r,
     };
     let ending = match (set_up, &mut legs.client, &mut legs.upstream) {
         (Ok(()), Some(client), Some(upstream)) => {
@@ -84,13 +87,24 @@ struct Legs {
 /// connection stays small.
 async fn establish(
     plan: &RoutePlan,
-    tcp: TcpStream,
-    client_addr: SocketAddr,
+    mut tcp: TcpStream,
+    client_addr: &mut SocketAddr,
     legs: &mut Legs,
 ) -> Result<(), Ending> {
     let route = &plan.route;
     let m = &plan.metrics;
     let limit = route.handshake_timeout;
+
+    // 0. A load balancer's PROXY header, before anything else: its client
+    // is the one logged and passed on.
+    let peer = match proxy_header::accept(plan, &mut tcp, *client_addr).await {
+        Ok(p) => p,
+        Err(f) => {
+            legs.client = Some(Stream::Plain(tcp));
+            return Err(Ending::Handshake(f));
+        }
+    };
+    *client_addr = peer.source;
 
     // 1. The client's leg.
     let client = legs.client.insert(match &plan.server_tls {
@@ -122,11 +136,14 @@ async fn establish(
     });
 
     // 2. The upstream's TCP connection, primary then backups.
+    // `peer`: the client our PROXY header names, if the route sends one.
     let Connected {
         tcp: up_tcp,
         index,
         addr,
-    } = Box::pin(connect(plan)).await.map_err(Ending::Unreachable)?;
+    } = Box::pin(connect(plan, Some(peer)))
+        .await
+        .map_err(Ending::Unreachable)?;
     legs.upstream_at = Some((index, addr));
 
     // 3. The upstream's leg: upgrade exchange and TLS, or plain.

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::time::{timeout, Instant};
 
 use super::connect::ConnectError;
-use super::legs::{HandshakeFailure, Side};
+use super::legs::{HandshakeFailure, Side, Stage};
 use super::plan::RoutePlan;
 use super::stream::Stream;
 use crate::relay::{End, FailKind, Failure, Outcome};
@@ -148,6 +148,10 @@ pub async fn finish(f: Finished<'_>) {
             m.handshake_error(h.side.label(), h.reason);
             m.connection(h.result());
             match h.side {
+                Side::Client if h.stage == Stage::ProxyHeader => {
+                    tracing::warn!(route = %route, client = %client_addr, side = "listen",
+                    reason = h.reason, "closing the client: {}", h.detail)
+                }
                 Side::Client => {
                     tracing::warn!(route = %route, client = %client_addr, side = "listen",
                     reason = h.reason, "client TLS handshake failed: {}", h.detail)

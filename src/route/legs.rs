@@ -48,6 +48,9 @@ pub enum Stage {
     Upgrade,
     /// Not finished within `handshake_timeout` (result `timeout`).
     Timeout,
+    /// A load balancer's PROXY header was missing, bad or late (result
+    /// `handshake_error`, reason `proxy_protocol`).
+    ProxyHeader,
 }
 
 /// A handshake failure on either leg, with its metric reason and words.
@@ -90,7 +93,7 @@ impl HandshakeFailure {
     /// The `result` of `connections_total`.
     pub fn result(&self) -> ConnResult {
         match self.stage {
-            Stage::Tls => ConnResult::HandshakeError,
+            Stage::Tls | Stage::ProxyHeader => ConnResult::HandshakeError,
             Stage::Upgrade => ConnResult::UpgradeError,
             Stage::Timeout => ConnResult::Timeout,
         }

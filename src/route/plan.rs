@@ -21,6 +21,8 @@ pub struct RoutePlan {
     pub server_tls: Option<ServerTls>,
     pub upgrade: Option<Script>,
     pub metrics: RouteMetrics,
+    /// The CONNECT proxy upstreams are reached through.
+    pub via: Option<super::via::ViaPlan>,
 }
 
 /// A whole config, built.
@@ -80,7 +82,13 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
             }
             _ => None,
         };
+
+        let via = match &route.via {
+            Some(v) => Some(super::via::build(&mut loader, v)?),
+            None => None,
+        };
         routes.push(Arc::new(RoutePlan {
+            via,
             metrics: RouteMetrics::new(&route.name),
             route: route.clone(),
             client_tls,
@@ -88,6 +96,8 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
             upgrade,
         }));
     }
+
+    warnings.extend(super::proxy_header::self_warnings(&config));
     Ok(Plan {
         config,
         routes,

@@ -24,6 +24,8 @@ pub const REASONS: &[&str] = &[
     "not_authorized",
     "upgrade_refused",
     "upgrade_protocol",
+    "proxy_protocol",
+    "proxy_refused",
     "timeout",
     "peer_closed",
     "other",
@@ -197,6 +199,6 @@ mod tests {
             "peer_closed"
         );
         assert_eq!(classify(&io::ErrorKind::TimedOut.into()), "timeout");
-        assert_eq!(REASONS.len(), 17);
+        assert_eq!(REASONS.len(), 19);
     }
 }

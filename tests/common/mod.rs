@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+/// HAProxy, nginx, tinyproxy as peers.
+pub mod daemon;
 pub mod postgres;
 
 use std::io::{Read, Write};
