@@ -30,7 +30,7 @@ struct Read {
 }
 
 /// Reads 2 KiB every 2 ms until EOF or an error, at most `secs` seconds.
-async fn read_slowly(c: &mut TcpStream, secs: u64) -> Read {
+async fn read_slowly<R: tokio::io::AsyncRead + Unpin>(c: &mut R, secs: u64) -> Read {
     let mut bytes = Vec::new();
     let mut buf = [0u8; 2048];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
@@ -337,19 +337,7 @@ async fn a_complete_response_with_close_notify_survives_the_upstreams_later_rese
         }
         wr
     });
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 2048];
-    let end = loop {
-        match tokio::time::timeout(Duration::from_secs(30), rd.read(&mut buf))
-            .await
-            .unwrap()
-        {
-            Ok(0) => break Ok(()),
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
-            Err(e) => break Err(e.kind()),
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    };
+    let Read { bytes, end } = read_slowly(&mut rd, 30).await;
     row(
         "a_complete_response_with_close_notify_survives_the_upstreams_later_reset",
         "whole response + close_notify, then the upstream resets",
