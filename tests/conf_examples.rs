@@ -197,21 +197,9 @@ fn materialize(text: &str, dir: &Path) -> String {
     text.replace(PREFIX, &format!("{}/", dir.display()))
 }
 
-/// `tls-sidecar check -c config`, with no `TLS_SIDECAR__…` override from
-/// the test's own environment: (exit code, stdout, stderr).
+/// `tls-sidecar check -c config`: (exit code, stdout, stderr).
 fn check(config: &Path) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TLS_SIDECAR") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd.arg("check").arg("-c").arg(config).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli(&[&"check", &"-c", &config])
 }
 
 /// Runs `check` on `text` made concrete in a temp dir; asserts it passes

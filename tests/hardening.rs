@@ -296,23 +296,13 @@ async fn two_thousand_concurrent_connections_each_echo_and_rss_per_connection_is
     let pki = Pki::new(dir.path());
     let echo = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
     let p = free_port();
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"warn\"\n{}",
-            tls_route(
-                "many",
-                p,
-                &[format!("localhost:{}", echo.port())],
-                &pki.ca_path
-            )
-        ),
-    )
-    .unwrap();
-    let s = Sidecar::spawn(&config, admin, &[]);
-    s.wait_ready();
+    let route = tls_route(
+        "many",
+        p,
+        &[format!("localhost:{}", echo.port())],
+        &pki.ca_path,
+    );
+    let s = Sidecar::start_at(dir.path(), &route, "warn");
     let idle_rss = rss_kib(s.pid());
     let mut conns = Vec::with_capacity(N);
     for i in 0..N {
@@ -415,13 +405,6 @@ async fn no_key_material_or_payload_reaches_the_logs_even_at_trace() {
         true,
         "",
     );
-}
-
-/// Open file descriptors of a process.
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 /// The kernel's count of connections dropped because a listen queue was
@@ -599,15 +582,7 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
             &pki.ca_path
         )
     );
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(
-        &config,
-        format!("[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"error\"\n{routes}"),
-    )
-    .unwrap();
-    let s = Sidecar::spawn(&config, admin, &[]);
-    s.wait_ready();
+    let s = Sidecar::start_at(dir.path(), &routes, "error");
     let pid = s.pid();
     let tls_client = client_config(&pki.ca_path, None);
 

@@ -52,7 +52,7 @@ const JETTY_XML: &str = r#"<?xml version="1.0"?>
 "#;
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
+    cli_command(&[])
 }
 
 fn text(b: &[u8]) -> String {

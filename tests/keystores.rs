@@ -130,16 +130,7 @@ fn keytool_trust(dir: &Path, name: &str, ca: &Path, store_type: &str) -> PathBuf
 fn check(dir: &Path, routes: &str) -> (i32, String, String) {
     let config = dir.join("check.toml");
     std::fs::write(&config, routes).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(["check", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli(&[&"check", &"-c", &config])
 }
 
 /// One line through a route to `s_server -rev`, read back reversed.

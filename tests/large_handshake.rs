@@ -59,21 +59,10 @@ async fn line_through(port: u16, line: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// `tls-sidecar probe -c config route`: (exit code, stdout then stderr).
 fn probe(config: &Path, route: &str) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(["probe", "-c"])
-        .arg(config)
-        .arg(route)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (code, out, err) = cli(&[&"probe", &"-c", &config, &route]);
+    (code, out + &err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -302,16 +302,8 @@ async fn with_a_low_fd_limit_a_burst_is_survived_and_serving_resumes() {
         }
     });
     let p = free_port();
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"{admin}\"\n{}",
-            route("fds", p, &[up.to_string()], "")
-        ),
-    )
-    .unwrap();
+    let route = route("fds", p, &[up.to_string()], "");
+    let (config, admin) = write_config(dir.path(), "", &route, "info");
     // Start the real binary under `ulimit -n 40`.
     let mut child = std::process::Command::new("sh")
         .arg("-c")
@@ -391,15 +383,8 @@ async fn systemd_is_told_ready_reloading_and_stopping_over_notify_socket() {
     };
 
     let p = free_port();
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"{admin}\"\n[[route]]\nname = \"plain\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:9\"]\n"
-        ),
-    )
-    .unwrap();
+    let route = route("plain", p, &["127.0.0.1:9".to_owned()], "");
+    let (config, admin) = write_config(dir.path(), "", &route, "debug");
     let mut s = Sidecar::spawn(
         &config,
         admin,
@@ -448,12 +433,6 @@ async fn served(port: u16) -> bool {
         tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut b)).await,
         Ok(Ok(_))
     )
-}
-
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
 }
 
 /// `max_connections` counts the connections a route already holds across a

@@ -253,22 +253,12 @@ async fn a_real_prometheus_scrapes_the_sidecar_and_sees_the_series() {
     assert_eq!(series["value"][1], "1");
 }
 
+/// `tls-sidecar probe -c config ARGS`: (exit code, stdout then stderr).
 fn probe(config: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .arg("probe")
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let mut cmd = cli_command(&[&"probe", &"-c", &config]);
+    cmd.args(args);
+    let (code, out, err) = cli_output(cmd);
+    (code, out + &err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

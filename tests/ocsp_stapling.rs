@@ -116,17 +116,7 @@ fn listen_route(name: &str, port: u16, listen_tls: &str) -> String {
 
 /// `tls-sidecar check -c config`: (exit code, stdout, stderr).
 fn check(config: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .arg("check")
-        .arg("-c")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli(&[&"check", &"-c", &config])
 }
 
 /// Rewrites the first SingleResponse of the DER response in `from` into

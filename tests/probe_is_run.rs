@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::postgres::Postgres;
@@ -238,12 +237,7 @@ async fn probe_and_a_relayed_connection_agree_on_every_route_kind() {
     }
 
     // `probe --all`: one row per route.
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(["probe", "--all", "-c"])
-        .arg(&s.config)
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, table, _) = cli(&[&"probe", &"--all", &"-c", &s.config]);
     let mut rows = Vec::new();
     for c in &cases {
         let row = table
@@ -285,9 +279,5 @@ async fn probe_and_a_relayed_connection_agree_on_every_route_kind() {
         );
         assert_eq!(run, c.want, "{}:\n{report}", c.name);
     }
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "probe --all fails when a route fails"
-    );
+    assert_eq!(code, 1, "probe --all fails when a route fails");
 }

@@ -274,13 +274,8 @@ async fn a_crl_past_its_next_update_is_a_warning_and_a_gauge_but_still_used() {
     let want = "the revocation list of \"CN=Revocation Root\" is past its nextUpdate";
     assert!(s.wait_log(want, 5), "{}", s.logs());
     // `check` says the same.
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(["check", "-c"])
-        .arg(&s.config)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (code, text, _) = cli(&[&"check", &"-c", &s.config]);
+    assert_eq!(code, 0, "{text}");
     assert!(
         text.lines()
             .any(|l| l.starts_with("warning: route \"stale\"") && l.contains(want)),
