@@ -30,6 +30,7 @@ pub const DEMO_UPGRADE_REQUEST: &str = "STARTTLS\r\n";
 pub const DEMO_UPGRADE_GO_AHEAD: &str = "OK starting TLS\r\n";
 
 /// Runs the demo until SIGINT/SIGTERM.
+// Long: the demo's script read top to bottom (make certificates, start peers, write the config, print the table, serve); splitting it would hide the story it tells.
 pub async fn run(ports: Ports, metrics: PrometheusHandle) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("tls-sidecar-demo-")

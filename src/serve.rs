@@ -65,6 +65,7 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
 }
 
 /// [`run`] with options.
+// Long: the supervisor's life in order (bind, publish, signals, reload loop, drain); each phase is commented below.
 pub async fn run_with(path: &Path, metrics: PrometheusHandle, opts: Options) -> anyhow::Result<()> {
     // Taken before the read: a write during start-up is seen by the watch.
     let config_stamp = FileStamp::of(path);

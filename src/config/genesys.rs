@@ -94,6 +94,7 @@ struct Common {
     ciphers: Option<Vec<String>>,
 }
 
+// Long: the parameters both sides share (tls, protocols, ciphers), one block each.
 fn common(p: &Params, notes: &mut Vec<String>) -> Result<Common, String> {
     match p.get("tls") {
         None => notes.push("tls not given: TLS is implied by the genesys key".into()),
@@ -195,6 +196,7 @@ fn certificate(v: &str) -> Result<(String, Vec<String>), String> {
 }
 
 /// Translates the connect side's parameters into `t`.
+// Long: one block per Genesys connect parameter, in the order the Genesys docs list them; each block stands alone.
 pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String> {
     let p = Params::parse(text)?;
     let mut notes = Vec::new();
@@ -302,6 +304,7 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
 }
 
 /// Translates a server port's parameters into `t`.
+// Long: one block per Genesys server-port parameter, in the order the Genesys docs list them; each block stands alone.
 pub fn listen(text: &str, t: &mut RawListenTls) -> Result<Vec<String>, String> {
     let p = Params::parse(text)?;
     let mut notes = Vec::new();
