@@ -11,19 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A plain TCP echo server on loopback; its port.
-async fn plain_echo() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
-    port
-}
+use tokio::net::TcpStream;
 
 /// A plain route `name` on a fresh port to `upstream`: (port, config text).
 fn echo_route(name: &str, upstream: u16) -> (u16, String) {

@@ -190,13 +190,7 @@ async fn the_seeds_jetty_settings_are_imported_checked_and_served_tls12_tls13_on
         dir.path(),
         "# GMS's ssl module\n--module=ssl\njetty.sslContext.keyStorePath=etc/keystore.jks\njetty.sslContext.sniRequired=true\n",
     );
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let port = free_port();
     let xml = base.join("etc/jetty-ssl-context.xml");
     let ini = base.join("start.d/ssl.ini");
@@ -429,13 +423,7 @@ async fn a_genesys_parameter_string_is_imported_checked_and_carries_mutual_tls()
 async fn a_genesys_server_port_requires_client_certificates_and_offers_only_its_cipher_list() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let port = free_port();
     let ca = pki.ca_path.display().to_string();
     let params = format!(

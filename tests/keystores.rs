@@ -270,13 +270,7 @@ async fn a_listeners_keystore_and_password_rotated_on_disk_are_served_without_a_
     let dir = tmpdir();
     let d = dir.path();
     let pki = Pki::new(d);
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let first = openssl_p12(d, "first.p12", &pki.server, &pki.ca_path, "gms", false);
     let jks = keytool_convert(d, &first, "gms.jks", "JKS");
     let pw = password_file(d, "gms.pass", PASSWORD);

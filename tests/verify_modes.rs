@@ -38,7 +38,7 @@ async fn assert_refused(s: &Sidecar, route: &str, port: u16, reason: &str) {
 async fn full_verification_accepts_the_right_peer_and_refuses_unknown_ca_wrong_name_and_expired() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let good = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let good = pki.echo().await;
     let other_ca = Ca::new("Other CA");
     let stranger = other_ca
         .leaf("localhost", &["localhost", "127.0.0.1"])
@@ -148,7 +148,7 @@ async fn full_verification_accepts_the_right_peer_and_refuses_unknown_ca_wrong_n
 async fn chain_mode_ignores_the_name_but_still_checks_the_chain() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let good = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let good = pki.echo().await;
     let stranger = Ca::new("Other CA")
         .leaf("x", &["localhost"])
         .write(dir.path(), "stranger")

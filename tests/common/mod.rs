@@ -341,6 +341,24 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// A TLS echo server with the server leaf, asking no client certificate.
+    pub async fn echo(&self) -> SocketAddr {
+        tls_echo(server_config(&self.server.0, &self.server.1, None)).await
+    }
+
+    /// A plain→TLS route (see [`tls_route`]) to `upstream` by the server
+    /// leaf's name, `localhost`, verified against this CA.
+    pub fn route_to(&self, name: &str, port: u16, upstream: SocketAddr) -> String {
+        tls_route(
+            name,
+            port,
+            &[format!("localhost:{}", upstream.port())],
+            &self.ca_path,
+        )
+    }
+}
+
 pub fn load_chain(path: &Path) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_file_iter(path)
         .unwrap()
@@ -414,6 +432,35 @@ pub async fn echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s
     let (mut r, mut w) = tokio::io::split(&mut s);
     let _ = tokio::io::copy(&mut r, &mut w).await;
     let _ = w.shutdown().await;
+}
+
+/// A plain TCP echo server on 127.0.0.1; its port.
+pub async fn plain_echo() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(echo(s));
+        }
+    });
+    port
+}
+
+/// A plain backend that greets each client with "hello" and closes; its
+/// port.
+pub async fn greeter() -> u16 {
+    use tokio::io::AsyncWriteExt;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let _ = s.write_all(b"hello\n").await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
 }
 
 /// A TLS echo server.
@@ -587,6 +634,33 @@ pub fn route(name: &str, port: u16, connect: &[String], connect_tls: &str) -> St
         s.push('\n');
     }
     s
+}
+
+/// `openssl s_client` to `port` as `localhost`, trusting `ca`, with more
+/// `args`, nothing on stdin and killed after 20 s: (exit code, stdout then
+/// stderr).
+pub fn s_client(port: u16, ca: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new("timeout")
+        .args(["20", "openssl", "s_client", "-servername", "localhost"])
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-CAfile")
+        .arg(ca)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl (install it with tests/setup.sh)");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A TLS→plain route: `name` listening with `listen_tls` lines on `port`,
+/// to 127.0.0.1:`backend`.
+pub fn listen_route(name: &str, port: u16, backend: u16, listen_tls: &str) -> String {
+    format!(
+        "[[route]]\nname = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\nconnect = [\"127.0.0.1:{backend}\"]\n[route.listen_tls]\n{listen_tls}\n"
+    )
 }
 
 /// Rows of the hardening summary (`bash tests/hardening-summary.sh`): each
