@@ -356,19 +356,7 @@ async fn a_genesys_parameter_string_is_imported_checked_and_carries_mutual_tls()
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     let ca = pki.ca_path.display().to_string();
-    let server = OpensslServer::start(&[
-        "-cert",
-        &pki.server.0.display().to_string(),
-        "-key",
-        &pki.server.1.display().to_string(),
-        "-rev",
-        "-quiet",
-        "-Verify",
-        "1",
-        "-verify_return_error",
-        "-CAfile",
-        &ca,
-    ]);
+    let server = pki.s_server_rev(true);
     let port = free_port();
     let params = format!(
         "tls=1;tls-mutual=1;certificate={};certificate-key={};trusted-ca={ca};tls-target-name-check=host;sec-protocol=TLSv12;cipher-list=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256;port={}",

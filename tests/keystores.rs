@@ -156,19 +156,7 @@ async fn an_mtls_route_presents_a_client_identity_from_openssl_or_keytool_pkcs12
     let d = dir.path();
     let pki = Pki::new(d);
     let ca = pki.ca_path.display().to_string();
-    let server = OpensslServer::start(&[
-        "-cert",
-        &pki.server.0.display().to_string(),
-        "-key",
-        &pki.server.1.display().to_string(),
-        "-rev",
-        "-quiet",
-        "-Verify",
-        "1",
-        "-verify_return_error",
-        "-CAfile",
-        &ca,
-    ]);
+    let server = pki.s_server_rev(true);
     let legacy = openssl_p12(d, "legacy.p12", &pki.client, &pki.ca_path, "gms", true);
     let modern = openssl_p12(d, "modern.pfx", &pki.client, &pki.ca_path, "gms", false);
     let jks = keytool_convert(d, &modern, "gms.jks", "JKS");
@@ -218,14 +206,7 @@ async fn a_jks_or_pkcs12_trust_store_from_keytool_verifies_a_real_tls_server() {
     let dir = tmpdir();
     let d = dir.path();
     let pki = Pki::new(d);
-    let server = OpensslServer::start(&[
-        "-cert",
-        &pki.server.0.display().to_string(),
-        "-key",
-        &pki.server.1.display().to_string(),
-        "-rev",
-        "-quiet",
-    ]);
+    let server = pki.s_server_rev(false);
     let jks = keytool_trust(d, "trust.jks", &pki.ca_path, "JKS");
     let p12 = keytool_trust(d, "trust.p12", &pki.ca_path, "PKCS12");
     let pw = password_file(d, "trust.pass", PASSWORD);

@@ -482,23 +482,10 @@ async fn a_reencrypting_route_carries_64_mib_both_ways_and_half_close_on_both_le
         w.shutdown().await.unwrap();
         h.finish().as_ref().to_vec()
     });
-    let mut h = Context::new(&SHA256);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut n = 0;
-    loop {
-        let k = tokio::time::timeout(Duration::from_secs(60), r.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k;
-    }
+    let (n, got) = sha256_to_end(&mut r).await;
     assert_eq!(
         n, TOTAL,
         "every byte came back, then a clean close_notify end"
     );
-    assert_eq!(h.finish().as_ref(), writer.await.unwrap().as_slice());
+    assert_eq!(got, writer.await.unwrap());
 }

@@ -37,22 +37,9 @@ async fn sixty_four_mib_cross_in_both_directions_at_once_with_matching_sha256() 
         w.shutdown().await.unwrap();
         h.finish().as_ref().to_vec()
     });
-    let mut h = Context::new(&SHA256);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut n = 0;
-    loop {
-        let k = tokio::time::timeout(Duration::from_secs(60), r.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k;
-    }
+    let (n, got) = sha256_to_end(&mut r).await;
     assert_eq!(n, TOTAL);
-    assert_eq!(h.finish().as_ref(), writer.await.unwrap().as_slice());
+    assert_eq!(got, writer.await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -319,25 +319,9 @@ async fn mutual_tls_presents_the_client_certificate_and_a_missing_or_foreign_one
 async fn openssl_s_server_is_verified_and_a_client_certificate_it_demands_is_presented() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let (cert, key) = (
-        pki.server.0.display().to_string(),
-        pki.server.1.display().to_string(),
-    );
     let ca = pki.ca_path.display().to_string();
-    let plain = OpensslServer::start(&["-cert", &cert, "-key", &key, "-rev", "-quiet"]);
-    let mutual = OpensslServer::start(&[
-        "-cert",
-        &cert,
-        "-key",
-        &key,
-        "-rev",
-        "-quiet",
-        "-Verify",
-        "1",
-        "-verify_return_error",
-        "-CAfile",
-        &ca,
-    ]);
+    let plain = pki.s_server_rev(false);
+    let mutual = pki.s_server_rev(true);
     let (p1, p2, p3) = (free_port(), free_port(), free_port());
     let routes = [
         route(

@@ -359,6 +359,21 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// `openssl s_server -rev` with the server leaf; when `mutual`, it
+    /// demands a client certificate signed by this CA.
+    pub fn s_server_rev(&self, mutual: bool) -> OpensslServer {
+        let (cert, key) = (self.server.0.display(), self.server.1.display());
+        let (cert, key, ca) = (cert.to_string(), key.to_string(), self.ca_path.display());
+        let ca = ca.to_string();
+        let mut args = vec!["-cert", &cert, "-key", &key, "-rev", "-quiet"];
+        if mutual {
+            args.extend(["-Verify", "1", "-verify_return_error", "-CAfile", &ca]);
+        }
+        OpensslServer::start(&args)
+    }
+}
+
 pub fn load_chain(path: &Path) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_file_iter(path)
         .unwrap()
@@ -461,6 +476,26 @@ pub async fn greeter() -> u16 {
         }
     });
     port
+}
+
+/// Reads `r` to its end, each read within 60 s: (bytes read, their
+/// SHA-256).
+pub async fn sha256_to_end<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> (usize, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    loop {
+        let k = tokio::time::timeout(Duration::from_secs(60), r.read(&mut buf))
+            .await
+            .expect("a read within 60 s")
+            .unwrap();
+        if k == 0 {
+            return (n, h.finish().as_ref().to_vec());
+        }
+        h.update(&buf[..k]);
+        n += k;
+    }
 }
 
 /// A TLS echo server.
