@@ -169,7 +169,7 @@ impl Loader<'_> {
             None => None,
         };
         let id = keystore::identity(
-            &bytes,
+            bytes,
             &password,
             key_password.as_ref(),
             ck.alias.as_deref(),
