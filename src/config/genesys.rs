@@ -232,28 +232,13 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
         }
         None => {}
     }
-    if let Some(v) = p.get("certificate") {
-        let (cert, chain) = certificate(v)?;
-        set(
-            &mut t.cert,
-            cert.clone(),
-            "certificate",
-            "connect_tls.cert",
-            "the client certificate",
-        )?;
-        notes.push(chain_note(&cert, &chain));
-        t.genesys_chain = chain;
-    }
-    if let Some(v) = p.get("certificate-key") {
-        set(
-            &mut t.key,
-            v.to_owned(),
-            "certificate-key",
-            "connect_tls.key",
-            "the client key",
-        )?;
-        notes.push(format!("certificate-key → key = {v:?}"));
-    }
+    identity(
+        &p,
+        "connect_tls",
+        "client",
+        (&mut t.cert, &mut t.key, &mut t.genesys_chain),
+        &mut notes,
+    )?;
     match p.get("tls-mutual") {
         Some("1") if t.cert.is_none() => {
             return Err("tls-mutual=1 needs certificate: the identity to present".into())
@@ -315,28 +300,13 @@ pub fn listen(text: &str, t: &mut RawListenTls) -> Result<Vec<String>, String> {
                 .into(),
         );
     }
-    if let Some(v) = p.get("certificate") {
-        let (cert, chain) = certificate(v)?;
-        set(
-            &mut t.cert,
-            cert.clone(),
-            "certificate",
-            "listen_tls.cert",
-            "the server certificate",
-        )?;
-        notes.push(chain_note(&cert, &chain));
-        t.genesys_chain = chain;
-    }
-    if let Some(v) = p.get("certificate-key") {
-        set(
-            &mut t.key,
-            v.to_owned(),
-            "certificate-key",
-            "listen_tls.key",
-            "the server key",
-        )?;
-        notes.push(format!("certificate-key → key = {v:?}"));
-    }
+    identity(
+        &p,
+        "listen_tls",
+        "server",
+        (&mut t.cert, &mut t.key, &mut t.genesys_chain),
+        &mut notes,
+    )?;
     let mutual = match p.get("tls-mutual") {
         Some("1") => true,
         Some("0") | None => false,
@@ -400,6 +370,41 @@ pub fn listen(text: &str, t: &mut RawListenTls) -> Result<Vec<String>, String> {
         )?;
     }
     Ok(notes)
+}
+
+/// `certificate` and `certificate-key`, the same on either side: `side`
+/// names our keys (`connect_tls`, `listen_tls`), `whose` the identity
+/// ("client", "server"); the slots are the side's cert, key and chain.
+fn identity(
+    p: &Params,
+    side: &str,
+    whose: &str,
+    (cert_slot, key_slot, chain_slot): (&mut Option<String>, &mut Option<String>, &mut Vec<String>),
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    if let Some(v) = p.get("certificate") {
+        let (cert, chain) = certificate(v)?;
+        set(
+            cert_slot,
+            cert.clone(),
+            "certificate",
+            &format!("{side}.cert"),
+            &format!("the {whose} certificate"),
+        )?;
+        notes.push(chain_note(&cert, &chain));
+        *chain_slot = chain;
+    }
+    if let Some(v) = p.get("certificate-key") {
+        set(
+            key_slot,
+            v.to_owned(),
+            "certificate-key",
+            &format!("{side}.key"),
+            &format!("the {whose} key"),
+        )?;
+        notes.push(format!("certificate-key → key = {v:?}"));
+    }
+    Ok(())
 }
 
 fn chain_note(cert: &str, chain: &[String]) -> String {

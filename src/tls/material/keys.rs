@@ -168,13 +168,8 @@ impl Loader<'_> {
             Some(p) => Some(self.password(&key_pw_key, p)?),
             None => None,
         };
-        let id = keystore::identity(
-            bytes,
-            &password,
-            key_password.as_ref(),
-            ck.alias.as_deref(),
-        )
-        .map_err(|e| {
+        let id = keystore::identity(bytes, &password, key_password.as_ref(), ck.alias.as_deref())
+            .map_err(|e| {
             let key = match e {
                 StoreError::WrongPassword(_) => pw_key.clone(),
                 StoreError::WrongKeyPassword(_) if ck.key_password_file.is_some() => {
