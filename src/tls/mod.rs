@@ -6,6 +6,95 @@
 //! Everything here runs at load (and reload) time; connections only clone the
 //! `Arc`s built here.
 
+/// The handshake-signature methods of a rustls verifier that decides on
+/// the chain itself (`pin`, `danger`): signatures are checked with the
+/// provider's algorithms, `self.provider`, so the peer still proves it
+/// holds the key.
+macro_rules! signatures_by_provider {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    };
+}
+
+/// The handshake-signature methods of a verifier that wraps another,
+/// `self.$inner`, adding a check on the chain only: signatures are the
+/// inner verifier's business.
+macro_rules! signatures_by_inner {
+    ($inner:tt) => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.$inner.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.$inner.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.$inner.supported_verify_schemes()
+        }
+    };
+}
+
+/// What a client-certificate verifier that wraps `self.inner` asks of
+/// clients: the same as the inner one.
+macro_rules! client_auth_by_inner {
+    () => {
+        fn offer_client_auth(&self) -> bool {
+            self.inner.offer_client_auth()
+        }
+
+        fn client_auth_mandatory(&self) -> bool {
+            self.inner.client_auth_mandatory()
+        }
+
+        fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+            self.inner.root_hint_subjects()
+        }
+    };
+}
+
 pub mod client;
 pub mod danger;
 pub mod identity;
