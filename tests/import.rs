@@ -59,19 +59,6 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{program} (install it with tests/setup.sh): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        text(&out.stderr)
-    );
-}
-
 /// `$JETTY_BASE` as GMS has it: etc/jetty-ssl-context.xml, etc/keystore.jks
 /// made by keytool (store password "storepwd", key password "keypwd", as
 /// Jetty's stock demo keystore), start.d/ssl.ini. Returns (base, the
@@ -83,7 +70,7 @@ fn jetty_base(dir: &Path, ini: &str) -> (PathBuf, PathBuf) {
     std::fs::write(base.join("etc/jetty-ssl-context.xml"), JETTY_XML).unwrap();
     std::fs::write(base.join("start.d/ssl.ini"), ini).unwrap();
     let ks = base.join("etc/keystore.jks").display().to_string();
-    run(
+    run_tool(
         "keytool",
         &[
             "-genkeypair",
@@ -110,7 +97,7 @@ fn jetty_base(dir: &Path, ini: &str) -> (PathBuf, PathBuf) {
         ],
     );
     let pem = dir.join("gms-cert.pem");
-    run(
+    run_tool(
         "keytool",
         &[
             "-exportcert",

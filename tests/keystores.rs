@@ -15,21 +15,6 @@ use common::*;
 
 const PASSWORD: &str = "gms-store-pw";
 
-/// Runs a tool and insists it succeeded.
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{program} (install it with tests/setup.sh): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A password file (mode 0600, as the sidecar wants it).
 fn password_file(dir: &Path, name: &str, password: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -69,7 +54,7 @@ fn openssl_p12(
     if legacy {
         args.push("-legacy".into());
     }
-    run(
+    run_tool(
         "openssl",
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
@@ -81,7 +66,7 @@ fn openssl_p12(
 fn keytool_convert(dir: &Path, p12: &Path, name: &str, store_type: &str) -> PathBuf {
     let out = dir.join(name);
     let _ = std::fs::remove_file(&out);
-    run(
+    run_tool(
         "keytool",
         &[
             "-importkeystore",
@@ -106,7 +91,7 @@ fn keytool_convert(dir: &Path, p12: &Path, name: &str, store_type: &str) -> Path
 /// `keytool -importcert`: a trust store holding `ca` as a trusted entry.
 fn keytool_trust(dir: &Path, name: &str, ca: &Path, store_type: &str) -> PathBuf {
     let out = dir.join(name);
-    run(
+    run_tool(
         "keytool",
         &[
             "-importcert",
@@ -275,7 +260,7 @@ async fn a_listeners_keystore_and_password_rotated_on_disk_are_served_without_a_
     let next = keytool_convert(d, &p12, "next.jks", "JKS");
     let run_pw = |p: &str| {
         // keytool -storepasswd changes the store's password in place.
-        run(
+        run_tool(
             "keytool",
             &[
                 "-storepasswd",
@@ -287,7 +272,7 @@ async fn a_listeners_keystore_and_password_rotated_on_disk_are_served_without_a_
                 p,
             ],
         );
-        run(
+        run_tool(
             "keytool",
             &[
                 "-keypasswd",

@@ -698,6 +698,22 @@ pub fn listen_route(name: &str, port: u16, backend: u16, listen_tls: &str) -> St
     )
 }
 
+/// Runs `program ARGS` (a tool tests/setup.sh installs: openssl, keytool)
+/// with nothing on stdin and insists it succeeded.
+pub fn run_tool(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program} (install it with tests/setup.sh): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Rows of the hardening summary (`bash tests/hardening-summary.sh`): each
 /// test writes its own file, target/hardening-summary/CRATE__TEST.md, one
 /// Markdown table row per case as the case is decided (so a test that fails
