@@ -7,12 +7,9 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -33,6 +30,7 @@ pub const DEMO_UPGRADE_REQUEST: &str = "STARTTLS\r\n";
 pub const DEMO_UPGRADE_GO_AHEAD: &str = "OK starting TLS\r\n";
 
 /// Runs the demo until SIGINT/SIGTERM.
+// Long: the demo's script read top to bottom (make certificates, start peers, write the config, print the table, serve); splitting it would hide the story it tells.
 pub async fn run(ports: Ports, metrics: PrometheusHandle) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("tls-sidecar-demo-")
@@ -141,29 +139,7 @@ verify = "none"
 }
 
 fn acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<TlsAcceptor> {
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(cert)?.collect::<Result<_, _>>()?;
-    let key = PrivateKeyDer::from_pem_file(key)?;
-    let provider = crate::tls::provider();
-    let b = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
-    let b = match client_ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(ca)? {
-                roots.add(c?)?;
-            }
-            b.with_client_cert_verifier(
-                rustls::server::WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider,
-                )
-                .build()?,
-            )
-        }
-        None => b.with_no_client_auth(),
-    };
-    Ok(TlsAcceptor::from(Arc::new(b.with_single_cert(chain, key)?)))
+    Ok(TlsAcceptor::from(pki::server_config(cert, key, client_ca)?))
 }
 
 /// A port nothing listens on (the demo's dead primary).

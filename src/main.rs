@@ -183,6 +183,7 @@ fn import(cmd: ImportCommand) -> ExitCode {
     }
 }
 
+// Long: one arm per CLI command, each a few lines that call into the library.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -252,3 +252,46 @@ impl Leaf {
         ))
     }
 }
+
+/// A rustls server config serving the PEM chain `cert` with the PEM key
+/// `key`, requiring client certificates signed by `client_ca` when given:
+/// the peers of `demo` and of the tests, built one way.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> std::io::Result<std::sync::Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    let pem = |e: rustls::pki_types::pem::Error| std::io::Error::other(e);
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(pem)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(pem)?;
+    let provider = crate::tls::provider();
+    let b = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?;
+    let b = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).map_err(pem)? {
+                roots.add(c.map_err(pem)?).map_err(std::io::Error::other)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(std::io::Error::other)?;
+            b.with_client_cert_verifier(verifier)
+        }
+        None => b.with_no_client_auth(),
+    };
+    let config = b
+        .with_single_cert(chain, key)
+        .map_err(std::io::Error::other)?;
+    Ok(Arc::new(config))
+}

@@ -53,6 +53,7 @@ pub fn verdict(attempts: &[Attempt]) -> bool {
         .is_some_and(|a| a.ok)
 }
 
+// Long: one probe attempt as a sequence (connect, upgrade, handshake, report) whose every step fills the same Attempt.
 async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
     let route = &rp.route;
     let up = &route.connect[index];

@@ -81,6 +81,7 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> anyhow::Result<()> {
 
 /// [`run`] on the config `loaded` from `path` (which is still where
 /// reloads read it), with options.
+// Long: the supervisor's life in order (bind, publish, signals, reload loop, drain); each phase is commented below.
 pub async fn run_with(
     path: &Path,
     loaded: Loaded,

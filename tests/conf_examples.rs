@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 
@@ -72,19 +71,6 @@ fn named_files(text: &str) -> BTreeSet<String> {
 /// The password of every example keystore (each `.password` file holds it).
 const STORE_PASSWORD: &str = "changeit";
 
-/// Runs a keystore tool (installed by tests/setup.sh) and insists it worked.
-fn tool(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} (install it with tests/setup.sh): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Writes into `dir`, under the names `text` uses, a CA for `*ca.pem`, and
 /// for every other `NAME.pem` a leaf the CA signed with its key in
 /// `NAME.key`; `NAME.p12`/`.pfx` a PKCS#12 store of such a leaf (entry
@@ -105,7 +91,7 @@ fn materialize(text: &str, dir: &Path) -> String {
             .leaf(stem, &[&format!("{stem}.genesys.example")])
             .write(&work, stem)
             .unwrap();
-        tool(
+        run_tool(
             "openssl",
             &[
                 "pkcs12",
@@ -135,7 +121,7 @@ fn materialize(text: &str, dir: &Path) -> String {
                 std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600)).unwrap();
             }
             "p12" | "pfx" => p12(stem, &out),
-            "jks" if stem.contains("trust") => tool(
+            "jks" if stem.contains("trust") => run_tool(
                 "keytool",
                 &[
                     "-importcert",
@@ -155,7 +141,7 @@ fn materialize(text: &str, dir: &Path) -> String {
             "jks" => {
                 let src = work.join(format!("{stem}.p12"));
                 p12(stem, &src);
-                tool(
+                run_tool(
                     "keytool",
                     &[
                         "-importkeystore",
@@ -204,21 +190,9 @@ fn materialize(text: &str, dir: &Path) -> String {
     text.replace(PREFIX, &format!("{}/", dir.display()))
 }
 
-/// `tls-sidecar check -c config`, with no `TLS_SIDECAR__…` override from
-/// the test's own environment: (exit code, stdout, stderr).
+/// `tls-sidecar check -c config`: (exit code, stdout, stderr).
 fn check(config: &Path) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TLS_SIDECAR") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd.arg("check").arg("-c").arg(config).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli(&[&"check", &"-c", &config])
 }
 
 /// Runs `check` on `text` made concrete in a temp dir; asserts it passes

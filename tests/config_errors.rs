@@ -13,8 +13,6 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -28,46 +26,18 @@ struct Outcome {
     stderr: String,
 }
 
-/// `tls-sidecar COMMAND -c config`, without `TLS_SIDECAR…` variables from
-/// the test's environment, as uid/gid `as_user` when given. Killed (and
-/// the test failed) if it runs for more than 20 s: `run` on a config it
-/// should refuse would otherwise serve forever.
-fn cli(command: &str, config: &Path, as_user: Option<u32>) -> Outcome {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
-    cmd.arg(command)
-        .arg("-c")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("NO_COLOR", "1");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TLS_SIDECAR") {
-            cmd.env_remove(k);
-        }
-    }
+/// `tls-sidecar COMMAND -c config` ([`cli_command`]), as uid/gid `as_user`
+/// when given.
+fn outcome(command: &str, config: &Path, as_user: Option<u32>) -> Outcome {
+    let mut cmd = cli_command(&[&command, &"-c", &config]);
     if let Some(id) = as_user {
         cmd.uid(id).gid(id);
     }
-    let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "`{command}` on {} did not exit:\n{}",
-                config.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    let (code, stdout, stderr) = cli_output(cmd);
     Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code,
+        stdout,
+        stderr,
     }
 }
 
@@ -187,7 +157,7 @@ fn check_and_run_name_the_file_route_and_key_of_every_bad_config() {
             f.key
         );
         let says = fill_in(&f.says);
-        let check = cli("check", &config, as_user);
+        let check = outcome("check", &config, as_user);
         assert_eq!(
             check.code, 1,
             "{}: {}{}",
@@ -208,7 +178,7 @@ fn check_and_run_name_the_file_route_and_key_of_every_bad_config() {
         );
         assert_eq!(check.stderr.lines().count(), 1, "{}: one line", f.name);
 
-        let run = cli("run", &config, as_user);
+        let run = outcome("run", &config, as_user);
         assert_ne!(run.code, 0, "{}", f.name);
         assert!(
             run.stderr.contains(check.stderr.trim_end()),
@@ -244,7 +214,7 @@ fn a_group_readable_key_is_a_warning_by_default() {
     std::fs::set_permissions(&pki.client.1, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = d.join("keys.toml");
     std::fs::write(&config, mutual_route(&pki)).unwrap();
-    let out = cli("check", &config, None);
+    let out = outcome("check", &config, None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let warning = format!(
         "warning: route \"statserver\": key `connect_tls.key`: private key {} is readable by group or others (mode 0644); make it 0600 or 0400 for the sidecar's user\n",
@@ -275,16 +245,16 @@ fn a_group_readable_key_is_an_error_with_strict_key_permissions() {
         config.display(),
         pki.client.1.display()
     );
-    let out = cli("check", &config, None);
+    let out = outcome("check", &config, None);
     assert_eq!(out.code, 1);
     assert_eq!(out.stderr, want);
-    let run = cli("run", &config, None);
+    let run = outcome("run", &config, None);
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains(want.trim_end()), "{}", run.stderr);
 
     // The same key at 0600 passes, with no warning.
     std::fs::set_permissions(&pki.client.1, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = cli("check", &config, None);
+    let out = outcome("check", &config, None);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout.ends_with("config OK (0 warning(s))\n"),
@@ -308,8 +278,12 @@ fn run_names_the_route_and_address_when_a_port_is_taken() {
         ),
     )
     .unwrap();
-    assert_eq!(cli("check", &config, None).code, 0, "check does not bind");
-    let out = cli("run", &config, None);
+    assert_eq!(
+        outcome("check", &config, None).code,
+        0,
+        "check does not bind"
+    );
+    let out = outcome("run", &config, None);
     assert_ne!(out.code, 0);
     assert!(
         out.stderr.contains(&format!(
@@ -328,13 +302,20 @@ fn run_names_the_admin_endpoint_when_its_port_is_taken() {
     let config = dir.path().join("taken.toml");
     std::fs::write(
         &config,
-        format!(
-            "[admin]\nlisten = \"{addr}\"\n[[route]]\nname = \"chatserver\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"chat.genesys.example:4125\"]\n",
-            free_port()
+        config_text(
+            addr,
+            "",
+            &route(
+                "chatserver",
+                free_port(),
+                &["chat.genesys.example:4125".to_owned()],
+                "",
+            ),
+            "debug",
         ),
     )
     .unwrap();
-    let out = cli("run", &config, None);
+    let out = outcome("run", &config, None);
     assert_ne!(out.code, 0);
     assert!(
         out.stderr.contains(&format!(
@@ -361,7 +342,7 @@ fn a_ca_that_verify_none_or_pin_would_ignore_is_a_warning() {
         ),
     )
     .unwrap();
-    let out = cli("check", &config, None);
+    let out = outcome("check", &config, None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains(

@@ -20,19 +20,17 @@ async fn the_demo_serves_every_mode_then_stops_cleanly_and_removes_its_files() {
         }
     };
     let admin = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args([
-            "demo",
-            "--base-port",
-            &base.to_string(),
-            "--admin-port",
-            &admin.to_string(),
-        ])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = cli_command(&[
+        &"demo",
+        &"--base-port",
+        &base.to_string(),
+        &"--admin-port",
+        &admin.to_string(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut printed = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -91,12 +89,8 @@ async fn the_demo_serves_every_mode_then_stops_cleanly_and_removes_its_files() {
         .find(|w| w.ends_with("tls-sidecar.toml"))
         .expect("the table names the config")
         .to_owned();
-    let probe = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(["probe", "-c", &config, "--all"])
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&probe.stdout);
-    assert!(probe.status.success(), "{table}");
+    let (code, table, _) = cli(&[&"probe", &"-c", &config, &"--all"]);
+    assert_eq!(code, 0, "{table}");
     assert_eq!(
         table.lines().filter(|l| l.contains(" ok ")).count(),
         4,

@@ -7,24 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A plain TCP echo server on loopback; its port.
-async fn plain_echo() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
-    port
-}
+use tokio::net::TcpStream;
 
 /// A plain route `name` on a fresh port to `upstream`: (port, config text).
 fn echo_route(name: &str, upstream: u16) -> (u16, String) {
@@ -126,9 +113,7 @@ async fn an_edited_config_file_is_reloaded_without_a_signal_and_a_bad_edit_is_re
     let up = plain_echo().await;
     let (p1, one) = echo_route("one", up);
     let (p2, two) = echo_route("two", up);
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(&config, config_text(admin, "watch_config = true", &one)).unwrap();
+    let (config, admin) = write_config(dir.path(), "watch_config = true", &one, "debug");
     let s = Sidecar::spawn(&config, admin, &[]);
     s.wait_ready();
     assert!(!served(p2).await);
@@ -175,7 +160,7 @@ async fn a_configmap_data_swap_reloads_and_watch_config_false_turns_the_watch_of
         std::fs::create_dir(d.join(&v)).unwrap();
         std::fs::write(
             d.join(&v).join("tls-sidecar.toml"),
-            config_text(admin, top, routes),
+            config_text(admin, top, routes, "debug"),
         )
         .unwrap();
         std::os::unix::fs::symlink(&v, d.join("..data_tmp")).unwrap();
@@ -205,17 +190,9 @@ async fn a_configmap_data_swap_reloads_and_watch_config_false_turns_the_watch_of
 
 /// Runs `tls-sidecar reload ARGS`: (exit code, stdout, stderr).
 fn reload_cmd(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .arg("reload")
-        .args(args)
-        .env_remove("TLS_SIDECAR_CONFIG")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = cli_command(&[&"reload"]);
+    cmd.args(args);
+    cli_output(cmd)
 }
 
 fn path(p: &Path) -> &str {
@@ -282,7 +259,11 @@ async fn reload_with_a_pid_file_signals_that_process_and_waits_for_its_result() 
     let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = dir.path().join("tls-sidecar.toml");
     let pid_file = dir.path().join("tls-sidecar.pid");
-    std::fs::write(&config, config_text(admin, "watch_config = false", &one)).unwrap();
+    std::fs::write(
+        &config,
+        config_text(admin, "watch_config = false", &one, "debug"),
+    )
+    .unwrap();
     let mut s = Sidecar::spawn_args(&config, admin, &[], &["--pid-file", path(&pid_file)]);
     s.wait_ready();
     assert_eq!(
@@ -293,7 +274,12 @@ async fn reload_with_a_pid_file_signals_that_process_and_waits_for_its_result() 
 
     std::fs::write(
         &config,
-        config_text(admin, "watch_config = false", &format!("{one}{two}")),
+        config_text(
+            admin,
+            "watch_config = false",
+            &format!("{one}{two}"),
+            "debug",
+        ),
     )
     .unwrap();
     let (code, _, err) = reload_cmd(&args);
@@ -306,7 +292,12 @@ async fn reload_with_a_pid_file_signals_that_process_and_waits_for_its_result() 
     let three = route("three", port, &[format!("127.0.0.1:{up}")], "");
     std::fs::write(
         &config,
-        config_text(admin, "watch_config = false", &format!("{one}{two}{three}")),
+        config_text(
+            admin,
+            "watch_config = false",
+            &format!("{one}{two}{three}"),
+            "debug",
+        ),
     )
     .unwrap();
     let (code, _, err) = reload_cmd(&args);
@@ -334,7 +325,12 @@ fn reload_without_an_admin_endpoint_or_a_running_sidecar_says_so() {
     let admin = free_port();
     std::fs::write(
         &cfg,
-        format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:1\"\nconnect = [\"127.0.0.1:2\"]\n"),
+        config_text(
+            format!("127.0.0.1:{admin}").parse().unwrap(),
+            "",
+            &route("r", 1, &["127.0.0.1:2".to_owned()], ""),
+            "debug",
+        ),
     )
     .unwrap();
     let (code, _, err) = reload_cmd(&["-c", path(&cfg)]);
@@ -361,7 +357,7 @@ async fn post_reload_is_refused_from_a_non_loopback_address() {
     let port = free_port();
     let admin: std::net::SocketAddr = format!("0.0.0.0:{port}").parse().unwrap();
     let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(&config, config_text(admin, "", &one)).unwrap();
+    std::fs::write(&config, config_text(admin, "", &one, "debug")).unwrap();
     let s = Sidecar::spawn(&config, format!("127.0.0.1:{port}").parse().unwrap(), &[]);
     s.wait_ready();
     let mut c = TcpStream::connect((ip, port)).await.unwrap();

@@ -137,15 +137,7 @@ async fn shutdown_grace_expiry_sends_a_tls_upstream_no_close_notify() {
     )
     .await;
     let p = free_port();
-    let mut s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "cut-tls",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-    );
+    let mut s = Sidecar::start(dir.path(), &pki.route_to("cut-tls", p, srv));
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     c.write_all(b"a request that never ends").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -217,15 +209,7 @@ async fn a_truncated_tls_upstream_reaches_a_slow_client_whole_then_as_a_reset() 
     )
     .await;
     let p = free_port();
-    let s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "trunc-slow",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-    );
+    let s = Sidecar::start(dir.path(), &pki.route_to("trunc-slow", p, srv));
     let mut c = slow_client(p).await;
     let r = read_slowly(&mut c, 60).await;
     row(
@@ -316,15 +300,7 @@ async fn a_complete_response_with_close_notify_survives_the_upstreams_later_rese
     )
     .await;
     let p = free_port();
-    let s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "resp-reset",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-    );
+    let s = Sidecar::start(dir.path(), &pki.route_to("resp-reset", p, srv));
     let c = slow_client(p).await;
     let (mut rd, mut wr) = c.into_split();
     let writer = tokio::spawn(async move {

@@ -56,7 +56,7 @@ async fn faults_end_only_their_own_connection_and_memory_stays_bounded() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     let summary = Summary::new("faults_end_only_their_own_connection_and_memory_stays_bounded");
-    let echo = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let echo = pki.echo().await;
     // A server that resets its connection after reading 100 KB.
     let resetter = tls_server(
         server_config(&pki.server.0, &pki.server.1, None),
@@ -294,25 +294,10 @@ async fn two_thousand_concurrent_connections_each_echo_and_rss_per_connection_is
     );
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let echo = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let echo = pki.echo().await;
     let p = free_port();
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"warn\"\n{}",
-            tls_route(
-                "many",
-                p,
-                &[format!("localhost:{}", echo.port())],
-                &pki.ca_path
-            )
-        ),
-    )
-    .unwrap();
-    let s = Sidecar::spawn(&config, admin, &[]);
-    s.wait_ready();
+    let route = pki.route_to("many", p, echo);
+    let s = Sidecar::start_at(dir.path(), &route, "warn");
     let idle_rss = rss_kib(s.pid());
     let mut conns = Vec::with_capacity(N);
     for i in 0..N {
@@ -415,13 +400,6 @@ async fn no_key_material_or_payload_reaches_the_logs_even_at_trace() {
         true,
         "",
     );
-}
-
-/// Open file descriptors of a process.
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 /// The kernel's count of connections dropped because a listen queue was
@@ -579,35 +557,16 @@ async fn three_thousand_clients_connect_and_drop_at_once_while_a_checksummed_str
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     // Behind the TLS listener: a plain echo. Behind the plain listener: a TLS echo.
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
-    let tls_backend = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let bport = plain_echo().await;
+    let tls_backend = pki.echo().await;
     let (p_listen, p_connect) = (free_port(), free_port());
     let routes = format!(
         "[[route]]\nname = \"flood-listen\"\nlisten = \"127.0.0.1:{p_listen}\"\nconnect = [\"127.0.0.1:{bport}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\n\n{}",
         pki.server.0.display(),
         pki.server.1.display(),
-        tls_route(
-            "flood-connect",
-            p_connect,
-            &[format!("localhost:{}", tls_backend.port())],
-            &pki.ca_path
-        )
+        pki.route_to("flood-connect", p_connect, tls_backend)
     );
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(
-        &config,
-        format!("[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"error\"\n{routes}"),
-    )
-    .unwrap();
-    let s = Sidecar::spawn(&config, admin, &[]);
-    s.wait_ready();
+    let s = Sidecar::start_at(dir.path(), &routes, "error");
     let pid = s.pid();
     let tls_client = client_config(&pki.ca_path, None);
 

@@ -52,24 +52,11 @@ const JETTY_XML: &str = r#"<?xml version="1.0"?>
 "#;
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
+    cli_command(&[])
 }
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{program} (install it with tests/setup.sh): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        text(&out.stderr)
-    );
 }
 
 /// `$JETTY_BASE` as GMS has it: etc/jetty-ssl-context.xml, etc/keystore.jks
@@ -83,7 +70,7 @@ fn jetty_base(dir: &Path, ini: &str) -> (PathBuf, PathBuf) {
     std::fs::write(base.join("etc/jetty-ssl-context.xml"), JETTY_XML).unwrap();
     std::fs::write(base.join("start.d/ssl.ini"), ini).unwrap();
     let ks = base.join("etc/keystore.jks").display().to_string();
-    run(
+    run_tool(
         "keytool",
         &[
             "-genkeypair",
@@ -110,7 +97,7 @@ fn jetty_base(dir: &Path, ini: &str) -> (PathBuf, PathBuf) {
         ],
     );
     let pem = dir.join("gms-cert.pem");
-    run(
+    run_tool(
         "keytool",
         &[
             "-exportcert",
@@ -190,13 +177,7 @@ async fn the_seeds_jetty_settings_are_imported_checked_and_served_tls12_tls13_on
         dir.path(),
         "# GMS's ssl module\n--module=ssl\njetty.sslContext.keyStorePath=etc/keystore.jks\njetty.sslContext.sniRequired=true\n",
     );
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let port = free_port();
     let xml = base.join("etc/jetty-ssl-context.xml");
     let ini = base.join("start.d/ssl.ini");
@@ -362,19 +343,7 @@ async fn a_genesys_parameter_string_is_imported_checked_and_carries_mutual_tls()
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     let ca = pki.ca_path.display().to_string();
-    let server = OpensslServer::start(&[
-        "-cert",
-        &pki.server.0.display().to_string(),
-        "-key",
-        &pki.server.1.display().to_string(),
-        "-rev",
-        "-quiet",
-        "-Verify",
-        "1",
-        "-verify_return_error",
-        "-CAfile",
-        &ca,
-    ]);
+    let server = pki.s_server_rev(true);
     let port = free_port();
     let params = format!(
         "tls=1;tls-mutual=1;certificate={};certificate-key={};trusted-ca={ca};tls-target-name-check=host;sec-protocol=TLSv12;cipher-list=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256;port={}",
@@ -429,13 +398,7 @@ async fn a_genesys_parameter_string_is_imported_checked_and_carries_mutual_tls()
 async fn a_genesys_server_port_requires_client_certificates_and_offers_only_its_cipher_list() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let port = free_port();
     let ca = pki.ca_path.display().to_string();
     let params = format!(

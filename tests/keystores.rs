@@ -15,21 +15,6 @@ use common::*;
 
 const PASSWORD: &str = "gms-store-pw";
 
-/// Runs a tool and insists it succeeded.
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{program} (install it with tests/setup.sh): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A password file (mode 0600, as the sidecar wants it).
 fn password_file(dir: &Path, name: &str, password: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -69,7 +54,7 @@ fn openssl_p12(
     if legacy {
         args.push("-legacy".into());
     }
-    run(
+    run_tool(
         "openssl",
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
@@ -81,7 +66,7 @@ fn openssl_p12(
 fn keytool_convert(dir: &Path, p12: &Path, name: &str, store_type: &str) -> PathBuf {
     let out = dir.join(name);
     let _ = std::fs::remove_file(&out);
-    run(
+    run_tool(
         "keytool",
         &[
             "-importkeystore",
@@ -106,7 +91,7 @@ fn keytool_convert(dir: &Path, p12: &Path, name: &str, store_type: &str) -> Path
 /// `keytool -importcert`: a trust store holding `ca` as a trusted entry.
 fn keytool_trust(dir: &Path, name: &str, ca: &Path, store_type: &str) -> PathBuf {
     let out = dir.join(name);
-    run(
+    run_tool(
         "keytool",
         &[
             "-importcert",
@@ -130,16 +115,7 @@ fn keytool_trust(dir: &Path, name: &str, ca: &Path, store_type: &str) -> PathBuf
 fn check(dir: &Path, routes: &str) -> (i32, String, String) {
     let config = dir.join("check.toml");
     std::fs::write(&config, routes).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(["check", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli(&[&"check", &"-c", &config])
 }
 
 /// One line through a route to `s_server -rev`, read back reversed.
@@ -165,19 +141,7 @@ async fn an_mtls_route_presents_a_client_identity_from_openssl_or_keytool_pkcs12
     let d = dir.path();
     let pki = Pki::new(d);
     let ca = pki.ca_path.display().to_string();
-    let server = OpensslServer::start(&[
-        "-cert",
-        &pki.server.0.display().to_string(),
-        "-key",
-        &pki.server.1.display().to_string(),
-        "-rev",
-        "-quiet",
-        "-Verify",
-        "1",
-        "-verify_return_error",
-        "-CAfile",
-        &ca,
-    ]);
+    let server = pki.s_server_rev(true);
     let legacy = openssl_p12(d, "legacy.p12", &pki.client, &pki.ca_path, "gms", true);
     let modern = openssl_p12(d, "modern.pfx", &pki.client, &pki.ca_path, "gms", false);
     let jks = keytool_convert(d, &modern, "gms.jks", "JKS");
@@ -227,14 +191,7 @@ async fn a_jks_or_pkcs12_trust_store_from_keytool_verifies_a_real_tls_server() {
     let dir = tmpdir();
     let d = dir.path();
     let pki = Pki::new(d);
-    let server = OpensslServer::start(&[
-        "-cert",
-        &pki.server.0.display().to_string(),
-        "-key",
-        &pki.server.1.display().to_string(),
-        "-rev",
-        "-quiet",
-    ]);
+    let server = pki.s_server_rev(false);
     let jks = keytool_trust(d, "trust.jks", &pki.ca_path, "JKS");
     let p12 = keytool_trust(d, "trust.p12", &pki.ca_path, "PKCS12");
     let pw = password_file(d, "trust.pass", PASSWORD);
@@ -279,13 +236,7 @@ async fn a_listeners_keystore_and_password_rotated_on_disk_are_served_without_a_
     let dir = tmpdir();
     let d = dir.path();
     let pki = Pki::new(d);
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let first = openssl_p12(d, "first.p12", &pki.server, &pki.ca_path, "gms", false);
     let jks = keytool_convert(d, &first, "gms.jks", "JKS");
     let pw = password_file(d, "gms.pass", PASSWORD);
@@ -309,7 +260,7 @@ async fn a_listeners_keystore_and_password_rotated_on_disk_are_served_without_a_
     let next = keytool_convert(d, &p12, "next.jks", "JKS");
     let run_pw = |p: &str| {
         // keytool -storepasswd changes the store's password in place.
-        run(
+        run_tool(
             "keytool",
             &[
                 "-storepasswd",
@@ -321,7 +272,7 @@ async fn a_listeners_keystore_and_password_rotated_on_disk_are_served_without_a_
                 p,
             ],
         );
-        run(
+        run_tool(
             "keytool",
             &[
                 "-keypasswd",

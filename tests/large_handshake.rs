@@ -59,21 +59,34 @@ async fn line_through(port: u16, line: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Starts a sidecar on `routes`, sends `word` through `port` to the
+/// `s_server -rev` behind route `name` and checks it comes back reversed,
+/// then checks `probe` passes on the route; the sidecar and probe's output.
+async fn reversed_then_probed(
+    d: &Path,
+    routes: &str,
+    port: u16,
+    name: &str,
+    word: &str,
+) -> (Sidecar, String) {
+    let s = Sidecar::start(d, routes);
+    let got = line_through(port, format!("{word}\n").as_bytes()).await;
+    let want = format!("{}\n", word.chars().rev().collect::<String>());
+    assert_eq!(
+        got.as_deref().ok(),
+        Some(want.as_bytes()),
+        "{got:?}\n{}",
+        s.logs()
+    );
+    let (code, out) = probe(&s.config, name);
+    assert_eq!(code, 0, "{out}");
+    (s, out)
+}
+
+/// `tls-sidecar probe -c config route`: (exit code, stdout then stderr).
 fn probe(config: &Path, route: &str) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(["probe", "-c"])
-        .arg(config)
-        .arg(route)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (code, out, err) = cli(&[&"probe", &"-c", &config, &route]);
+    (code, out + &err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,16 +118,7 @@ async fn a_56_kb_upstream_leaf_under_an_intermediate_works_in_run_and_probe() {
             &[format!("localhost:{}", srv.port)],
             &d.join("root.pem"),
         );
-        let s = Sidecar::start(d, &routes);
-        let got = line_through(p, b"large\n").await;
-        assert_eq!(
-            got.as_deref().ok(),
-            Some(&b"egral\n"[..]),
-            "{got:?}\n{}",
-            s.logs()
-        );
-        let (code, out) = probe(&s.config, "big");
-        assert_eq!(code, 0, "{out}");
+        let (s, out) = reversed_then_probed(d, &routes, p, "big", "large").await;
         assert!(out.contains(version), "{out}");
         rows.push(format!("{version}: relayed, probe ok"));
         drop(s);
@@ -168,16 +172,7 @@ async fn a_certificate_request_listing_hundreds_of_cas_is_answered_with_our_clie
             pki.client.1.display()
         ),
     );
-    let s = Sidecar::start(d, &routes);
-    let got = line_through(p, b"listed\n").await;
-    assert_eq!(
-        got.as_deref().ok(),
-        Some(&b"detsil\n"[..]),
-        "{got:?}\n{}",
-        s.logs()
-    );
-    let (code, out) = probe(&s.config, "mutual");
-    assert_eq!(code, 0, "{out}");
+    let (_s, _) = reversed_then_probed(d, &routes, p, "mutual", "listed").await;
     Summary::new("a_certificate_request_listing_hundreds_of_cas_is_answered_with_our_client_certificate").row(
         "CertificateRequest naming 701 CAs (as Java and SChannel servers send)",
         "openssl s_server -Verify -CAfile of 701 CAs; a mutual-TLS route through `run`, then `probe`",

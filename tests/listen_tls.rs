@@ -53,12 +53,6 @@ impl Drop for HttpServer {
     }
 }
 
-fn listen_route(name: &str, port: u16, backend: u16, listen_tls: &str) -> String {
-    format!(
-        "[[route]]\nname = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\nconnect = [\"127.0.0.1:{backend}\"]\n[route.listen_tls]\n{listen_tls}\n"
-    )
-}
-
 /// Runs curl; returns (exit code, stdout).
 fn curl(args: &[&str]) -> (i32, String) {
     let out = Command::new("curl")
@@ -135,13 +129,7 @@ async fn curl_gets_a_real_page_through_the_terminator_with_tls12_and_tls13() {
 async fn openssl_s_client_tls11_is_refused_and_tls12_tls13_accepted() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let p = free_port();
     let tls = format!(
         "cert = \"{}\"\nkey = \"{}\"",
@@ -199,13 +187,7 @@ async fn sni_chooses_between_two_certificates_and_is_enforced_when_required() {
         .leaf("gms-api", &["api.example.com", "*.api.example.com"])
         .write(dir.path(), "api")
         .unwrap();
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let certs = format!(
         "certs = [{{ cert = \"{}\", key = \"{}\" }}, {{ cert = \"{}\", key = \"{}\" }}]",
         web.0.display(),
@@ -368,13 +350,7 @@ async fn client_certificates_are_required_and_checked_against_client_ca() {
 async fn slow_and_garbage_clients_are_closed_while_a_healthy_one_is_served() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let p = free_port();
     let tls = format!(
         "cert = \"{}\"\nkey = \"{}\"",
@@ -472,7 +448,7 @@ async fn slow_and_garbage_clients_are_closed_while_a_healthy_one_is_served() {
 async fn a_reencrypting_route_carries_64_mib_both_ways_and_half_close_on_both_legs() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let upstream = pki.echo().await;
     let p = free_port();
     let text = format!(
         "[[route]]\nname = \"reenc\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"localhost:{}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\n[route.connect_tls]\nca = \"{}\"\n",
@@ -506,23 +482,10 @@ async fn a_reencrypting_route_carries_64_mib_both_ways_and_half_close_on_both_le
         w.shutdown().await.unwrap();
         h.finish().as_ref().to_vec()
     });
-    let mut h = Context::new(&SHA256);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut n = 0;
-    loop {
-        let k = tokio::time::timeout(Duration::from_secs(60), r.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k;
-    }
+    let (n, got) = sha256_to_end(&mut r).await;
     assert_eq!(
         n, TOTAL,
         "every byte came back, then a clean close_notify end"
     );
-    assert_eq!(h.finish().as_ref(), writer.await.unwrap().as_slice());
+    assert_eq!(got, writer.await.unwrap());
 }

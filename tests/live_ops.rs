@@ -66,7 +66,7 @@ async fn a_stream_survives_ten_reloads_and_two_rotations_intact_while_new_connec
 ) {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let upstream = pki.echo().await;
     let secret = dir.path().join("secret");
     let mut secret_dir = SecretDir::new(&secret, &pki.ca.leaf("edge-v1", &["localhost"]));
     let (p_edge, p_plain, p_extra) = (free_port(), free_port(), free_port());
@@ -79,18 +79,8 @@ async fn a_stream_survives_ten_reloads_and_two_rotations_intact_while_new_connec
             secret.join("tls.key").display()
         )
     };
-    let plain = tls_route(
-        "gms-out",
-        p_plain,
-        &[format!("localhost:{}", upstream.port())],
-        &pki.ca_path,
-    );
-    let extra = tls_route(
-        "extra",
-        p_extra,
-        &[format!("localhost:{}", upstream.port())],
-        &pki.ca_path,
-    );
+    let plain = pki.route_to("gms-out", p_plain, upstream);
+    let extra = pki.route_to("extra", p_extra, upstream);
     let s = Sidecar::start(dir.path(), &format!("{}\n{plain}", edge("1h")));
 
     // The long-lived, checksummed stream through the plain→TLS route.
@@ -197,13 +187,7 @@ async fn wait_subject(port: u16, ca: &Path, want: &str) {
 async fn a_half_written_key_is_not_taken_until_the_pair_matches() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let v1 = pki.ca.leaf("half-v1", &["localhost"]);
     let (cert, key) = v1.write(dir.path(), "edge").unwrap();
     let p = free_port();
@@ -233,17 +217,9 @@ async fn sigterm_drains_readiness_flips_finishing_connections_end_and_a_stuck_on
 ) {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let upstream = pki.echo().await;
     let p = free_port();
-    let mut s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "drain",
-            p,
-            &[format!("localhost:{}", upstream.port())],
-            &pki.ca_path,
-        ),
-    );
+    let mut s = Sidecar::start(dir.path(), &pki.route_to("drain", p, upstream));
     // One connection that finishes during the grace period, one that never does.
     let mut finishing = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     let mut stuck = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
@@ -294,24 +270,10 @@ async fn sigterm_drains_readiness_flips_finishing_connections_end_and_a_stuck_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_low_fd_limit_a_burst_is_survived_and_serving_resumes() {
     let dir = tmpdir();
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let up = std::net::SocketAddr::from(([127, 0, 0, 1], plain_echo().await));
     let p = free_port();
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"{admin}\"\n{}",
-            route("fds", p, &[up.to_string()], "")
-        ),
-    )
-    .unwrap();
+    let route = route("fds", p, &[up.to_string()], "");
+    let (config, admin) = write_config(dir.path(), "", &route, "info");
     // Start the real binary under `ulimit -n 40`.
     let mut child = std::process::Command::new("sh")
         .arg("-c")
@@ -391,15 +353,8 @@ async fn systemd_is_told_ready_reloading_and_stopping_over_notify_socket() {
     };
 
     let p = free_port();
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"{admin}\"\n[[route]]\nname = \"plain\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:9\"]\n"
-        ),
-    )
-    .unwrap();
+    let route = route("plain", p, &["127.0.0.1:9".to_owned()], "");
+    let (config, admin) = write_config(dir.path(), "", &route, "debug");
     let mut s = Sidecar::spawn(
         &config,
         admin,
@@ -450,12 +405,6 @@ async fn served(port: u16) -> bool {
     )
 }
 
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
-}
-
 /// `max_connections` counts the connections a route already holds across a
 /// reload that keeps its address, takes a new limit at once, and reloads
 /// that add and remove routes give their fds back.
@@ -463,26 +412,15 @@ fn fd_count(pid: u32) -> usize {
 async fn max_connections_holds_across_reloads_and_reloads_release_their_fds() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let upstream = pki.echo().await;
     let (p, p_extra) = (free_port(), free_port());
     let limited = |max: usize, idle: &str| {
-        tls_route(
-            "limited",
-            p,
-            &[format!("localhost:{}", upstream.port())],
-            &pki.ca_path,
-        )
-        .replace(
+        pki.route_to("limited", p, upstream).replace(
             "[route.connect_tls]",
             &format!("max_connections = {max}\nidle_timeout = \"{idle}\"\n[route.connect_tls]"),
         )
     };
-    let extra = tls_route(
-        "extra",
-        p_extra,
-        &[format!("localhost:{}", upstream.port())],
-        &pki.ca_path,
-    );
+    let extra = pki.route_to("extra", p_extra, upstream);
     let s = Sidecar::start(dir.path(), &limited(2, "1h"));
     let reload = |body: String, n: f64| s.reload("", &body, n);
     let baseline = fd_count(s.pid());
@@ -529,7 +467,7 @@ async fn max_connections_holds_across_reloads_and_reloads_release_their_fds() {
 /// A route "one" on a fresh port to a new TLS echo upstream verified
 /// against `pki`'s CA: its port and its config text.
 async fn echo_route(pki: &Pki) -> (u16, String) {
-    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let upstream = pki.echo().await;
     let p = free_port();
     let upstreams = [format!("localhost:{}", upstream.port())];
     (p, tls_route("one", p, &upstreams, &pki.ca_path))
@@ -571,16 +509,10 @@ async fn a_reload_that_changes_workers_warns_once() {
 async fn max_connections_holds_across_a_reload_that_moves_the_listen_address() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let upstream = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let upstream = pki.echo().await;
     let (p_old, p_new) = (free_port(), free_port());
     let limited = |port: u16| {
-        tls_route(
-            "moving",
-            port,
-            &[format!("localhost:{}", upstream.port())],
-            &pki.ca_path,
-        )
-        .replace(
+        pki.route_to("moving", port, upstream).replace(
             "[route.connect_tls]",
             "max_connections = 2\n[route.connect_tls]",
         )
@@ -627,13 +559,7 @@ async fn a_certificate_replaced_while_a_reload_reads_the_files_is_picked_up() {
     let dir = tmpdir();
     let d = dir.path();
     let pki = Pki::new(d);
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = backend.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let bport = plain_echo().await;
     let v1 = pki.ca.leaf("race-v1", &["localhost"]);
     let v2 = pki.ca.leaf("race-v2", &["localhost"]);
     let (cert, key) = v1.write(d, "race").unwrap();

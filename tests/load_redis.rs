@@ -158,15 +158,7 @@ async fn redis_benchmark_through_a_mutual_tls_route_has_no_errors() {
     );
     // `warn`: a debug line per connection would only slow the benchmark.
     let text = route("redis", p, &[format!("localhost:{}", redis.port)], &tls);
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("tls-sidecar.toml");
-    std::fs::write(
-        &config,
-        format!("[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"warn\"\n{text}"),
-    )
-    .unwrap();
-    let s = Sidecar::spawn(&config, admin, &[]);
-    s.wait_ready();
+    let s = Sidecar::start_at(dir.path(), &text, "warn");
     let before = s.metrics();
     assert!(
         before

@@ -20,19 +20,15 @@ fn log_to_file(format: &str) -> String {
     let dead = free_port();
     let routes = route("dead", port, &[format!("127.0.0.1:{dead}")], "");
     let config = dir.path().join("tls-sidecar.toml");
-    let text = config_text(admin, "", &routes).replace(
+    let text = config_text(admin, "", &routes, "debug").replace(
         "level = \"debug\"",
         &format!("level = \"debug\"\nformat = \"{format}\""),
     );
     std::fs::write(&config, text).unwrap();
     let log_path = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .arg("run")
-        .arg("-c")
-        .arg(&config)
+    // Colour is on unless NO_COLOR says otherwise: a file gets none anyway.
+    let mut child = cli_command(&[&"run", &"-c", &config])
         .env_remove("NO_COLOR")
-        .env_remove("TLS_SIDECAR_LOG")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&log_path).unwrap())
         .spawn()

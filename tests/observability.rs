@@ -16,7 +16,7 @@ const MSG: &[u8] = b"0123456789";
 async fn known_traffic_shows_up_as_exact_metric_values() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let srv = pki.echo().await;
     let stranger = Ca::new("Other CA")
         .leaf("x", &["localhost"])
         .write(dir.path(), "x")
@@ -168,44 +168,16 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
     assert_eq!(http_get(s.admin, "/nope").unwrap().0, 404);
 
     // promtool agrees it is well-formed Prometheus text.
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (installed by tests/setup.sh)");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(m.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Lint notes about naming are printed for some process_* series of the
-    // exporter; what must not appear is an error about our own series.
-    assert!(
-        !text.contains("error") && !text.lines().any(|l| l.starts_with("tls_sidecar")),
-        "{text}"
-    );
+    promtool_accepts(&m);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_the_sidecar_and_sees_the_series() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let srv = pki.echo().await;
     let p = free_port();
-    let s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "scraped",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-    );
+    let s = Sidecar::start(dir.path(), &pki.route_to("scraped", p, srv));
     assert_eq!(roundtrip(p, MSG).await.unwrap(), MSG);
     let prom_port = free_port();
     let cfg = dir.path().join("prometheus.yml");
@@ -253,29 +225,19 @@ async fn a_real_prometheus_scrapes_the_sidecar_and_sees_the_series() {
     assert_eq!(series["value"][1], "1");
 }
 
+/// `tls-sidecar probe -c config ARGS`: (exit code, stdout then stderr).
 fn probe(config: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .arg("probe")
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let mut cmd = cli_command(&[&"probe", &"-c", &config]);
+    cmd.args(args);
+    let (code, out, err) = cli_output(cmd);
+    (code, out + &err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_reports_the_handshake_and_chain_and_its_exit_code_tells_good_from_bad() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let srv = pki.echo().await;
     let stranger = Ca::new("Other CA")
         .leaf("x", &["localhost"])
         .write(dir.path(), "x")
@@ -469,6 +431,9 @@ async fn peer_certificate_series_stay_one_per_upstream_and_a_removed_routes_seri
     );
 }
 
+/// `promtool check metrics` finds no error in the scrape `m`. Lint notes
+/// about naming are printed for some process_* series of the exporter; what
+/// must not appear is an error about our own series.
 fn promtool_accepts(m: &str) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])

@@ -86,47 +86,16 @@ fn openssl(args: &[&str], file: &Path) -> String {
 
 /// `openssl s_client -status` to `port`; returns its output.
 fn s_client_status(port: u16, ca: &Path, version: &str) -> String {
-    let out = Command::new("timeout")
-        .args([
-            "20",
-            "openssl",
-            "s_client",
-            "-status",
-            version,
-            "-servername",
-            "localhost",
-        ])
-        .arg("-connect")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-CAfile")
-        .arg(ca)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    text
+    s_client(port, ca, &["-status", version]).1
 }
 
 fn listen_route(name: &str, port: u16, listen_tls: &str) -> String {
-    format!(
-        "[[route]]\nname = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\nconnect = [\"127.0.0.1:9\"]\n[route.listen_tls]\n{listen_tls}\n"
-    )
+    common::listen_route(name, port, 9, listen_tls)
 }
 
 /// `tls-sidecar check -c config`: (exit code, stdout, stderr).
 fn check(config: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .arg("check")
-        .arg("-c")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli(&[&"check", &"-c", &config])
 }
 
 /// Rewrites the first SingleResponse of the DER response in `from` into

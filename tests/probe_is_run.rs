@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::postgres::Postgres;
@@ -65,18 +64,6 @@ fn run_verdict(s: &Sidecar, name: &str) -> Option<String> {
     Some("ok".into())
 }
 
-/// A plain TCP echo server.
-async fn plain_echo() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
-    port
-}
-
 /// A "PostgreSQL" that answers every SSLRequest with `N` (no TLS).
 async fn postgres_without_ssl() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -109,7 +96,7 @@ async fn probe_and_a_relayed_connection_agree_on_every_route_kind() {
         pki.server.0.display().to_string(),
         pki.server.1.display().to_string(),
     );
-    let good = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let good = pki.echo().await;
     let foreign = tls_echo(server_config(&stranger.0, &stranger.1, None)).await;
     let echo_port = plain_echo().await;
     let no_ssl = postgres_without_ssl().await;
@@ -238,12 +225,7 @@ async fn probe_and_a_relayed_connection_agree_on_every_route_kind() {
     }
 
     // `probe --all`: one row per route.
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(["probe", "--all", "-c"])
-        .arg(&s.config)
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, table, _) = cli(&[&"probe", &"--all", &"-c", &s.config]);
     let mut rows = Vec::new();
     for c in &cases {
         let row = table
@@ -285,9 +267,5 @@ async fn probe_and_a_relayed_connection_agree_on_every_route_kind() {
         );
         assert_eq!(run, c.want, "{}:\n{report}", c.name);
     }
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "probe --all fails when a route fails"
-    );
+    assert_eq!(code, 1, "probe --all fails when a route fails");
 }

@@ -15,17 +15,9 @@ use tokio::net::TcpStream;
 async fn sixty_four_mib_cross_in_both_directions_at_once_with_matching_sha256() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let srv = pki.echo().await;
     let p = free_port();
-    let _s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "bulk",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-    );
+    let _s = Sidecar::start(dir.path(), &pki.route_to("bulk", p, srv));
 
     const TOTAL: usize = 64 << 20;
     let s = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
@@ -45,22 +37,9 @@ async fn sixty_four_mib_cross_in_both_directions_at_once_with_matching_sha256() 
         w.shutdown().await.unwrap();
         h.finish().as_ref().to_vec()
     });
-    let mut h = Context::new(&SHA256);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut n = 0;
-    loop {
-        let k = tokio::time::timeout(Duration::from_secs(60), r.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k;
-    }
+    let (n, got) = sha256_to_end(&mut r).await;
     assert_eq!(n, TOTAL);
-    assert_eq!(h.finish().as_ref(), writer.await.unwrap().as_slice());
+    assert_eq!(got, writer.await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,15 +59,7 @@ async fn client_fin_becomes_close_notify_and_the_reply_still_flows() {
     )
     .await;
     let p = free_port();
-    let _s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "half",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-    );
+    let _s = Sidecar::start(dir.path(), &pki.route_to("half", p, srv));
     assert_eq!(
         roundtrip(p, &[b'a'; 5000]).await.unwrap(),
         b"got 5000 bytes, clean end: true"
@@ -120,15 +91,7 @@ async fn upstream_close_notify_becomes_fin_and_the_client_can_still_send() {
     )
     .await;
     let p = free_port();
-    let _s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "half2",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-    );
+    let _s = Sidecar::start(dir.path(), &pki.route_to("half2", p, srv));
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     let mut banner = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut banner))
@@ -165,15 +128,7 @@ async fn an_upstream_that_ends_without_close_notify_is_a_truncation_the_client_s
     )
     .await;
     let p = free_port();
-    let s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "trunc",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-    );
+    let s = Sidecar::start(dir.path(), &pki.route_to("trunc", p, srv));
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -227,15 +182,7 @@ async fn a_client_reset_aborts_the_upstream_without_close_notify() {
     )
     .await;
     let p = free_port();
-    let _s = Sidecar::start(
-        dir.path(),
-        &tls_route(
-            "reset",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-    );
+    let _s = Sidecar::start(dir.path(), &pki.route_to("reset", p, srv));
     let c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     let mut c = c;
     c.write_all(b"partial request").await.unwrap();
@@ -259,15 +206,9 @@ async fn a_client_reset_aborts_the_upstream_without_close_notify() {
 async fn idle_connections_are_closed_after_idle_timeout() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let srv = pki.echo().await;
     let p = free_port();
-    let text = tls_route(
-        "idle",
-        p,
-        &[format!("localhost:{}", srv.port())],
-        &pki.ca_path,
-    )
-    .replace(
+    let text = pki.route_to("idle", p, srv).replace(
         "[route.connect_tls]",
         "idle_timeout = \"300ms\"\n[route.connect_tls]",
     );
@@ -294,15 +235,9 @@ async fn idle_connections_are_closed_after_idle_timeout() {
 async fn max_connections_refuses_past_the_limit_and_counts_it() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let srv = pki.echo().await;
     let p = free_port();
-    let text = tls_route(
-        "limited",
-        p,
-        &[format!("localhost:{}", srv.port())],
-        &pki.ca_path,
-    )
-    .replace(
+    let text = pki.route_to("limited", p, srv).replace(
         "[route.connect_tls]",
         "max_connections = 2\n[route.connect_tls]",
     );
@@ -340,7 +275,7 @@ async fn max_connections_refuses_past_the_limit_and_counts_it() {
 async fn a_dead_primary_fails_over_to_the_backup_and_is_counted() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let srv = pki.echo().await;
     let dead = free_port();
     let p = free_port();
     let s = Sidecar::start(
@@ -382,13 +317,7 @@ async fn a_dead_primary_fails_over_to_the_backup_and_is_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_route_relays_tcp_with_half_close() {
     let dir = tmpdir();
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let up = std::net::SocketAddr::from(([127, 0, 0, 1], plain_echo().await));
     let p = free_port();
     let _s = Sidecar::start(dir.path(), &route("plain", p, &[up.to_string()], ""));
     assert_eq!(

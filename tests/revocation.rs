@@ -64,12 +64,9 @@ async fn line_through(port: u16) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crls_are_checked_for_the_whole_upstream_chain_and_a_missing_one_is_named() {
-    let dir = tmpdir();
-    let d = dir.path();
-    let c = chain(d);
-    let srv = OpensslServer::start(&[
+/// `openssl s_server -rev` serving the chain's leaf and intermediate.
+fn rev_server(c: &Chain) -> OpensslServer {
+    OpensslServer::start(&[
         "-cert",
         &c.leaf.0.display().to_string(),
         "-key",
@@ -78,7 +75,15 @@ async fn crls_are_checked_for_the_whole_upstream_chain_and_a_missing_one_is_name
         &c.inter.display().to_string(),
         "-rev",
         "-quiet",
-    ]);
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crls_are_checked_for_the_whole_upstream_chain_and_a_missing_one_is_named() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let c = chain(d);
+    let srv = rev_server(&c);
     let cases: [(&str, &[&str], Option<&str>); 5] = [
         ("good", &["root-empty.crl", "inter-empty.crl"], None),
         (
@@ -249,16 +254,7 @@ async fn a_crl_past_its_next_update_is_a_warning_and_a_gauge_but_still_used() {
     let dir = tmpdir();
     let d = dir.path();
     let c = chain(d);
-    let srv = OpensslServer::start(&[
-        "-cert",
-        &c.leaf.0.display().to_string(),
-        "-key",
-        &c.leaf.1.display().to_string(),
-        "-cert_chain",
-        &c.inter.display().to_string(),
-        "-rev",
-        "-quiet",
-    ]);
+    let srv = rev_server(&c);
     let p = free_port();
     let routes = route(
         "stale",
@@ -274,13 +270,8 @@ async fn a_crl_past_its_next_update_is_a_warning_and_a_gauge_but_still_used() {
     let want = "the revocation list of \"CN=Revocation Root\" is past its nextUpdate";
     assert!(s.wait_log(want, 5), "{}", s.logs());
     // `check` says the same.
-    let out = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"))
-        .args(["check", "-c"])
-        .arg(&s.config)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (code, text, _) = cli(&[&"check", &"-c", &s.config]);
+    assert_eq!(code, 0, "{text}");
     assert!(
         text.lines()
             .any(|l| l.starts_with("warning: route \"stale\"") && l.contains(want)),

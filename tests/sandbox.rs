@@ -10,25 +10,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use common::*;
-use tokio::io::AsyncWriteExt;
-
-/// A backend that greets each client with "hello" and closes.
-async fn greeter() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let _ = s.write_all(b"hello\n").await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    port
-}
 
 /// A TLS listener route with `cert`/`key`, to the backend by name
 /// (`localhost`: the resolver runs inside the sandbox).
@@ -43,25 +26,8 @@ fn route(port: u16, backend: u16, cert: &(PathBuf, PathBuf)) -> String {
 
 /// openssl s_client until the server closes: (served "hello", the output).
 fn fetch(port: u16, ca: &Path) -> (bool, String) {
-    let out = Command::new("timeout")
-        .args([
-            "20",
-            "openssl",
-            "s_client",
-            "-ign_eof",
-            "-servername",
-            "localhost",
-        ])
-        .arg("-connect")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-CAfile")
-        .arg(ca)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (text.contains("\nhello\n") && out.status.success(), text)
+    let (code, text) = s_client(port, ca, &["-ign_eof"]);
+    (text.contains("\nhello\n") && code == 0, text)
 }
 
 const ENFORCED: &str = "sandbox: Landlock enforced";

@@ -17,20 +17,9 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const HOSTILE: &str = "<script>document.title='pwned'</script>";
-
-async fn plain_echo() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
-    port
-}
 
 fn p(path: &Path) -> String {
     path.display().to_string()

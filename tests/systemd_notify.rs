@@ -51,9 +51,7 @@ fn lines(m: &str) -> Vec<&str> {
 }
 
 fn start(dir: &Path, n: &Notify, routes: &str, env: &[(&str, &str)]) -> Sidecar {
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.join("tls-sidecar.toml");
-    std::fs::write(&config, config_text(admin, "watch_config = false", routes)).unwrap();
+    let (config, admin) = write_config(dir, "watch_config = false", routes, "debug");
     let mut env = env.to_vec();
     env.push(("NOTIFY_SOCKET", n.path.to_str().unwrap()));
     Sidecar::spawn(&config, admin, &env)

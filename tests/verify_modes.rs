@@ -38,7 +38,7 @@ async fn assert_refused(s: &Sidecar, route: &str, port: u16, reason: &str) {
 async fn full_verification_accepts_the_right_peer_and_refuses_unknown_ca_wrong_name_and_expired() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let good = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let good = pki.echo().await;
     let other_ca = Ca::new("Other CA");
     let stranger = other_ca
         .leaf("localhost", &["localhost", "127.0.0.1"])
@@ -148,7 +148,7 @@ async fn full_verification_accepts_the_right_peer_and_refuses_unknown_ca_wrong_n
 async fn chain_mode_ignores_the_name_but_still_checks_the_chain() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let good = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let good = pki.echo().await;
     let stranger = Ca::new("Other CA")
         .leaf("x", &["localhost"])
         .write(dir.path(), "stranger")
@@ -319,25 +319,9 @@ async fn mutual_tls_presents_the_client_certificate_and_a_missing_or_foreign_one
 async fn openssl_s_server_is_verified_and_a_client_certificate_it_demands_is_presented() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let (cert, key) = (
-        pki.server.0.display().to_string(),
-        pki.server.1.display().to_string(),
-    );
     let ca = pki.ca_path.display().to_string();
-    let plain = OpensslServer::start(&["-cert", &cert, "-key", &key, "-rev", "-quiet"]);
-    let mutual = OpensslServer::start(&[
-        "-cert",
-        &cert,
-        "-key",
-        &key,
-        "-rev",
-        "-quiet",
-        "-Verify",
-        "1",
-        "-verify_return_error",
-        "-CAfile",
-        &ca,
-    ]);
+    let plain = pki.s_server_rev(false);
+    let mutual = pki.s_server_rev(true);
     let (p1, p2, p3) = (free_port(), free_port(), free_port());
     let routes = [
         route(

@@ -94,6 +94,7 @@ struct Common {
     ciphers: Option<Vec<String>>,
 }
 
+// Long: the parameters both sides share (tls, protocols, ciphers), one block each.
 fn common(p: &Params, notes: &mut Vec<String>) -> Result<Common, String> {
     match p.get("tls") {
         None => notes.push("tls not given: TLS is implied by the genesys key".into()),
@@ -195,6 +196,7 @@ fn certificate(v: &str) -> Result<(String, Vec<String>), String> {
 }
 
 /// Translates the connect side's parameters into `t`.
+// Long: one block per Genesys connect parameter, in the order the Genesys docs list them; each block stands alone.
 pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String> {
     let p = Params::parse(text)?;
     let mut notes = Vec::new();
@@ -230,28 +232,13 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
         }
         None => {}
     }
-    if let Some(v) = p.get("certificate") {
-        let (cert, chain) = certificate(v)?;
-        set(
-            &mut t.cert,
-            cert.clone(),
-            "certificate",
-            "connect_tls.cert",
-            "the client certificate",
-        )?;
-        notes.push(chain_note(&cert, &chain));
-        t.genesys_chain = chain;
-    }
-    if let Some(v) = p.get("certificate-key") {
-        set(
-            &mut t.key,
-            v.to_owned(),
-            "certificate-key",
-            "connect_tls.key",
-            "the client key",
-        )?;
-        notes.push(format!("certificate-key → key = {v:?}"));
-    }
+    identity(
+        &p,
+        "connect_tls",
+        "client",
+        (&mut t.cert, &mut t.key, &mut t.genesys_chain),
+        &mut notes,
+    )?;
     match p.get("tls-mutual") {
         Some("1") if t.cert.is_none() => {
             return Err("tls-mutual=1 needs certificate: the identity to present".into())
@@ -302,6 +289,7 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
 }
 
 /// Translates a server port's parameters into `t`.
+// Long: one block per Genesys server-port parameter, in the order the Genesys docs list them; each block stands alone.
 pub fn listen(text: &str, t: &mut RawListenTls) -> Result<Vec<String>, String> {
     let p = Params::parse(text)?;
     let mut notes = Vec::new();
@@ -312,28 +300,13 @@ pub fn listen(text: &str, t: &mut RawListenTls) -> Result<Vec<String>, String> {
                 .into(),
         );
     }
-    if let Some(v) = p.get("certificate") {
-        let (cert, chain) = certificate(v)?;
-        set(
-            &mut t.cert,
-            cert.clone(),
-            "certificate",
-            "listen_tls.cert",
-            "the server certificate",
-        )?;
-        notes.push(chain_note(&cert, &chain));
-        t.genesys_chain = chain;
-    }
-    if let Some(v) = p.get("certificate-key") {
-        set(
-            &mut t.key,
-            v.to_owned(),
-            "certificate-key",
-            "listen_tls.key",
-            "the server key",
-        )?;
-        notes.push(format!("certificate-key → key = {v:?}"));
-    }
+    identity(
+        &p,
+        "listen_tls",
+        "server",
+        (&mut t.cert, &mut t.key, &mut t.genesys_chain),
+        &mut notes,
+    )?;
     let mutual = match p.get("tls-mutual") {
         Some("1") => true,
         Some("0") | None => false,
@@ -397,6 +370,41 @@ pub fn listen(text: &str, t: &mut RawListenTls) -> Result<Vec<String>, String> {
         )?;
     }
     Ok(notes)
+}
+
+/// `certificate` and `certificate-key`, the same on either side: `side`
+/// names our keys (`connect_tls`, `listen_tls`), `whose` the identity
+/// ("client", "server"); the slots are the side's cert, key and chain.
+fn identity(
+    p: &Params,
+    side: &str,
+    whose: &str,
+    (cert_slot, key_slot, chain_slot): (&mut Option<String>, &mut Option<String>, &mut Vec<String>),
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    if let Some(v) = p.get("certificate") {
+        let (cert, chain) = certificate(v)?;
+        set(
+            cert_slot,
+            cert.clone(),
+            "certificate",
+            &format!("{side}.cert"),
+            &format!("the {whose} certificate"),
+        )?;
+        notes.push(chain_note(&cert, &chain));
+        *chain_slot = chain;
+    }
+    if let Some(v) = p.get("certificate-key") {
+        set(
+            key_slot,
+            v.to_owned(),
+            "certificate-key",
+            &format!("{side}.key"),
+            &format!("the {whose} key"),
+        )?;
+        notes.push(format!("certificate-key → key = {v:?}"));
+    }
+    Ok(())
 }
 
 fn chain_note(cert: &str, chain: &[String]) -> String {

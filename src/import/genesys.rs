@@ -20,6 +20,7 @@ pub struct Options {
 
 /// Translates `params` into a route; the config layer's own translation
 /// gives the notes, so the comments say exactly what `check` will.
+// Long: builds the route text key by key in output order, so the written file can be read against this function.
 pub fn import(params: &str, opts: &Options) -> Result<Import, ImportError> {
     let bad = |m: String| ImportError::Usage(format!("the transport parameters: {m}"));
     let p = Params::parse(params).map_err(bad)?;

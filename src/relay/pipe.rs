@@ -73,6 +73,7 @@ impl Pipe {
 
     /// Drives this direction as far as it can go without blocking.
     /// `Ready(Ok)` once the writer has been shut down after a clean end.
+    // Long: one direction's state machine (read, write, flush, shut down) in a single poll loop, as tokio's copy.rs has it; the states share the buffer borrows.
     pub(super) fn poll<R, W>(
         &mut self,
         cx: &mut Context<'_>,

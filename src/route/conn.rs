@@ -85,6 +85,7 @@ struct Legs {
 /// boxed futures: their state (a rustls handshake, the upgrade exchange)
 /// is on the heap only while they run, so the task of an established, idle
 /// connection stays small.
+// Long: the two legs' setup in order (listen handshake, connect with failover, upgrade, TLS) with one error mapping each.
 async fn establish(
     plan: &RoutePlan,
     mut tcp: TcpStream,

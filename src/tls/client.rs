@@ -58,6 +58,7 @@ impl NativeRoots {
 }
 
 /// Builds the client side of a route.
+// Long: one block per connect_tls key (verify mode, trust, client identity, versions, ciphers, ALPN, CRLs, resumption), each turning a config value into rustls's.
 pub fn build(
     loader: &mut Loader<'_>,
     t: &ConnectTls,

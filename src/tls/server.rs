@@ -89,6 +89,7 @@ impl ServerTls {
 }
 
 /// Builds the listen side of a route.
+// Long: one block per listen_tls key (identity, client CA and CRLs, SNI, versions, ciphers, ALPN), each turning a config value into rustls's.
 pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, ConfigError> {
     let provider = provider_with(&t.ciphers);
     let mut entries = Vec::new();

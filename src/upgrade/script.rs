@@ -90,6 +90,7 @@ impl Script {
     }
 }
 
+// Long: one match arm per script action, each validating its own keys.
 fn step(index: usize, s: &RawStep) -> Result<Step, ScriptError> {
     let err = |key: &'static str, message: String| ScriptError {
         index,

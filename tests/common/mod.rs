@@ -8,6 +8,7 @@
 pub mod daemon;
 pub mod postgres;
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::path::{Path, PathBuf};
@@ -54,6 +55,8 @@ pub struct Sidecar {
     pub admin: SocketAddr,
     pub config: PathBuf,
     log: Arc<Mutex<String>>,
+    /// The `[log] level` that [`Sidecar::rewrite`] writes.
+    level: &'static str,
 }
 
 impl Sidecar {
@@ -71,10 +74,25 @@ impl Sidecar {
     /// [`Sidecar::start_with`] with top-level keys `top` (TOML lines, as
     /// [`Sidecar::rewrite`] takes them).
     pub fn start_top(dir: &Path, top: &str, routes: &str, env: &[(&str, &str)]) -> Sidecar {
-        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let config = dir.join("tls-sidecar.toml");
-        std::fs::write(&config, config_text(admin, top, routes)).unwrap();
-        let s = Self::spawn(&config, admin, env);
+        Self::start_full(dir, top, routes, env, "debug")
+    }
+
+    /// [`Sidecar::start`] logging at `level` (`warn` where a debug line per
+    /// connection would only slow a load test down).
+    pub fn start_at(dir: &Path, routes: &str, level: &'static str) -> Sidecar {
+        Self::start_full(dir, "", routes, &[], level)
+    }
+
+    fn start_full(
+        dir: &Path,
+        top: &str,
+        routes: &str,
+        env: &[(&str, &str)],
+        level: &'static str,
+    ) -> Sidecar {
+        let (config, admin) = write_config(dir, top, routes, level);
+        let mut s = Self::spawn(&config, admin, env);
+        s.level = level;
         s.wait_ready();
         s
     }
@@ -91,15 +109,8 @@ impl Sidecar {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Sidecar {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
-        cmd.arg("run")
-            .arg("-c")
-            .arg(config)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        cmd.env("NO_COLOR", "1").env_remove("TLS_SIDECAR_LOG");
+        let mut cmd = cli_command(&[&"run", &"-c", &config]);
+        cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -123,13 +134,18 @@ impl Sidecar {
             admin,
             config: config.to_owned(),
             log,
+            level: "debug",
         }
     }
 
     /// Rewrites the config as `start` wrote it, with the top-level keys
     /// `top` (TOML lines, may be empty) and `routes`; no signal is sent.
     pub fn rewrite(&self, top: &str, routes: &str) {
-        std::fs::write(&self.config, config_text(self.admin, top, routes)).unwrap();
+        std::fs::write(
+            &self.config,
+            config_text(self.admin, top, routes, self.level),
+        )
+        .unwrap();
     }
 
     /// [`Sidecar::rewrite`], SIGHUP, then waits until `ok` reloads in all
@@ -327,6 +343,39 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// A TLS echo server with the server leaf, asking no client certificate.
+    pub async fn echo(&self) -> SocketAddr {
+        tls_echo(server_config(&self.server.0, &self.server.1, None)).await
+    }
+
+    /// A plain→TLS route (see [`tls_route`]) to `upstream` by the server
+    /// leaf's name, `localhost`, verified against this CA.
+    pub fn route_to(&self, name: &str, port: u16, upstream: SocketAddr) -> String {
+        tls_route(
+            name,
+            port,
+            &[format!("localhost:{}", upstream.port())],
+            &self.ca_path,
+        )
+    }
+}
+
+impl Pki {
+    /// `openssl s_server -rev` with the server leaf; when `mutual`, it
+    /// demands a client certificate signed by this CA.
+    pub fn s_server_rev(&self, mutual: bool) -> OpensslServer {
+        let (cert, key) = (self.server.0.display(), self.server.1.display());
+        let (cert, key, ca) = (cert.to_string(), key.to_string(), self.ca_path.display());
+        let ca = ca.to_string();
+        let mut args = vec!["-cert", &cert, "-key", &key, "-rev", "-quiet"];
+        if mutual {
+            args.extend(["-Verify", "1", "-verify_return_error", "-CAfile", &ca]);
+        }
+        OpensslServer::start(&args)
+    }
+}
+
 pub fn load_chain(path: &Path) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_file_iter(path)
         .unwrap()
@@ -339,33 +388,13 @@ pub fn load_key(path: &Path) -> PrivateKeyDer<'static> {
 }
 
 /// A rustls server config for (cert, key), optionally requiring client
-/// certificates signed by `client_ca`.
+/// certificates signed by `client_ca` (the builder `demo` uses too).
 pub fn server_config(
     cert: &Path,
     key: &Path,
     client_ca: Option<&Path>,
 ) -> Arc<rustls::ServerConfig> {
-    let provider = tls_sidecar::tls::provider();
-    let b = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap();
-    let b = match client_ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in load_chain(ca) {
-                roots.add(c).unwrap();
-            }
-            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .build()
-            .unwrap();
-            b.with_client_cert_verifier(v)
-        }
-        None => b.with_no_client_auth(),
-    };
-    Arc::new(b.with_single_cert(load_chain(cert), load_key(key)).unwrap())
+    pki::server_config(cert, key, client_ca).unwrap()
 }
 
 /// A rustls client config trusting `ca`.
@@ -420,6 +449,55 @@ pub async fn echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s
     let (mut r, mut w) = tokio::io::split(&mut s);
     let _ = tokio::io::copy(&mut r, &mut w).await;
     let _ = w.shutdown().await;
+}
+
+/// A plain TCP echo server on 127.0.0.1; its port.
+pub async fn plain_echo() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(echo(s));
+        }
+    });
+    port
+}
+
+/// A plain backend that greets each client with "hello" and closes; its
+/// port.
+pub async fn greeter() -> u16 {
+    use tokio::io::AsyncWriteExt;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let _ = s.write_all(b"hello\n").await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// Reads `r` to its end, each read within 60 s: (bytes read, their
+/// SHA-256).
+pub async fn sha256_to_end<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> (usize, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    loop {
+        let k = tokio::time::timeout(Duration::from_secs(60), r.read(&mut buf))
+            .await
+            .expect("a read within 60 s")
+            .unwrap();
+        if k == 0 {
+            return (n, h.finish().as_ref().to_vec());
+        }
+        h.update(&buf[..k]);
+        n += k;
+    }
 }
 
 /// A TLS echo server.
@@ -481,17 +559,94 @@ pub async fn roundtrip(port: u16, msg: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// The config file of a test sidecar: `top` (top-level keys), a short
-/// shutdown grace, the admin endpoint on `admin`, debug logs, then `routes`.
-/// The config watch is off unless `top` sets `watch_config`: a test that
-/// rewrites the file and sends SIGHUP would otherwise race the watch's own
-/// reload of the same change (two reloads where it counts one).
-pub fn config_text(admin: SocketAddr, top: &str, routes: &str) -> String {
+/// shutdown grace, the admin endpoint on `admin`, logs at `level`, then
+/// `routes`. The config watch is off unless `top` sets `watch_config`: a
+/// test that rewrites the file and sends SIGHUP would otherwise race the
+/// watch's own reload of the same change (two reloads where it counts one).
+pub fn config_text(admin: SocketAddr, top: &str, routes: &str, level: &str) -> String {
     let watch = if top.contains("watch_config") {
         ""
     } else {
         "watch_config = false\n"
     };
-    format!("{top}\n{watch}shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"debug\"\n\n{routes}")
+    format!("{top}\n{watch}shutdown_grace = \"2s\"\n[admin]\nlisten = \"{admin}\"\n[log]\nlevel = \"{level}\"\n\n{routes}")
+}
+
+/// Writes [`config_text`] to `dir/tls-sidecar.toml` with the admin endpoint
+/// on a free port; returns (config path, admin address).
+pub fn write_config(dir: &Path, top: &str, routes: &str, level: &str) -> (PathBuf, SocketAddr) {
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = dir.join("tls-sidecar.toml");
+    std::fs::write(&config, config_text(admin, top, routes, level)).unwrap();
+    (config, admin)
+}
+
+/// The binary's command line `tls-sidecar ARGS`, stdin closed, without any
+/// `TLS_SIDECAR_*` variable of the test's own environment (an exported
+/// config path or log level must not change what a test sees) and without
+/// colour.
+pub fn cli_command(args: &[&dyn AsRef<OsStr>]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
+    for a in args {
+        cmd.arg(a);
+    }
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("TLS_SIDECAR") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1").stdin(Stdio::null());
+    cmd
+}
+
+/// Runs [`cli_command`]`(args)` to its end: (exit code, stdout, stderr).
+pub fn cli(args: &[&dyn AsRef<OsStr>]) -> (i32, String, String) {
+    cli_output(cli_command(args))
+}
+
+/// Runs `cmd` (a [`cli_command`]) to its end: (exit code, stdout, stderr).
+/// Killed, and the test failed, after 60 s: `run` on a config it should
+/// refuse would otherwise serve forever.
+pub fn cli_output(mut cmd: Command) -> (i32, String, String) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tls-sidecar");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+            let out = rx.recv().unwrap().unwrap();
+            panic!(
+                "{cmd:?} did not exit within 60 s:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Open file descriptors of process `pid`. Panics with the reason when
+/// they cannot be counted (no /proc, another user's process): a count of 0
+/// would make every "no more fds than before" check pass without meaning.
+pub fn fd_count(pid: u32) -> usize {
+    let dir = format!("/proc/{pid}/fd");
+    let n = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot count the fds of process {pid} in {dir}: {e}"))
+        .count();
+    assert!(n > 0, "{dir} lists no fd at all: process {pid} is gone");
+    n
 }
 
 /// A plain→TLS route (see [`route`]) whose upstream is verified against `ca`.
@@ -516,6 +671,49 @@ pub fn route(name: &str, port: u16, connect: &[String], connect_tls: &str) -> St
         s.push('\n');
     }
     s
+}
+
+/// `openssl s_client` to `port` as `localhost`, trusting `ca`, with more
+/// `args`, nothing on stdin and killed after 20 s: (exit code, stdout then
+/// stderr).
+pub fn s_client(port: u16, ca: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new("timeout")
+        .args(["20", "openssl", "s_client", "-servername", "localhost"])
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-CAfile")
+        .arg(ca)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl (install it with tests/setup.sh)");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A TLS→plain route: `name` listening with `listen_tls` lines on `port`,
+/// to 127.0.0.1:`backend`.
+pub fn listen_route(name: &str, port: u16, backend: u16, listen_tls: &str) -> String {
+    format!(
+        "[[route]]\nname = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\nconnect = [\"127.0.0.1:{backend}\"]\n[route.listen_tls]\n{listen_tls}\n"
+    )
+}
+
+/// Runs `program ARGS` (a tool tests/setup.sh installs: openssl, keytool)
+/// with nothing on stdin and insists it succeeded.
+pub fn run_tool(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program} (install it with tests/setup.sh): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Rows of the hardening summary (`bash tests/hardening-summary.sh`): each
