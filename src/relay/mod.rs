@@ -74,7 +74,8 @@ pub enum FailKind {
 }
 
 impl FailKind {
-    fn of(e: &io::Error) -> FailKind {
+    /// How an I/O error ended a stream.
+    pub fn of(e: &io::Error) -> FailKind {
         match e.kind() {
             io::ErrorKind::UnexpectedEof => FailKind::Truncated,
             io::ErrorKind::ConnectionReset

@@ -249,3 +249,91 @@ fn describe_end(end: &End, close: Close) -> String {
         End::Upstream(f) => side("upstream", f),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+    use crate::route::legs::Stage;
+
+    fn relayed(end: End) -> Ending {
+        Ending::Relayed(Outcome {
+            upstream_bytes: 0,
+            downstream_bytes: 0,
+            upstream_done: false,
+            downstream_done: false,
+            end,
+        })
+    }
+
+    fn failure(kind: io::ErrorKind) -> Failure {
+        Failure {
+            kind: FailKind::of(&kind.into()),
+            error: kind.into(),
+            writing: false,
+            other_done: false,
+        }
+    }
+
+    #[test]
+    fn only_a_clean_end_closes_normally_and_only_an_idle_one_with_nothing_in_flight_politely() {
+        assert_eq!(relayed(End::Closed).close(), Close::Normal);
+        assert_eq!(
+            relayed(End::Idle { in_flight: false }).close(),
+            Close::Polite
+        );
+        for end in [
+            End::Idle { in_flight: true },
+            End::Cut,
+            End::Client(failure(io::ErrorKind::ConnectionReset)),
+            End::Upstream(failure(io::ErrorKind::UnexpectedEof)),
+            End::Upstream(failure(io::ErrorKind::Other)),
+        ] {
+            let label = format!("{end:?}");
+            assert_eq!(relayed(end).close(), Close::Reset, "{label}");
+        }
+    }
+
+    #[test]
+    fn every_ending_before_the_relay_is_a_reset() {
+        let handshake = Ending::Handshake(HandshakeFailure {
+            side: Side::Upstream,
+            stage: Stage::Timeout,
+            reason: "timeout",
+            detail: String::new(),
+        });
+        let unreachable = Ending::Unreachable(ConnectError {
+            attempts: Vec::new(),
+        });
+        for e in [handshake, unreachable, Ending::CutEarly] {
+            assert_eq!(e.close(), Close::Reset, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn the_log_says_how_a_relay_ended_and_what_the_sockets_got() {
+        assert_eq!(describe_end(&End::Closed, Close::Normal), "closed");
+        assert_eq!(
+            describe_end(&End::Idle { in_flight: true }, Close::Reset),
+            "idle timeout; both sides were reset"
+        );
+        assert_eq!(
+            describe_end(&End::Cut, Close::Reset),
+            "cut at the end of shutdown_grace; both sides were reset"
+        );
+        let mut f = failure(io::ErrorKind::ConnectionReset);
+        f.other_done = true;
+        assert_eq!(
+            describe_end(&End::Upstream(f), Close::Reset),
+            "upstream reset the connection after the other direction had ended cleanly; the other side was reset"
+        );
+        assert_eq!(
+            describe_end(
+                &End::Upstream(failure(io::ErrorKind::UnexpectedEof)),
+                Close::Reset
+            ),
+            "upstream closed without close_notify (truncated); the other side was reset"
+        );
+    }
+}
