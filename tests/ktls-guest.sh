@@ -10,7 +10,7 @@
 #   KTLS_GUEST_FILTER='ktls' bash tests/ktls-guest.sh  # a libtest name filter
 #
 # Installs what it needs when missing (idempotent, non-interactive):
-#   apt: qemu-system-x86 linux-image-amd64 busybox-static kmod
+#   apt: qemu-system-x86 linux-image-amd64 busybox-static kmod (python3-pip)
 #   pip: virtme-ng (vng)
 # Builds the test binaries on the host (`cargo test --no-run`), then boots the
 # guest without KVM (TCG: KVM guests stop with an emulation failure on some
@@ -35,6 +35,7 @@ need=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 command -v modprobe >/dev/null 2>&1 || need+=(kmod)
+command -v vng >/dev/null 2>&1 || command -v pip3 >/dev/null 2>&1 || need+=(python3-pip)
 ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || need+=(linux-image-amd64)
 if [ ${#need[@]} -gt 0 ]; then
   echo "ktls-guest: installing ${need[*]}"

@@ -67,6 +67,29 @@ pub struct Route {
     pub max_connections: usize,
     pub connect_tls: Option<ConnectTls>,
     pub listen_tls: Option<ListenTls>,
+    /// Kernel TLS on this route's TLS legs (`kernel_tls`, issue 18).
+    pub kernel_tls: KernelTls,
+}
+
+/// `kernel_tls`: whether a TLS leg hands its keys to the kernel after the
+/// handshake (kTLS) and the relay splices, or stays on rustls in userspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelTls {
+    /// kTLS where the kernel offers it and the suite allows; else userspace.
+    Auto,
+    /// Always the userspace engine (the default).
+    #[default]
+    Off,
+}
+
+impl KernelTls {
+    pub fn parse(v: &str) -> Result<KernelTls, String> {
+        match v {
+            "auto" => Ok(KernelTls::Auto),
+            "off" => Ok(KernelTls::Off),
+            other => Err(format!("{other:?} is not one of \"auto\", \"off\"")),
+        }
+    }
 }
 
 /// One `connect` entry: a host (DNS name or IP literal, resolved at connect
