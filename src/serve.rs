@@ -136,6 +136,11 @@ pub async fn run_with(path: &Path, metrics: PrometheusHandle, opts: Options) -> 
         sd_notify::NotifyState::Status(&serving),
     ]);
     let watchdog = start_watchdog();
+    for rp in running.plans() {
+        if let Some(engine) = crate::check::engine_line(&rp) {
+            tracing::info!(route = %rp.route.name, "{engine}");
+        }
+    }
     tracing::info!(
         routes = running.routes.len(),
         workers = tokio::runtime::Handle::current().metrics().num_workers(),

@@ -920,14 +920,22 @@ impl<IO> TlsClient<IO> {
     /// written, no close begun either way. Otherwise the client comes back
     /// with the reason, unchanged.
     pub fn into_parts(self) -> Result<(IO, UnbufferedClientConnection), (Self, &'static str)> {
-        if self.failed.is_some() || self.peer_closed || self.eof || self.close_queued {
-            return Err((self, "the connection is closing"));
-        }
-        if self.in_len > self.in_start || self.stashed() > 0 || self.out_end > self.out_start {
-            return Err((self, "TLS records are already buffered in userspace"));
+        if let Some(why) = self.in_flight() {
+            return Err((self, why));
         }
         let TlsClient { conn, io, .. } = self;
         Ok((io, conn))
+    }
+
+    /// Why [`TlsClient::into_parts`] would refuse, if it would.
+    pub fn in_flight(&self) -> Option<&'static str> {
+        if self.failed.is_some() || self.peer_closed || self.eof || self.close_queued {
+            return Some("the connection is closing");
+        }
+        if self.in_len > self.in_start || self.stashed() > 0 || self.out_end > self.out_start {
+            return Some("TLS records are already buffered in userspace");
+        }
+        None
     }
 }
 
