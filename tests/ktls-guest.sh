@@ -23,9 +23,11 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 export DEBIAN_FRONTEND=noninteractive
 
-# Test binaries (tests/NAME.rs) run in the guest, each with an optional
+# Test binaries (tests/NAME.rs) run in the guest, every sidecar they start
+# with TLS_SIDECAR__KERNEL_TLS=auto (KTLS_GUEST_KERNEL_TLS=off for the
+# userspace engine in the same guest), each with an optional
 # libtest filter after a colon.
-default_set=(relay_tls endings listen_tls upgrade_servers)
+default_set=(ktls relay_tls endings listen_tls upgrade_servers)
 if [ $# -gt 0 ]; then set_=("$@"); else set_=("${default_set[@]}"); fi
 per_binary_timeout=${KTLS_GUEST_TEST_TIMEOUT:-240}
 guest_timeout=${KTLS_GUEST_TIMEOUT:-420}
@@ -81,6 +83,9 @@ inner="$work/inner.sh"
   echo "cd '$root'"
   echo "export KTLS_GUEST=1 CARGO_TARGET_DIR='$root/target' RUST_BACKTRACE=0"
   echo "export CARGO_BIN_EXE_tls_sidecar='$root/target/debug/tls-sidecar'"
+  # Every sidecar the tests start runs kernel_tls = "auto" (a config that
+  # sets the key itself still wins), so the same tests cover kTLS here.
+  echo "export TLS_SIDECAR__KERNEL_TLS=${KTLS_GUEST_KERNEL_TLS:-auto}"
   echo 'ip link set lo up 2>/dev/null || true'
   echo 'if modprobe tls; then echo "guest: tls module loaded"; else echo "guest: modprobe tls FAILED"; fi'
   echo 'grep -q "^tls " /proc/modules && echo "guest: kTLS available" || echo "guest: kTLS NOT available"'

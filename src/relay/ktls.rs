@@ -52,6 +52,9 @@ pub enum Fallback {
     Buffered,
     /// The other TLS leg of the connection stays in userspace.
     OtherLeg,
+    /// The kernel refused the `tls` ULP on this socket (it is no longer
+    /// established: the peer already closed).
+    UlpRefused,
     /// Not Linux.
     NotLinux,
 }
@@ -64,6 +67,7 @@ impl Fallback {
             Fallback::Tls12 => "tls12",
             Fallback::Buffered => "buffered_records",
             Fallback::OtherLeg => "other_leg",
+            Fallback::UlpRefused => "ulp_refused",
             Fallback::NotLinux => "not_linux",
         }
     }
@@ -77,6 +81,9 @@ impl Fallback {
             }
             Fallback::Buffered => "TLS records were already buffered in userspace",
             Fallback::OtherLeg => "the connection's other TLS leg stays in userspace",
+            Fallback::UlpRefused => {
+                "the kernel refused the tls ULP on this socket (no longer established)"
+            }
             Fallback::NotLinux => "kernel TLS is Linux only",
         }
     }
@@ -203,6 +210,9 @@ pub fn from_client(t: TlsClient<TcpStream>) -> Result<Switched, (TlsClient<TcpSt
     if let Err(f) = client_fits(&t) {
         return Err((t, f));
     }
+    if let Err(f) = imp::ulp(t.get_ref()) {
+        return Err((t, f));
+    }
     let (tcp, conn) = match t.into_parts() {
         Ok(p) => p,
         Err((t, _)) => return Err((t, Fallback::Buffered)),
@@ -211,12 +221,31 @@ pub fn from_client(t: TlsClient<TcpStream>) -> Result<Switched, (TlsClient<TcpSt
 }
 
 /// Switches the listen leg. `Err` gives the stream back, untouched.
-pub fn from_server(s: ServerTls) -> Result<Switched, (Box<ServerTls>, Fallback)> {
+///
+/// Plaintext rustls already decrypted (the client's first bytes, read
+/// with its Finished) comes out with the stream, for the other leg.
+pub fn from_server(mut s: ServerTls) -> Result<(Switched, Vec<u8>), (Box<ServerTls>, Fallback)> {
     if let Err(f) = server_fits(&s) {
         return Err((Box::new(s), f));
     }
+    let early = {
+        let conn = &mut s.get_mut().1;
+        match conn.process_new_packets() {
+            Ok(st) if !st.peer_has_closed() => {
+                let mut early = vec![0; st.plaintext_bytes_to_read()];
+                if std::io::Read::read_exact(&mut conn.reader(), &mut early).is_err() {
+                    return Err((Box::new(s), Fallback::Buffered));
+                }
+                early
+            }
+            _ => return Err((Box::new(s), Fallback::Buffered)),
+        }
+    };
+    if let Err(f) = imp::ulp(s.get_ref().0.get_ref()) {
+        return Err((Box::new(s), f));
+    }
     let (framed, conn) = s.into_inner();
-    Ok(imp::server(framed.into_inner(), conn))
+    Ok((imp::server(framed.into_inner(), conn), early))
 }
 
 impl KtlsStream {
@@ -291,6 +320,20 @@ mod imp {
         }
     }
 
+    /// The `tls` ULP alone: until keys are set the socket passes bytes
+    /// through as before, so a refusal here still lets the leg stay on
+    /// rustls.
+    pub(super) fn ulp(tcp: &TcpStream) -> Result<(), Fallback> {
+        setup_ulp(tcp).map_err(|e| {
+            tracing::debug!(error = %e, "the kernel refused the tls ULP");
+            if e.is_ktls_unsupported() {
+                Fallback::NoUlp
+            } else {
+                Fallback::UlpRefused
+            }
+        })
+    }
+
     fn install(
         tcp: &TcpStream,
         version: ProtocolVersion,
@@ -301,7 +344,6 @@ mod imp {
         let (rx_seq, rx) = secrets.rx;
         let tx = TlsCryptoInfoTx::new(v, ConnectionTrafficSecrets::try_from(tx)?, tx_seq)?;
         let rx = TlsCryptoInfoRx::new(v, ConnectionTrafficSecrets::try_from(rx)?, rx_seq)?;
-        setup_ulp(tcp)?;
         tx.set(tcp)?;
         rx.set(tcp)?;
         Ok(())
@@ -432,6 +474,9 @@ mod imp {
     }
     pub(super) fn server(_: TcpStream, _: rustls::ServerConnection) -> Switched {
         Err(io::Error::other("kernel TLS is Linux only"))
+    }
+    pub(super) fn ulp(_: &TcpStream) -> Result<(), Fallback> {
+        Err(Fallback::NotLinux)
     }
     impl KtlsStream {
         pub fn read_failed(&mut self, e: io::Error) -> io::Result<AfterError> {

@@ -40,9 +40,9 @@ pub async fn handle(
         r = establish(&plan, tcp, client_addr, &mut legs) => r,
     };
     let set_up = match set_up {
-        Ok(()) if plan.route.kernel_tls == KernelTls::Auto => {
-            switch_to_kernel(&plan, &mut legs).map_err(Ending::Handshake)
-        }
+        Ok(()) if plan.route.kernel_tls == KernelTls::Auto => switch_to_kernel(&plan, &mut legs)
+            .await
+            .map_err(Ending::Handshake),
         other => other,
     };
     let ending = match (set_up, &mut legs.client, &mut legs.upstream) {
@@ -182,7 +182,7 @@ async fn establish(
 /// counted and logged with the reason). A kernel that refuses the keys
 /// after rustls gave them up loses the connection: a handshake failure
 /// with reason `ktls_refused`.
-fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), HandshakeFailure> {
+async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), HandshakeFailure> {
     let fits = |s: &Stream| match s {
         Stream::Server(t) => Some(ktls::server_fits(t)),
         Stream::Unbuffered(t) => Some(ktls::client_fits(t)),
@@ -212,13 +212,17 @@ fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), HandshakeFa
         reason: "ktls_refused",
         detail: format!("the kernel refused the TLS keys: {e}"),
     };
+    let mut early = Vec::new();
     for (side, slot) in [
         (Side::Client, &mut legs.client),
         (Side::Upstream, &mut legs.upstream),
     ] {
         let switched = match slot.take() {
             Some(Stream::Server(t)) => match ktls::from_server(*t) {
-                Ok(r) => r.map_err(|e| refused(side, e))?,
+                Ok((r, bytes)) => {
+                    early = bytes;
+                    r.map_err(|e| refused(side, e))?
+                }
                 Err((t, f)) => {
                     *slot = Some(Stream::Server(t));
                     plan.metrics.ktls_fallback(f.label(), f.describe());
@@ -239,6 +243,16 @@ fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), HandshakeFa
             }
         };
         *slot = Some(Stream::Ktls(Box::new(switched)));
+    }
+    // The client's first bytes, decrypted by rustls with its Finished.
+    if !early.is_empty() {
+        use tokio::io::AsyncWriteExt;
+        if let Some(u) = &mut legs.upstream {
+            u.write_all(&early)
+                .await
+                .map_err(|e| refused(Side::Upstream, e))?;
+            relay::Observe::upstream(&plan.metrics, early.len());
+        }
     }
     Ok(())
 }
