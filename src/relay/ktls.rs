@@ -206,7 +206,10 @@ pub struct KtlsStream {
 pub type Switched = io::Result<KtlsStream>;
 
 /// Switches the upstream leg. `Err` gives the client back, untouched.
-pub fn from_client(t: TlsClient<TcpStream>) -> Result<Switched, (TlsClient<TcpStream>, Fallback)> {
+#[allow(clippy::type_complexity)]
+pub fn from_client(
+    t: Box<TlsClient<TcpStream>>,
+) -> Result<Switched, (Box<TlsClient<TcpStream>>, Fallback)> {
     if let Err(f) = client_fits(&t) {
         return Err((t, f));
     }

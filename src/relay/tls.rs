@@ -919,11 +919,14 @@ impl<IO> TlsClient<IO> {
     /// not yet processed, no plaintext waiting, no record waiting to be
     /// written, no close begun either way. Otherwise the client comes back
     /// with the reason, unchanged.
-    pub fn into_parts(self) -> Result<(IO, UnbufferedClientConnection), (Self, &'static str)> {
+    #[allow(clippy::type_complexity)]
+    pub fn into_parts(
+        self: Box<Self>,
+    ) -> Result<(IO, UnbufferedClientConnection), (Box<Self>, &'static str)> {
         if let Some(why) = self.in_flight() {
             return Err((self, why));
         }
-        let TlsClient { conn, io, .. } = self;
+        let TlsClient { conn, io, .. } = *self;
         Ok((io, conn))
     }
 

@@ -229,10 +229,10 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), Hands
                     continue;
                 }
             },
-            Some(Stream::Unbuffered(t)) => match ktls::from_client(*t) {
+            Some(Stream::Unbuffered(t)) => match ktls::from_client(t) {
                 Ok(r) => r.map_err(|e| refused(side, e))?,
                 Err((t, f)) => {
-                    *slot = Some(Stream::Unbuffered(Box::new(t)));
+                    *slot = Some(Stream::Unbuffered(t));
                     plan.metrics.ktls_fallback(f.label(), f.describe());
                     continue;
                 }
