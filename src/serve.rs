@@ -117,6 +117,17 @@ pub async fn run_with(path: &Path, metrics: PrometheusHandle, opts: Options) -> 
         config_stamp,
         board: board.clone(),
     };
+    // Kernel TLS: what the kernel takes is probed once, here, off the
+    // runtime's threads (it can take a while on first use of a cipher),
+    // before the first connection or the report below needs it.
+    if running
+        .config
+        .routes
+        .iter()
+        .any(|r| r.kernel_tls == crate::config::KernelTls::Auto)
+    {
+        let _ = tokio::task::spawn_blocking(crate::relay::ktls::available).await;
+    }
     running.start(plan, listeners);
 
     let mut hup = signal(SignalKind::hangup())?;

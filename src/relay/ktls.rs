@@ -89,13 +89,25 @@ impl Fallback {
     }
 }
 
-/// The suites the running kernel takes, probed once (a throwaway loopback
-/// socket per suite). `Err(NoUlp)` when it has no `tls` ULP.
+/// The TLS 1.3 suites the running kernel takes for kTLS.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Suites {
+    pub aes_128_gcm: bool,
+    pub aes_256_gcm: bool,
+    pub chacha20_poly1305: bool,
+}
+
+/// The suites the running kernel takes, probed once: a throwaway loopback
+/// socket per suite we use (TLS 1.3 AES-128-GCM, AES-256-GCM,
+/// ChaCha20-Poly1305), the `tls` ULP and a zero TX key on each. Blocks
+/// (the kernel may instantiate and self-test its ciphers on first use);
+/// `serve` runs it once at start off the runtime's threads.
+/// `Err(NoUlp)` when the kernel has no `tls` ULP.
 #[cfg(target_os = "linux")]
-pub fn kernel() -> Result<ktls_core::Compatibilities, Fallback> {
+pub fn kernel() -> Result<Suites, Fallback> {
     use std::sync::OnceLock;
-    static PROBED: OnceLock<Option<ktls_core::Compatibilities>> = OnceLock::new();
-    let c = PROBED.get_or_init(|| match ktls_core::Compatibilities::probe() {
+    static PROBED: OnceLock<Option<Suites>> = OnceLock::new();
+    let c = PROBED.get_or_init(|| match imp::probe() {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %e, "kernel TLS probe failed");
@@ -113,9 +125,9 @@ pub fn suite_fits(version: ProtocolVersion, suite: CipherSuite) -> Result<(), Fa
         return Err(Fallback::Tls12);
     }
     let ok = match suite {
-        CipherSuite::TLS13_AES_128_GCM_SHA256 => k.tls13.aes_128_gcm(),
-        CipherSuite::TLS13_AES_256_GCM_SHA384 => k.tls13.aes_256_gcm(),
-        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => k.tls13.chacha20_poly1305(),
+        CipherSuite::TLS13_AES_128_GCM_SHA256 => k.aes_128_gcm,
+        CipherSuite::TLS13_AES_256_GCM_SHA384 => k.aes_256_gcm,
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => k.chacha20_poly1305,
         _ => false,
     };
     if ok {
@@ -141,13 +153,13 @@ pub fn offer() -> Result<String, Fallback> {
     {
         let k = kernel()?;
         let mut s = Vec::new();
-        if k.tls13.aes_128_gcm() {
+        if k.aes_128_gcm {
             s.push("TLS13_AES_128_GCM_SHA256");
         }
-        if k.tls13.aes_256_gcm() {
+        if k.aes_256_gcm {
             s.push("TLS13_AES_256_GCM_SHA384");
         }
-        if k.tls13.chacha20_poly1305() {
+        if k.chacha20_poly1305 {
             s.push("TLS13_CHACHA20_POLY1305_SHA256");
         }
         if s.is_empty() {
@@ -321,6 +333,55 @@ mod imp {
                 Session::Server(d) => d.handle_new_session_ticket(payload),
             }
         }
+    }
+
+    /// See [`kernel`]. `Ok(None)`: no `tls` ULP.
+    pub(super) fn probe() -> io::Result<Option<Suites>> {
+        use ktls_core::AeadKey;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let mut held = Vec::new();
+        let mut try_one = |secrets: ConnectionTrafficSecrets| -> io::Result<Option<bool>> {
+            let sock = std::net::TcpStream::connect(addr)?;
+            held.push(listener.accept()?.0);
+            if let Err(e) = setup_ulp(&sock) {
+                if e.is_ktls_unsupported() {
+                    return Ok(None);
+                }
+                return Err(e.into());
+            }
+            let v = ktls_core::ProtocolVersion::TLSv1_3;
+            Ok(Some(
+                TlsCryptoInfoTx::new(v, secrets, 0)
+                    .and_then(|tx| tx.set(&sock))
+                    .is_ok(),
+            ))
+        };
+        let Some(aes_128_gcm) = try_one(ConnectionTrafficSecrets::Aes128Gcm {
+            key: AeadKey::new(Default::default()),
+            iv: Default::default(),
+            salt: Default::default(),
+        })?
+        else {
+            return Ok(None);
+        };
+        let aes_256_gcm = try_one(ConnectionTrafficSecrets::Aes256Gcm {
+            key: AeadKey::new(Default::default()),
+            iv: Default::default(),
+            salt: Default::default(),
+        })?
+        .unwrap_or(false);
+        let chacha20_poly1305 = try_one(ConnectionTrafficSecrets::Chacha20Poly1305 {
+            key: AeadKey::new(Default::default()),
+            iv: Default::default(),
+            salt: Default::default(),
+        })?
+        .unwrap_or(false);
+        Ok(Some(Suites {
+            aes_128_gcm,
+            aes_256_gcm,
+            chacha20_poly1305,
+        }))
     }
 
     /// The `tls` ULP alone: until keys are set the socket passes bytes
