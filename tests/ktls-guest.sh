@@ -23,14 +23,16 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 export DEBIAN_FRONTEND=noninteractive
 
+# The guest sees this machine's files read-only, but for target/ (the tests
+# write their summaries there) and its own /tmp.
 # Test binaries (tests/NAME.rs) run in the guest, every sidecar they start
 # with TLS_SIDECAR__KERNEL_TLS=auto (KTLS_GUEST_KERNEL_TLS=off for the
 # userspace engine in the same guest), each with an optional
 # libtest filter after a colon.
 default_set=(ktls relay_tls endings listen_tls upgrade_servers)
 if [ $# -gt 0 ]; then set_=("$@"); else set_=("${default_set[@]}"); fi
-per_binary_timeout=${KTLS_GUEST_TEST_TIMEOUT:-240}
-guest_timeout=${KTLS_GUEST_TIMEOUT:-420}
+per_binary_timeout=${KTLS_GUEST_TEST_TIMEOUT:-300}
+guest_timeout=${KTLS_GUEST_TIMEOUT:-900}
 
 # --- what the guest runner needs -------------------------------------------
 need=()
@@ -125,7 +127,7 @@ log="$work/guest.log"
 start=$(date +%s)
 set +e
 timeout -k 10 "$guest_timeout" vng "${kvm[@]}" --force-9p --memory 2G --cpus 2 \
-  --run "$kernel" --rwdir "$work" --exec "$inner" </dev/null >"$log" 2>&1
+  --run "$kernel" --rwdir "$root/target" --exec "$inner" </dev/null >"$log" 2>&1
 vrc=$?
 set -e
 took=$(( $(date +%s) - start ))
