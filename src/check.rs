@@ -19,6 +19,9 @@ pub fn report(plan: &Plan) -> String {
     );
     for rp in &plan.routes {
         let _ = writeln!(out, "{}", route_line(rp));
+        if let Some(e) = engine_line(rp) {
+            let _ = writeln!(out, "  {e}");
+        }
         for (table, notes) in genesys_notes(rp) {
             for n in notes {
                 let _ = writeln!(out, "  {table}: {n}");
@@ -45,6 +48,26 @@ pub fn report(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "config OK ({} warning(s))", plan.warnings.len());
     out
+}
+
+/// Which TLS engine a route with a TLS leg runs, and why not kernel TLS
+/// when it does not (issue 18). `None` for plain routes.
+pub fn engine_line(rp: &RoutePlan) -> Option<String> {
+    use crate::config::KernelTls;
+    let r = &rp.route;
+    if r.connect_tls.is_none() && r.listen_tls.is_none() {
+        return None;
+    }
+    Some(match (r.kernel_tls, crate::relay::ktls::offer()) {
+        (KernelTls::Off, _) => "engine: userspace TLS (kernel_tls = \"off\")".to_owned(),
+        (KernelTls::Auto, Ok(suites)) => format!(
+            "engine: kernel TLS for TLS 1.3 sessions with {suites}; others userspace (kernel_tls = \"auto\")"
+        ),
+        (KernelTls::Auto, Err(f)) => format!(
+            "engine: userspace TLS (kernel_tls = \"auto\", but {})",
+            f.describe()
+        ),
+    })
 }
 
 /// " allow=dns:2,uri:1": how many identities of each kind get in.

@@ -143,6 +143,17 @@ pub async fn run_with(
         config_stamp,
         board: board.clone(),
     };
+    // Kernel TLS: what the kernel takes is probed once, here, off the
+    // runtime's threads (it can take a while on first use of a cipher),
+    // before the first connection or the report below needs it.
+    if running
+        .config
+        .routes
+        .iter()
+        .any(|r| r.kernel_tls == crate::config::KernelTls::Auto)
+    {
+        let _ = tokio::task::spawn_blocking(crate::relay::ktls::available).await;
+    }
     running.start(plan, listeners);
 
     let mut hup = signal(SignalKind::hangup())?;
@@ -162,6 +173,11 @@ pub async fn run_with(
         sd_notify::NotifyState::Status(&serving),
     ]);
     let watchdog = start_watchdog();
+    for rp in running.plans() {
+        if let Some(engine) = crate::check::engine_line(&rp) {
+            tracing::info!(route = %rp.route.name, "{engine}");
+        }
+    }
     tracing::info!(
         routes = running.routes.len(),
         workers = tokio::runtime::Handle::current().metrics().num_workers(),

@@ -35,6 +35,7 @@ pub const CRL_NEXT_UPDATE: &str = "tls_sidecar_crl_next_update_timestamp_seconds
 pub const CONFIG_RELOADS: &str = "tls_sidecar_config_reloads_total";
 pub const ROUTE_INFO: &str = "tls_sidecar_route_info";
 pub const OCSP_NEXT_UPDATE: &str = "tls_sidecar_ocsp_next_update_timestamp_seconds";
+pub const KTLS_FALLBACKS: &str = "tls_sidecar_ktls_fallbacks_total";
 
 /// Handshake buckets: 100 µs to 10 s (a loopback TLS 1.3 handshake takes
 /// about a millisecond; a distant RSA peer or an upgrade exchange, far more).
@@ -121,6 +122,10 @@ fn describe() {
     // CERT_EXPIRY and CRL_NEXT_UPDATE are rendered by `owned`.
     describe_counter!(CONFIG_RELOADS, "Configuration reloads by result.");
     describe_gauge!(ROUTE_INFO, "One series per route, value 1, to join on.");
+    describe_counter!(
+        KTLS_FALLBACKS,
+        "Connections of kernel_tls = \"auto\" routes left on the userspace TLS engine, by reason."
+    );
     describe_gauge!(
         OCSP_NEXT_UPDATE,
         Unit::Seconds,
@@ -193,6 +198,20 @@ impl RouteMetrics {
     pub fn handshake_error(&self, side: &'static str, reason: &'static str) {
         self.activity.failure(side, reason);
         counter!(HANDSHAKE_ERRORS, "route" => self.route.clone(), "side" => side, "reason" => reason).increment(1);
+    }
+
+    /// A connection of a `kernel_tls = "auto"` route stayed on the
+    /// userspace engine; logged once per route and reason.
+    pub fn ktls_fallback(&self, reason: &'static str, why: &str) {
+        counter!(KTLS_FALLBACKS, "route" => self.route.clone(), "reason" => reason).increment(1);
+        static SEEN: std::sync::Mutex<Vec<(String, &'static str)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !seen.iter().any(|(r, w)| *r == self.route && *w == reason) {
+            seen.push((self.route.clone(), reason));
+            tracing::info!(route = %self.route, reason,
+                "kernel TLS not used, userspace TLS engine instead: {why} (logged once per reason)");
+        }
     }
 
     pub fn handshake_time(&self, side: &'static str, took: Duration) {

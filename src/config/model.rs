@@ -74,6 +74,8 @@ pub struct Route {
     pub accept_proxy_protocol: bool,
     /// Reach the upstreams through this HTTP CONNECT proxy.
     pub via: Option<Via>,
+    /// Kernel TLS on this route's TLS legs (`kernel_tls`, issue 18).
+    pub kernel_tls: KernelTls,
 }
 
 /// The PROXY protocol version a route sends (`proxy_protocol`).
@@ -106,6 +108,27 @@ pub struct Via {
 impl std::fmt::Display for Via {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "http://{}", self.proxy)
+    }
+}
+
+/// `kernel_tls`: whether a TLS leg hands its keys to the kernel after the
+/// handshake (kTLS) and the relay splices, or stays on rustls in userspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelTls {
+    /// kTLS where the kernel offers it and the suite allows; else userspace.
+    Auto,
+    /// Always the userspace engine (the default).
+    #[default]
+    Off,
+}
+
+impl KernelTls {
+    pub fn parse(v: &str) -> Result<KernelTls, String> {
+        match v {
+            "auto" => Ok(KernelTls::Auto),
+            "off" => Ok(KernelTls::Off),
+            other => Err(format!("{other:?} is not one of \"auto\", \"off\"")),
+        }
     }
 }
 

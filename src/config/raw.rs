@@ -27,6 +27,8 @@ pub struct RawFile {
     pub strict_key_permissions: Option<bool>,
     /// Restrict the process with Landlock after start-up (default true).
     pub sandbox: Option<bool>,
+    /// Kernel TLS on TLS legs: "auto" or "off" (issue 18).
+    pub kernel_tls: Option<String>,
     #[serde(default)]
     pub route: Vec<config::Value>,
 }
@@ -78,6 +80,8 @@ pub struct RawRoute {
     pub via: Option<String>,
     /// Path of a file holding "user:password" for the proxy.
     pub via_credentials: Option<String>,
+    /// This route's kernel TLS choice, over the top-level `kernel_tls`.
+    pub kernel_tls: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

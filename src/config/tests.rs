@@ -2019,3 +2019,34 @@ fn via_credentials_without_via_are_refused() {
         "proxy credentials need a proxy: via = \"http://host:port\"",
     );
 }
+
+#[test]
+fn kernel_tls_is_off_unless_set_and_a_route_may_override_the_top_level_choice() {
+    let c = load(ROUTE).unwrap();
+    assert_eq!(the_route(&c).kernel_tls, KernelTls::Off);
+    let c = load(&format!("kernel_tls = \"auto\"\n{ROUTE}")).unwrap();
+    assert_eq!(the_route(&c).kernel_tls, KernelTls::Auto);
+    let c = load(&format!(
+        "kernel_tls = \"auto\"\n{ROUTE}kernel_tls = \"off\"\n"
+    ))
+    .unwrap();
+    assert_eq!(the_route(&c).kernel_tls, KernelTls::Off);
+    let c = load_with(ROUTE, &[("TLS_SIDECAR__KERNEL_TLS", "auto")]).unwrap();
+    assert_eq!(the_route(&c).kernel_tls, KernelTls::Auto);
+}
+
+#[test]
+fn kernel_tls_takes_only_auto_or_off_and_the_error_names_the_key() {
+    refused(
+        &format!("kernel_tls = \"on\"\n{ROUTE}"),
+        None,
+        Some("kernel_tls"),
+        "\"on\" is not one of \"auto\", \"off\"",
+    );
+    refused(
+        &format!("{ROUTE}kernel_tls = \"yes\"\n"),
+        Some("r"),
+        Some("kernel_tls"),
+        "\"yes\" is not one of \"auto\", \"off\"",
+    );
+}

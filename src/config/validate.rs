@@ -63,6 +63,10 @@ pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigErro
             .map_err(|m| top("defaults.idle_timeout", m))?,
         max_connections: max_connections(defaults.max_connections, DEFAULT_MAX_CONNECTIONS)
             .map_err(|m| top("defaults.max_connections", m))?,
+        kernel_tls: match &raw.kernel_tls {
+            Some(v) => KernelTls::parse(v).map_err(|m| top("kernel_tls", m))?,
+            None => KernelTls::default(),
+        },
     };
 
     if raw.route.is_empty() {
@@ -135,6 +139,7 @@ struct Defaults {
     handshake_timeout: Duration,
     idle_timeout: Duration,
     max_connections: usize,
+    kernel_tls: KernelTls,
 }
 
 /// The key a serde/`config` message is about, dotted from the route:
@@ -262,6 +267,10 @@ fn route(ctx: &RouteCtx<'_>, r: RawRoute, d: &Defaults) -> Result<Route, ConfigE
         proxy_protocol: proxy_protocol(ctx, r.proxy_protocol.as_deref())?,
         accept_proxy_protocol: r.accept_proxy_protocol.unwrap_or(false),
         via: via(ctx, r.via.as_deref(), r.via_credentials)?,
+        kernel_tls: match &r.kernel_tls {
+            Some(v) => KernelTls::parse(v).map_err(|m| ctx.invalid("kernel_tls", m))?,
+            None => d.kernel_tls,
+        },
     })
 }
 

@@ -11,12 +11,13 @@
 //! either side ends the relay at once and says which side failed and how, so
 //! the caller can carry a truncation or reset through to the other side.
 
+pub mod ktls;
 mod pipe;
 mod pool;
 mod splice;
 pub mod tls;
 
-pub use splice::{relay_tcp, relay_tcp_until};
+pub use splice::{relay_spliced_until, relay_tcp, relay_tcp_until, SpliceEnd};
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -126,6 +127,7 @@ pub enum SpliceError {
 
 impl Source for tokio::net::TcpStream {}
 impl Source for tokio::io::DuplexStream {}
+impl Source for ktls::KtlsStream {}
 impl<IO: AsyncRead + AsyncWrite + Unpin> Source for tokio_rustls::client::TlsStream<IO> {}
 impl<IO: AsyncRead + AsyncWrite + Unpin> Source for tokio_rustls::server::TlsStream<IO> {}
 

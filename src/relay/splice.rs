@@ -63,6 +63,78 @@ where
     super::relay_until(client, upstream, idle, observe, stop).await
 }
 
+/// Relays between two sockets each plain or on kernel TLS
+/// ([`super::ktls`]): splice(2) both ways, the kernel encrypting and
+/// decrypting the kTLS side. Same outcome and semantics as
+/// [`super::relay`]; a kTLS reader's clean end is close_notify, its
+/// shutdown sends close_notify. With `TLS_SIDECAR_SPLICE=off`, or off
+/// Linux, the buffered relay over the same streams.
+pub async fn relay_spliced_until<C, U, O, S>(
+    client: &mut C,
+    upstream: &mut U,
+    idle: Duration,
+    observe: &O,
+    stop: S,
+) -> Outcome
+where
+    C: SpliceEnd + super::Source + tokio::io::AsyncWrite,
+    U: SpliceEnd + super::Source + tokio::io::AsyncWrite,
+    O: Observe + ?Sized,
+    S: std::future::Future<Output = ()>,
+{
+    #[cfg(target_os = "linux")]
+    if enabled() {
+        let r = super::Relay::new(linux::Direction::new(), linux::Direction::new(), idle);
+        return r.run(client, upstream, observe, stop).await;
+    }
+    super::relay_until(client, upstream, idle, observe, stop).await
+}
+
+/// One end of a spliced relay: a plain TCP socket, or one on kernel TLS.
+pub trait SpliceEnd: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {
+    /// The socket bytes are spliced from and to.
+    fn socket(&self) -> &TcpStream;
+    /// A read (splice) failed with `e`: handled (read again, or the clean
+    /// end), or the failure.
+    fn read_failed(&mut self, e: std::io::Error) -> std::io::Result<AfterError>;
+    /// The socket's end of input: a clean end, or a truncation.
+    fn read_eof(&mut self) -> std::io::Result<()>;
+    /// Passes the clean end on: FIN (after close_notify on kTLS).
+    fn shutdown_write(&mut self) -> std::io::Result<()>;
+}
+
+pub use super::ktls::AfterError;
+
+impl SpliceEnd for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+    fn read_failed(&mut self, e: std::io::Error) -> std::io::Result<AfterError> {
+        Err(e)
+    }
+    fn read_eof(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn shutdown_write(&mut self) -> std::io::Result<()> {
+        socket2::SockRef::from(&*self).shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl SpliceEnd for super::ktls::KtlsStream {
+    fn socket(&self) -> &TcpStream {
+        self.tcp()
+    }
+    fn read_failed(&mut self, e: std::io::Error) -> std::io::Result<AfterError> {
+        super::ktls::KtlsStream::read_failed(self, e)
+    }
+    fn read_eof(&mut self) -> std::io::Result<()> {
+        super::ktls::KtlsStream::read_eof(self)
+    }
+    fn shutdown_write(&mut self) -> std::io::Result<()> {
+        super::ktls::KtlsStream::shutdown_write(self)
+    }
+}
+
 /// `TLS_SIDECAR_SPLICE=off` (or `0`, `false`, `no`) in the environment turns
 /// splice off: plain routes then use the buffered relay too. For measuring
 /// one against the other, and as an escape hatch. Read once.
@@ -93,6 +165,7 @@ mod linux {
 
     use super::super::pool::{self, Pool};
     use super::super::{Flow, Pipe, PipeError, BUFFER_SIZE};
+    use super::{AfterError, SpliceEnd};
 
     /// The capacity asked of each pipe (F_SETPIPE_SZ): at most this many
     /// bytes per direction are in flight. If the kernel refuses (the
@@ -239,11 +312,11 @@ mod linux {
             }
         }
 
-        fn poll(
+        fn poll<R: SpliceEnd + ?Sized, W: SpliceEnd + ?Sized>(
             &mut self,
             cx: &mut Context<'_>,
-            from: &TcpStream,
-            to: &TcpStream,
+            from: &mut R,
+            to: &mut W,
             observe: &mut impl FnMut(usize),
         ) -> Poll<Result<(), SpliceError>> {
             loop {
@@ -254,7 +327,7 @@ mod linux {
                 // Out of the pipe first: that makes room for the reader.
                 if self.in_pipe > 0 {
                     let pipe = self.pipe.as_ref().expect("bytes in flight have a pipe");
-                    match poll_out(cx, pipe, to, self.in_pipe) {
+                    match poll_out(cx, pipe, to.socket(), self.in_pipe) {
                         Poll::Ready(Ok(n)) => {
                             self.in_pipe -= n;
                             self.bytes += n as u64;
@@ -277,9 +350,12 @@ mod linux {
                     let pipe = self.pipe.as_ref().expect("just taken");
                     if self.in_pipe < pipe.cap {
                         let room = pipe.cap - self.in_pipe;
-                        match poll_into(cx, from, pipe, room, self.in_pipe > 0) {
+                        match poll_into(cx, from.socket(), pipe, room, self.in_pipe > 0) {
                             Poll::Ready(Ok(Moved::Bytes(0))) => {
-                                self.eof = true;
+                                match from.read_eof() {
+                                    Ok(()) => self.eof = true,
+                                    Err(e) => self.failed = Some(e),
+                                }
                                 moved = true;
                             }
                             Poll::Ready(Ok(Moved::Bytes(n))) => {
@@ -289,7 +365,11 @@ mod linux {
                             }
                             Poll::Ready(Ok(Moved::Full)) => {}
                             Poll::Ready(Err(e)) => {
-                                self.failed = Some(e);
+                                match from.read_failed(e) {
+                                    Ok(AfterError::Retry) => {}
+                                    Ok(AfterError::End) => self.eof = true,
+                                    Err(e) => self.failed = Some(e),
+                                }
                                 moved = true;
                             }
                             // Nothing to read and nothing in flight: the
@@ -307,8 +387,7 @@ mod linux {
                     if self.eof {
                         self.done = true;
                         self.release();
-                        socket2::SockRef::from(to)
-                            .shutdown(std::net::Shutdown::Write)
+                        to.shutdown_write()
                             .map_err(|e| SpliceError::Pipe(PipeError::Write(e)))?;
                         return Poll::Ready(Ok(()));
                     }
@@ -361,13 +440,17 @@ mod linux {
             matches!(self, Direction::Spliced(Spliced { pipe: Some(_), .. }))
         }
 
-        pub(super) fn poll(
+        pub(super) fn poll<R, W>(
             &mut self,
             cx: &mut Context<'_>,
-            from: &mut TcpStream,
-            to: &mut TcpStream,
+            from: &mut R,
+            to: &mut W,
             mut observe: impl FnMut(usize),
-        ) -> Poll<Result<(), PipeError>> {
+        ) -> Poll<Result<(), PipeError>>
+        where
+            R: SpliceEnd + super::super::Source + ?Sized,
+            W: SpliceEnd + ?Sized,
+        {
             loop {
                 match self {
                     Direction::Spliced(s) => match s.poll(cx, from, to, &mut observe) {
@@ -385,12 +468,16 @@ mod linux {
         }
     }
 
-    impl Flow<TcpStream, TcpStream> for Direction {
+    impl<R, W> Flow<R, W> for Direction
+    where
+        R: SpliceEnd + super::super::Source + ?Sized,
+        W: SpliceEnd + ?Sized,
+    {
         fn poll_flow(
             &mut self,
             cx: &mut Context<'_>,
-            reader: &mut TcpStream,
-            writer: &mut TcpStream,
+            reader: &mut R,
+            writer: &mut W,
             observe: impl FnMut(usize),
         ) -> Poll<Result<(), PipeError>> {
             self.poll(cx, reader, writer, observe)
@@ -403,7 +490,7 @@ mod linux {
         fn in_flight(&self) -> bool {
             match self {
                 Direction::Spliced(s) => s.in_pipe > 0,
-                Direction::Copy(p, _) => Flow::<TcpStream, TcpStream>::in_flight(p),
+                Direction::Copy(p, _) => Flow::<R, W>::in_flight(p),
             }
         }
     }

@@ -153,14 +153,14 @@ pub struct TlsClient<IO> {
     /// Incoming ciphertext, `inbuf[in_start..in_len]` not yet discarded
     /// by rustls. Discarding moves `in_start` (no copy); only a partial
     /// record at the end moves to the front, when room is needed to read.
-    inbuf: Option<Vec<u8>>,
+    inbuf: Slot,
     in_start: usize,
     in_len: usize,
     /// Decrypted plaintext not yet read: `stash[stash_pos..]`.
-    stash: Option<Vec<u8>>,
+    stash: Slot,
     stash_pos: usize,
     /// Outgoing records, `out[out_start..out_end]` not yet written.
-    out: Option<Vec<u8>>,
+    out: Slot,
     out_start: usize,
     out_end: usize,
     /// The peer's close_notify arrived: reads end cleanly.
@@ -181,12 +181,12 @@ impl<IO> TlsClient<IO> {
         TlsClient {
             conn,
             io,
-            inbuf: None,
+            inbuf: Slot::new(give_back_in),
             in_start: 0,
             in_len: 0,
-            stash: None,
+            stash: Slot::new(|b| give_back(&POOL_STASH, b)),
             stash_pos: 0,
-            out: None,
+            out: Slot::new(|b| give_back(&POOL_OUT, b)),
             out_start: 0,
             out_end: 0,
             peer_closed: false,
@@ -238,7 +238,7 @@ impl<IO> TlsClient<IO> {
                 peer_closed,
                 ..
             } = self;
-            let incoming: &mut [u8] = match inbuf {
+            let incoming: &mut [u8] = match &mut **inbuf {
                 Some(b) => &mut b[*in_start..*in_len],
                 None => &mut [],
             };
@@ -369,7 +369,7 @@ impl<IO> TlsClient<IO> {
             } = self;
             // The same incoming bytes: rustls's handshake deframer may
             // still point into them.
-            let incoming: &mut [u8] = match inbuf {
+            let incoming: &mut [u8] = match &mut **inbuf {
                 Some(b) => &mut b[*in_start..*in_len],
                 None => &mut [],
             };
@@ -400,7 +400,7 @@ impl<IO> TlsClient<IO> {
     /// first records after the server's Finished) move to one of the usual
     /// size, so an established connection never holds the larger one.
     fn shrink_inbuf(&mut self) {
-        let Some(b) = &self.inbuf else { return };
+        let Some(b) = &*self.inbuf else { return };
         if b.len() <= IN_SIZE {
             return;
         }
@@ -414,7 +414,7 @@ impl<IO> TlsClient<IO> {
         small[..held.len()].copy_from_slice(held);
         self.in_len = held.len();
         self.in_start = 0;
-        self.inbuf = Some(small);
+        *self.inbuf = Some(small);
     }
 
     fn release_idle(&mut self) {
@@ -667,7 +667,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
 
     fn read_into(&mut self, cx: &mut Context<'_>, dst: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         loop {
-            if let Some(s) = &self.stash {
+            if let Some(s) = &*self.stash {
                 let avail = &s[self.stash_pos..];
                 if !avail.is_empty() {
                     let n = avail.len().min(dst.remaining());
@@ -733,7 +733,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
         writer: &mut W,
     ) -> Poll<Result<usize, SpliceError>> {
         loop {
-            if let Some(s) = &self.stash {
+            if let Some(s) = &*self.stash {
                 let avail = &s[self.stash_pos..];
                 if !avail.is_empty() {
                     let n = ready!(Pin::new(&mut *writer).poll_write(cx, avail))
@@ -870,17 +870,66 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsClient<IO> {
     }
 }
 
-impl<IO> Drop for TlsClient<IO> {
+/// One of a client's buffers while it holds one; it goes back to its pool
+/// when the client is dropped (or gives up its connection to the kernel).
+struct Slot {
+    buf: Option<Vec<u8>>,
+    back: fn(Vec<u8>),
+}
+
+impl Slot {
+    fn new(back: fn(Vec<u8>)) -> Slot {
+        Slot { buf: None, back }
+    }
+}
+
+impl std::ops::Deref for Slot {
+    type Target = Option<Vec<u8>>;
+    fn deref(&self) -> &Self::Target {
+        &self.buf
+    }
+}
+
+impl std::ops::DerefMut for Slot {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.buf
+    }
+}
+
+impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(b) = self.inbuf.take() {
-            give_back_in(b);
+        if let Some(b) = self.buf.take() {
+            (self.back)(b);
         }
-        if let Some(b) = self.stash.take() {
-            give_back(&POOL_STASH, b);
+    }
+}
+
+impl<IO> TlsClient<IO> {
+    /// Gives up the socket and the rustls connection, for kernel TLS
+    /// (`relay::ktls`), when nothing is in flight: no ciphertext read and
+    /// not yet processed, no plaintext waiting, no record waiting to be
+    /// written, no close begun either way. Otherwise the client comes back
+    /// with the reason, unchanged.
+    #[allow(clippy::type_complexity)]
+    pub fn into_parts(
+        self: Box<Self>,
+    ) -> Result<(IO, UnbufferedClientConnection), (Box<Self>, &'static str)> {
+        if let Some(why) = self.in_flight() {
+            return Err((self, why));
         }
-        if let Some(b) = self.out.take() {
-            give_back(&POOL_OUT, b);
+        let TlsClient { conn, io, .. } = *self;
+        Ok((io, conn))
+    }
+
+    /// Why [`TlsClient::into_parts`] would refuse, if it would.
+    pub fn in_flight(&self) -> Option<&'static str> {
+        if self.failed.is_some() || self.peer_closed || self.eof || self.close_queued {
+            return Some("the connection is closing");
         }
+        if self.in_len > self.in_start || self.stashed() > 0 || self.out_end > self.out_start {
+            return Some("TLS records are already buffered in userspace");
+        }
+        None
     }
 }
 

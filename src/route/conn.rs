@@ -17,8 +17,10 @@ use super::legs::{self, HandshakeFailure, Side};
 use super::plan::RoutePlan;
 use super::proxy_header;
 use super::stream::Stream;
+use crate::config::KernelTls;
 use crate::relay;
 use crate::telemetry::ConnResult;
+use crate::relay::ktls::{self, Fallback};
 use crate::tls::material::CertInfo;
 use crate::tls::{suite_name, version_name};
 
@@ -41,6 +43,12 @@ pub async fn handle(
         () = cut.cancelled() => Err(Ending::CutEarly),
         r = establish(&plan, tcp, &mut client_addr, &mut legs) => r,
     };
+    let set_up = match set_up {
+        Ok(()) if plan.route.kernel_tls == KernelTls::Auto => switch_to_kernel(&plan, &mut legs)
+            .await
+            .map_err(Ending::Handshake),
+        other => other,
+    };
     let ending = match (set_up, &mut legs.client, &mut legs.upstream) {
         (Ok(()), Some(client), Some(upstream)) => {
             let m = &plan.metrics;
@@ -51,6 +59,10 @@ pub async fn handle(
                 // Plain ↔ plain: splice(2) where the OS has it.
                 (Stream::Plain(c), Stream::Plain(u)) => {
                     relay::relay_tcp_until(c, u, idle, m, cut.cancelled()).await
+                }
+                // Plain or kernel TLS on both sides: splice(2) too.
+                (c, u) if c.spliceable() && u.spliceable() => {
+                    relay::relay_spliced_until(c, u, idle, m, cut.cancelled()).await
                 }
                 (c, u) => relay::relay_until(c, u, idle, m, cut.cancelled()).await,
             };
@@ -112,7 +124,8 @@ async fn establish(
         None => Stream::Plain(tcp),
         Some(st) => {
             let t0 = Instant::now();
-            let s = timeout(limit, Box::pin(legs::accept_tls(st, tcp)))
+            let exact = route.kernel_tls == KernelTls::Auto && relay::ktls::available();
+            let s = timeout(limit, Box::pin(legs::accept_tls(st, tcp, exact)))
                 .await
                 .map_err(|_| HandshakeFailure::timeout(Side::Client, limit))
                 .and_then(|r| r)
@@ -180,6 +193,86 @@ async fn establish(
         }
     };
     legs.upstream = Some(upstream);
+    Ok(())
+}
+
+/// `kernel_tls = "auto"`: once both legs are up, each TLS leg hands its
+/// keys to the kernel, if every TLS leg can (else all stay in userspace,
+/// counted and logged with the reason). A kernel that refuses the keys
+/// after rustls gave them up loses the connection: a handshake failure
+/// with reason `ktls_refused`.
+async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), HandshakeFailure> {
+    let fits = |s: &Stream| match s {
+        Stream::Server(t) => Some(ktls::server_fits(t)),
+        Stream::Unbuffered(t) => Some(ktls::client_fits(t)),
+        _ => None,
+    };
+    let checks: Vec<_> = [&legs.client, &legs.upstream]
+        .into_iter()
+        .flatten()
+        .filter_map(fits)
+        .collect();
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let stay = |legs: &mut Legs, f: Fallback| {
+        plan.metrics.ktls_fallback(f.label(), f.describe());
+        if let Some(Stream::Server(t)) = &mut legs.client {
+            t.get_mut().0.pass_through();
+        }
+    };
+    if let Some(Err(f)) = checks.iter().find(|c| c.is_err()) {
+        stay(legs, *f);
+        return Ok(());
+    }
+    let refused = |side: Side, e: std::io::Error| HandshakeFailure {
+        side,
+        stage: legs::Stage::Tls,
+        reason: "ktls_refused",
+        detail: format!("the kernel refused the TLS keys: {e}"),
+    };
+    let mut early = Vec::new();
+    for (side, slot) in [
+        (Side::Client, &mut legs.client),
+        (Side::Upstream, &mut legs.upstream),
+    ] {
+        let switched = match slot.take() {
+            Some(Stream::Server(t)) => match ktls::from_server(*t) {
+                Ok((r, bytes)) => {
+                    early = bytes;
+                    r.map_err(|e| refused(side, e))?
+                }
+                Err((t, f)) => {
+                    *slot = Some(Stream::Server(t));
+                    plan.metrics.ktls_fallback(f.label(), f.describe());
+                    continue;
+                }
+            },
+            Some(Stream::Unbuffered(t)) => match ktls::from_client(t) {
+                Ok(r) => r.map_err(|e| refused(side, e))?,
+                Err((t, f)) => {
+                    *slot = Some(Stream::Unbuffered(t));
+                    plan.metrics.ktls_fallback(f.label(), f.describe());
+                    continue;
+                }
+            },
+            other => {
+                *slot = other;
+                continue;
+            }
+        };
+        *slot = Some(Stream::Ktls(Box::new(switched)));
+    }
+    // The client's first bytes, decrypted by rustls with its Finished.
+    if !early.is_empty() {
+        use tokio::io::AsyncWriteExt;
+        if let Some(u) = &mut legs.upstream {
+            u.write_all(&early)
+                .await
+                .map_err(|e| refused(Side::Upstream, e))?;
+            relay::Observe::upstream(&plan.metrics, early.len());
+        }
+    }
     Ok(())
 }
 

@@ -30,7 +30,6 @@ use super::stream::Stream;
 use crate::relay::{End, FailKind, Failure, Outcome};
 use crate::telemetry::ConnResult;
 use crate::tls::reason::{classify, describe, rustls_error};
-use crate::tls::{suite_name, version_name};
 
 /// How long a polite close (close_notify, FIN) may take after an idle
 /// timeout before the sockets are simply dropped.
@@ -125,12 +124,18 @@ pub async fn finish(f: Finished<'_>) {
 
     match &ending {
         Ending::Relayed(o) => {
-            let (tls, cipher) = match upstream.as_ref().and_then(Stream::tls) {
-                Some(t) => (
-                    version_name(t.protocol_version()),
-                    suite_name(t.negotiated_cipher_suite()),
-                ),
-                None => ("none", "none"),
+            let (tls, cipher) = upstream
+                .as_ref()
+                .and_then(Stream::tls_names)
+                .unwrap_or(("none", "none"));
+            let engine = if [&client, &upstream]
+                .into_iter()
+                .flatten()
+                .any(Stream::is_ktls)
+            {
+                "ktls"
+            } else {
+                "userspace"
             };
             if let Some(reason) = refused_after_handshake(o) {
                 if let End::Upstream(fail) = &o.end {
@@ -141,7 +146,7 @@ pub async fn finish(f: Finished<'_>) {
                 m.handshake_error("connect", reason);
             }
             tracing::info!(route = %route, client = %client_addr, upstream = %upstream_label, addr = %addr,
-                tls, cipher, bytes_up = o.upstream_bytes, bytes_down = o.downstream_bytes,
+                tls, cipher, engine, bytes_up = o.upstream_bytes, bytes_down = o.downstream_bytes,
                 duration_ms = started.elapsed().as_millis() as u64,
                 end = %describe_end(&o.end, close), "connection closed");
         }

@@ -180,11 +180,16 @@ pub async fn settle(s: &mut Stream, within: Duration) -> Result<(), HandshakeFai
 /// Terminates the client's TLS. The ClientHello is read first so that a
 /// client that does not speak TLS, a missing or unknown SNI, or missing
 /// ALPN is reported as such.
+///
+/// `exact`: read the socket one TLS record at a time during the handshake
+/// (`relay::ktls::Framed`), so the leg can switch to kernel TLS after it.
 pub async fn accept_tls(
     st: &ServerTls,
     tcp: TcpStream,
-) -> Result<tokio_rustls::server::TlsStream<TcpStream>, HandshakeFailure> {
+    exact: bool,
+) -> Result<relay::ktls::ServerTls, HandshakeFailure> {
     let failure = |e: std::io::Error| HandshakeFailure::tls(Side::Client, &e);
+    let tcp = relay::ktls::Framed::new(tcp, exact);
     let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
         .await
         .map_err(|e| {

@@ -10,8 +10,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::relay::ktls::{AfterError, KtlsStream, ServerTls};
 use crate::relay::tls::TlsClient;
-use crate::relay::{Source, SpliceError};
+use crate::relay::{Source, SpliceEnd, SpliceError};
 
 pub enum Stream {
     Plain(TcpStream),
@@ -19,7 +20,9 @@ pub enum Stream {
     /// API (`relay::tls`).
     Unbuffered(Box<TlsClient<TcpStream>>),
     /// We are the TLS server (the listen leg).
-    Server(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Server(Box<ServerTls>),
+    /// Either TLS leg after the switch to kernel TLS (`relay::ktls`).
+    Ktls(Box<KtlsStream>),
 }
 
 impl Stream {
@@ -28,17 +31,44 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             Stream::Unbuffered(s) => s.get_ref(),
-            Stream::Server(s) => s.get_ref().0,
+            Stream::Server(s) => s.get_ref().0.get_ref(),
+            Stream::Ktls(s) => s.tcp(),
         }
     }
 
-    /// The TLS session, if this stream is TLS.
+    /// The TLS session, if this stream is TLS in userspace.
     pub fn tls(&self) -> Option<&rustls::CommonState> {
         match self {
-            Stream::Plain(_) => None,
+            Stream::Plain(_) | Stream::Ktls(_) => None,
             Stream::Unbuffered(s) => Some(s.session()),
             Stream::Server(s) => Some(s.get_ref().1),
         }
+    }
+
+    /// The TLS version and cipher suite, on either engine.
+    pub fn tls_names(&self) -> Option<(&'static str, &'static str)> {
+        use crate::tls::{suite_name, version_name};
+        match self {
+            Stream::Ktls(k) => Some((
+                version_name(Some(k.protocol_version())),
+                suite_name(Some(k.cipher_suite())),
+            )),
+            s => s.tls().map(|t| {
+                (
+                    version_name(t.protocol_version()),
+                    suite_name(t.negotiated_cipher_suite()),
+                )
+            }),
+        }
+    }
+
+    /// Plain TCP or kernel TLS: the relay can splice this stream.
+    pub fn spliceable(&self) -> bool {
+        matches!(self, Stream::Plain(_) | Stream::Ktls(_))
+    }
+
+    pub fn is_ktls(&self) -> bool {
+        matches!(self, Stream::Ktls(_))
     }
 
     /// Ends the connection with a TCP reset and no TLS close_notify, so the
@@ -158,8 +188,38 @@ macro_rules! each {
                 let $s = Pin::new(&mut **$s);
                 $e
             }
+            Stream::Ktls($s) => {
+                let $s = Pin::new(&mut **$s);
+                $e
+            }
         }
     };
+}
+
+/// Only `Plain` and `Ktls` streams are spliced ([`Stream::spliceable`]);
+/// the others read and fail as a plain socket would, never reached.
+impl SpliceEnd for Stream {
+    fn socket(&self) -> &TcpStream {
+        self.tcp()
+    }
+    fn read_failed(&mut self, e: io::Error) -> io::Result<AfterError> {
+        match self {
+            Stream::Ktls(k) => SpliceEnd::read_failed(&mut **k, e),
+            _ => Err(e),
+        }
+    }
+    fn read_eof(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Ktls(k) => SpliceEnd::read_eof(&mut **k),
+            _ => Ok(()),
+        }
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Ktls(k) => SpliceEnd::shutdown_write(&mut **k),
+            s => socket2::SockRef::from(s.tcp()).shutdown(std::net::Shutdown::Write),
+        }
+    }
 }
 
 impl Source for Stream {
@@ -207,6 +267,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Unbuffered(s) => s.is_write_vectored(),
             Stream::Server(s) => s.is_write_vectored(),
+            Stream::Ktls(s) => s.is_write_vectored(),
         }
     }
 

@@ -182,6 +182,10 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
         sni_required: t.sni_required,
     }));
     config.alpn_protocols = t.alpn.clone();
+    // Lets a finished session give its record keys to the kernel (kernel
+    // TLS, `relay::ktls`); nothing extracts them unless the route's
+    // kernel_tls = "auto" and the kernel takes them.
+    config.enable_secret_extraction = true;
 
     Ok(ServerTls {
         config: Arc::new(config),
