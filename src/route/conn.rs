@@ -19,8 +19,8 @@ use super::proxy_header;
 use super::stream::Stream;
 use crate::config::KernelTls;
 use crate::relay;
-use crate::telemetry::ConnResult;
 use crate::relay::ktls::{self, Fallback};
+use crate::telemetry::ConnResult;
 use crate::tls::material::CertInfo;
 use crate::tls::{suite_name, version_name};
 
