@@ -235,13 +235,24 @@ pub fn from_client(
     Ok(imp::client(tcp, conn))
 }
 
-/// Switches the listen leg. `Err` gives the stream back, untouched.
+/// Switches the listen leg. `Err` gives the stream back, untouched but for
+/// its reads, which pass straight through from then on (it stays in
+/// userspace: no reason to read record by record any more).
 ///
 /// Plaintext rustls already decrypted (the client's first bytes, read
 /// with its Finished) comes out with the stream, for the other leg.
 pub fn from_server(mut s: ServerTls) -> Result<(Switched, Vec<u8>), (Box<ServerTls>, Fallback)> {
+    let stay = |mut s: ServerTls, f: Fallback| {
+        s.get_mut().0.pass_through();
+        Err((Box::new(s), f))
+    };
     if let Err(f) = server_fits(&s) {
-        return Err((Box::new(s), f));
+        return stay(s, f);
+    }
+    // Before any plaintext is taken out of rustls: a refusal here leaves
+    // the stream whole in userspace.
+    if let Err(f) = imp::ulp(s.get_ref().0.get_ref()) {
+        return stay(s, f);
     }
     let early = {
         let conn = &mut s.get_mut().1;
@@ -249,16 +260,13 @@ pub fn from_server(mut s: ServerTls) -> Result<(Switched, Vec<u8>), (Box<ServerT
             Ok(st) if !st.peer_has_closed() => {
                 let mut early = vec![0; st.plaintext_bytes_to_read()];
                 if std::io::Read::read_exact(&mut conn.reader(), &mut early).is_err() {
-                    return Err((Box::new(s), Fallback::Buffered));
+                    return stay(s, Fallback::Buffered);
                 }
                 early
             }
-            _ => return Err((Box::new(s), Fallback::Buffered)),
+            _ => return stay(s, Fallback::Buffered),
         }
     };
-    if let Err(f) = imp::ulp(s.get_ref().0.get_ref()) {
-        return Err((Box::new(s), f));
-    }
     let (framed, conn) = s.into_inner();
     Ok((imp::server(framed.into_inner(), conn), early))
 }

@@ -17,7 +17,7 @@ mod pool;
 mod splice;
 pub mod tls;
 
-pub use splice::{relay_spliced_until, relay_tcp, relay_tcp_until, SpliceEnd};
+pub use splice::{relay_spliced_until, relay_tcp, SpliceEnd};
 
 use std::future::{poll_fn, Future};
 use std::io;

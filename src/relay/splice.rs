@@ -30,7 +30,8 @@ use super::{Observe, Outcome};
 
 /// Relays between two plain TCP streams: splice(2) on Linux, the buffered
 /// relay elsewhere or with `TLS_SIDECAR_SPLICE=off`. Same outcome, same
-/// semantics as [`super::relay`].
+/// semantics as [`super::relay`]. A plain socket is one kind of
+/// [`SpliceEnd`]: this is [`relay_spliced_until`] without a stop signal.
 pub async fn relay_tcp<O>(
     client: &mut TcpStream,
     upstream: &mut TcpStream,
@@ -40,27 +41,7 @@ pub async fn relay_tcp<O>(
 where
     O: Observe + ?Sized,
 {
-    relay_tcp_until(client, upstream, idle, observe, std::future::pending()).await
-}
-
-/// [`relay_tcp`], cut short (`End::Cut`) when `stop` completes.
-pub async fn relay_tcp_until<O, S>(
-    client: &mut TcpStream,
-    upstream: &mut TcpStream,
-    idle: Duration,
-    observe: &O,
-    stop: S,
-) -> Outcome
-where
-    O: Observe + ?Sized,
-    S: std::future::Future<Output = ()>,
-{
-    #[cfg(target_os = "linux")]
-    if enabled() {
-        let r = super::Relay::new(linux::Direction::new(), linux::Direction::new(), idle);
-        return r.run(client, upstream, observe, stop).await;
-    }
-    super::relay_until(client, upstream, idle, observe, stop).await
+    relay_spliced_until(client, upstream, idle, observe, std::future::pending()).await
 }
 
 /// Relays between two sockets each plain or on kernel TLS

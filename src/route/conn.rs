@@ -56,11 +56,8 @@ pub async fn handle(
             m.connection(ConnResult::Ok);
             m.active.increment(1.0);
             let outcome = match (client, upstream) {
-                // Plain ↔ plain: splice(2) where the OS has it.
-                (Stream::Plain(c), Stream::Plain(u)) => {
-                    relay::relay_tcp_until(c, u, idle, m, cut.cancelled()).await
-                }
-                // Plain or kernel TLS on both sides: splice(2) too.
+                // Plain or kernel TLS on both sides: splice(2) where the OS
+                // has it.
                 (c, u) if c.spliceable() && u.spliceable() => {
                     relay::relay_spliced_until(c, u, idle, m, cut.cancelled()).await
                 }

@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::conn;
 use super::plan::RoutePlan;
-use super::stream::abort_tcp;
+use super::stream::Stream;
 use crate::telemetry::ConnResult;
 
 /// A serving route, as the supervisor holds it.
@@ -146,7 +146,7 @@ async fn accept_loop(
                     max_connections = snapshot.route.max_connections,
                     "refusing a client: the route is at max_connections (further refusals this second are counted, not logged)");
             }
-            abort_tcp(tcp);
+            Stream::Plain(tcp).abort();
             continue;
         }
         active.fetch_add(1, Ordering::AcqRel);

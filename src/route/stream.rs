@@ -167,12 +167,6 @@ fn unread(_: &TcpStream) -> bool {
     false
 }
 
-/// Resets a bare TCP socket (see [`Stream::abort`]).
-pub fn abort_tcp(s: TcpStream) {
-    let _ = s.set_zero_linger();
-    drop(s);
-}
-
 macro_rules! each {
     ($self:ident, $s:ident => $e:expr) => {
         match $self.get_mut() {
