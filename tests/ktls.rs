@@ -76,17 +76,7 @@ async fn a_tls_route_relays_both_ways_and_carries_half_close_on_the_engine_the_k
     )
     .await;
     let p = free_port();
-    let s = Sidecar::start_top(
-        dir.path(),
-        AUTO,
-        &tls_route(
-            "half",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-        &[],
-    );
+    let s = Sidecar::start_top(dir.path(), AUTO, &pki.route_to("half", p, srv), &[]);
     for _ in 0..2 {
         let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
         c.write_all(&vec![b'q'; 100_000]).await.unwrap();
@@ -127,36 +117,17 @@ async fn a_truncated_upstream_is_seen_as_a_reset_by_the_client_on_either_engine(
     )
     .await;
     let p = free_port();
-    let s = Sidecar::start_top(
-        dir.path(),
-        AUTO,
-        &tls_route(
-            "trunc",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-        &[],
-    );
+    let s = Sidecar::start_top(dir.path(), AUTO, &pki.route_to("trunc", p, srv), &[]);
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     c.write_all(b"go").await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let err = loop {
-        match tokio::time::timeout(Duration::from_secs(30), c.read(&mut buf))
-            .await
-            .expect("an end in time")
-        {
-            Ok(0) => panic!(
-                "clean EOF after {} bytes: a truncation is not a clean end",
-                got.len()
-            ),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) => break e,
-        }
-    };
+    let (got, end) = read_until_end(&mut c, 30).await;
+    assert!(
+        end.is_err(),
+        "clean EOF after {} bytes: a truncation is not a clean end",
+        got.len()
+    );
     assert_eq!(got.len(), 10_000, "every byte before the truncation");
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert_eq!(end, Err(std::io::ErrorKind::ConnectionReset));
     assert!(
         s.wait_log("upstream closed without close_notify (truncated)", 10),
         "{}",
@@ -192,17 +163,7 @@ async fn a_client_reset_reaches_the_tls_upstream_as_an_error_without_close_notif
     )
     .await;
     let p = free_port();
-    let s = Sidecar::start_top(
-        dir.path(),
-        AUTO,
-        &tls_route(
-            "resets",
-            p,
-            &[format!("localhost:{}", srv.port())],
-            &pki.ca_path,
-        ),
-        &[],
-    );
+    let s = Sidecar::start_top(dir.path(), AUTO, &pki.route_to("resets", p, srv), &[]);
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     c.write_all(b"hello").await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;

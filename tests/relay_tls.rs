@@ -130,27 +130,18 @@ async fn an_upstream_that_ends_without_close_notify_is_a_truncation_the_client_s
     let p = free_port();
     let s = Sidecar::start(dir.path(), &pki.route_to("trunc", p, srv));
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let err = loop {
-        match tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
-            .await
-            .unwrap()
-        {
-            Ok(0) => panic!(
-                "clean EOF after {} bytes: a truncation must not look like a clean end",
-                got.len()
-            ),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) => break e,
-        }
-    };
+    let (got, end) = read_until_end(&mut c, 10).await;
+    assert!(
+        end.is_err(),
+        "clean EOF after {} bytes: a truncation must not look like a clean end",
+        got.len()
+    );
     assert_eq!(
         got.len(),
         10_000,
         "every byte before the truncation was delivered"
     );
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert_eq!(end, Err(std::io::ErrorKind::ConnectionReset));
     assert!(
         s.wait_log("upstream closed without close_notify (truncated)", 5),
         "{}",

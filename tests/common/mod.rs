@@ -544,6 +544,27 @@ impl Drop for OpensslServer {
     }
 }
 
+/// Reads `s` until it ends: `Ok(())` for a clean EOF, the error's kind
+/// otherwise; each read bounded by `secs`. Returns what was read too.
+pub async fn read_until_end<R: tokio::io::AsyncRead + Unpin>(
+    s: &mut R,
+    secs: u64,
+) -> (Vec<u8>, Result<(), std::io::ErrorKind>) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(secs), s.read(&mut buf))
+            .await
+            .expect("the stream neither ended nor failed in time")
+        {
+            Ok(0) => return (got, Ok(())),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return (got, Err(e.kind())),
+        }
+    }
+}
+
 /// Sends `msg` through a plain connection to `port`, shuts down writing,
 /// and reads everything back. Err if the connection fails or is reset.
 pub async fn roundtrip(port: u16, msg: &[u8]) -> std::io::Result<Vec<u8>> {
