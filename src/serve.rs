@@ -212,13 +212,18 @@ pub async fn run_with(
     // drain_delay while load balancers take the endpoint out (Kubernetes
     // removes it from Services only after the pod is marked terminating,
     // concurrently with the SIGTERM), then stop.
+    // Without a drain_delay the listeners are closed first, so that no
+    // client is accepted once /readyz says 503.
+    let delay = running.config.drain_delay;
+    if delay.is_zero() {
+        running.close_listeners().await;
+    }
     ready.store(false, Ordering::Release);
     board.set_draining();
     notify(&[
         sd_notify::NotifyState::Stopping,
         sd_notify::NotifyState::Status("draining"),
     ]);
-    let delay = running.config.drain_delay;
     if !delay.is_zero() {
         tracing::info!(drain_delay = %humantime::format_duration(delay),
             "draining: readiness fails now; listeners keep accepting for drain_delay (a second signal ends it early)");
@@ -227,9 +232,7 @@ pub async fn run_with(
             _ = term.recv() => tracing::info!("second signal: ending the drain delay early"),
             _ = int.recv() => tracing::info!("second signal: ending the drain delay early"),
         }
-    }
-    for h in running.routes.values() {
-        h.stop();
+        running.close_listeners().await;
     }
     running.conns.close();
     let grace = running.config.shutdown_grace;
@@ -280,6 +283,13 @@ fn start_watchdog() -> Option<tokio::task::JoinHandle<()>> {
 }
 
 impl Running {
+    /// Stops every route's listener and waits until each socket is closed.
+    async fn close_listeners(&mut self) {
+        for h in self.routes.values_mut() {
+            h.closed().await;
+        }
+    }
+
     /// Starts serving every route of `plan` on the already bound `listeners`.
     fn start(&mut self, plan: Plan, listeners: Vec<TcpListener>) {
         for (rp, l) in plan.routes.into_iter().zip(listeners) {

@@ -24,6 +24,8 @@ pub struct RouteHandle {
     plan: watch::Sender<Arc<RoutePlan>>,
     stop: CancellationToken,
     pub active: Arc<AtomicUsize>,
+    /// The accept loop; it owns (and closes) the listening socket.
+    accepting: tokio::task::JoinHandle<()>,
 }
 
 impl RouteHandle {
@@ -32,9 +34,17 @@ impl RouteHandle {
         self.plan.send_replace(plan);
     }
 
-    /// Stops accepting; open connections carry on.
+    /// Stops accepting; open connections carry on. The socket closes as
+    /// soon as the accept loop sees it (see [`RouteHandle::closed`]).
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    /// Stops accepting and returns once the listening socket is closed: a
+    /// client connecting after this is refused by the kernel.
+    pub async fn closed(&mut self) {
+        self.stop.cancel();
+        let _ = (&mut self.accepting).await;
     }
 
     pub fn plan(&self) -> Arc<RoutePlan> {
@@ -73,7 +83,7 @@ pub fn spawn(
     let name = plan.route.name.clone();
     let (tx, rx) = watch::channel(plan);
     let stop = CancellationToken::new();
-    tokio::spawn(accept_loop(
+    let accepting = tokio::spawn(accept_loop(
         listener,
         rx,
         stop.clone(),
@@ -86,6 +96,7 @@ pub fn spawn(
         plan: tx,
         stop,
         active,
+        accepting,
     }
 }
 
