@@ -8,7 +8,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,13 +28,23 @@ pub struct Ports {
 pub const DEMO_UPGRADE_REQUEST: &str = "STARTTLS\r\n";
 pub const DEMO_UPGRADE_GO_AHEAD: &str = "OK starting TLS\r\n";
 
+/// Why the demo stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Its temp dir, certificates, config or peers could not be made.
+    #[error("failed to set up the demo: {0}")]
+    Setup(#[from] std::io::Error),
+    /// Its sidecar could not serve (a port in use, say).
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+}
+
 /// Runs the demo until SIGINT/SIGTERM.
 // Long: the demo's script read top to bottom (make certificates, start peers, write the config, print the table, serve); splitting it would hide the story it tells.
-pub async fn run(ports: Ports, metrics: PrometheusHandle) -> anyhow::Result<()> {
+pub async fn run(ports: Ports, metrics: PrometheusHandle) -> Result<(), DemoError> {
     let dir = tempfile::Builder::new()
         .prefix("tls-sidecar-demo-")
-        .tempdir()
-        .context("failed to make the demo's temp dir")?;
+        .tempdir()?;
     let d = dir.path();
     let ca = Ca::new("tls-sidecar demo CA");
     let ca_path = pki::write(d, "ca.pem", &ca.cert_pem())?;
@@ -135,10 +144,10 @@ verify = "none"
     let served = crate::serve::run(&config_path, metrics).await;
     drop(dir);
     println!("demo stopped; temporary files removed");
-    served
+    Ok(served?)
 }
 
-fn acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<TlsAcceptor> {
+fn acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> std::io::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(pki::server_config(cert, key, client_ca)?))
 }
 

@@ -8,6 +8,54 @@ use tls_sidecar::config::{self, LogFormat};
 use tls_sidecar::route::plan;
 use tls_sidecar::{check, demo, probe, reload, sandbox, serve, telemetry};
 
+/// One exit-status rule for every command, so a script or a unit file can
+/// tell what happened without reading the message:
+///
+/// | status | meaning | from |
+/// |---|---|---|
+/// | 0 | done | every command |
+/// | 1 | the config (or the imported file) is invalid; nothing was done | `check`, `run`, `probe`, `reload`, `import` |
+/// | 2 | usage, or no one to ask: a bad command line (clap's own status), no such route, no running sidecar answered | `probe`, `reload`, clap |
+/// | 3 | the config is valid but the world said no: a handshake or connect failed, a listener could not bind, the running sidecar refused the reload | `probe`, `run`, `reload`, `demo` |
+///
+/// `healthcheck` alone follows the container contract instead: 0 healthy, 1
+/// not (Docker reserves 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Done = 0,
+    Invalid = 1,
+    Usage = 2,
+    Refused = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+impl From<&reload::Outcome> for Exit {
+    fn from(o: &reload::Outcome) -> Exit {
+        match o {
+            reload::Outcome::Reloaded => Exit::Done,
+            reload::Outcome::Invalid(_) => Exit::Invalid,
+            reload::Outcome::Unknown(_) => Exit::Usage,
+            reload::Outcome::Refused(_) => Exit::Refused,
+        }
+    }
+}
+
+/// [`Exit::Done`] when `ok`, else [`Exit::Refused`].
+fn verdict(ok: bool) -> ExitCode {
+    if ok { Exit::Done } else { Exit::Refused }.into()
+}
+
+/// Says `e` on stderr and exits [`Exit::Invalid`].
+fn invalid(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    Exit::Invalid.into()
+}
+
 #[derive(Parser)]
 #[command(
     name = "tls-sidecar",
@@ -176,10 +224,7 @@ fn import(cmd: ImportCommand) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
+        Err(e) => invalid(e),
     }
 }
 
@@ -193,10 +238,7 @@ fn main() -> ExitCode {
                 print!("{}", check::report(&p));
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(1)
-            }
+            Err(e) => invalid(e),
         },
         Command::Reload {
             config: c,
@@ -215,7 +257,7 @@ fn main() -> ExitCode {
                 reload::Outcome::Refused(e) => eprintln!("error: {e}"),
                 reload::Outcome::Unknown(e) => eprintln!("error: {e}"),
             }
-            ExitCode::from(outcome.exit_code())
+            Exit::from(&outcome).into()
         }
         Command::Run {
             config: c,
@@ -224,10 +266,7 @@ fn main() -> ExitCode {
             // Read and validated once: `run` serves exactly this.
             let loaded = match serve::Loaded::read(&c.config) {
                 Ok(l) => l,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(e) => return invalid(e),
             };
             let cfg = &loaded.config;
             let json_logs = matches!(cfg.log.format, config::LogFormat::Json);
@@ -236,7 +275,7 @@ fn main() -> ExitCode {
                 Ok(m) => m,
                 Err(e) => {
                     eprintln!("error: failed to install the metrics recorder: {e}");
-                    return ExitCode::from(1);
+                    return Exit::Refused.into();
                 }
             };
             // Before the runtime starts its threads: they inherit it.
@@ -255,7 +294,12 @@ fn main() -> ExitCode {
                         tracing::error!("{e:#}");
                     }
                     eprintln!("error: {e:#}");
-                    ExitCode::from(1)
+                    if e.is_invalid() {
+                        Exit::Invalid
+                    } else {
+                        Exit::Refused
+                    }
+                    .into()
                 }
             }
         }
@@ -267,10 +311,7 @@ fn main() -> ExitCode {
         } => {
             let p = match plan::load(&c.config) {
                 Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(e) => return invalid(e),
             };
             init_logging("warn", LogFormat::Text);
             let rt = runtime();
@@ -286,11 +327,7 @@ fn main() -> ExitCode {
                         ok &= probe::verdict(&attempts);
                         println!("{}", probe::table_row(rp, &attempts));
                     }
-                    if ok {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
+                    verdict(ok)
                 } else {
                     let name = route.unwrap_or_default();
                     let Some(rp) = p.routes.iter().find(|r| r.route.name == name) else {
@@ -303,15 +340,11 @@ fn main() -> ExitCode {
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         );
-                        return ExitCode::from(2);
+                        return Exit::Usage.into();
                     };
                     let attempts = probe::probe(rp, each).await;
                     print!("{}", probe::report(rp, &attempts));
-                    if probe::verdict(&attempts) {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
+                    verdict(probe::verdict(&attempts))
                 }
             })
         }
@@ -324,7 +357,7 @@ fn main() -> ExitCode {
                 Ok(m) => m,
                 Err(e) => {
                     eprintln!("error: failed to install the metrics recorder: {e}");
-                    return ExitCode::from(1);
+                    return Exit::Refused.into();
                 }
             };
             let ports = demo::Ports {
@@ -335,7 +368,7 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
-                    ExitCode::from(1)
+                    Exit::Refused.into()
                 }
             }
         }
@@ -407,7 +440,7 @@ async fn healthcheck(url: &str) -> ExitCode {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Some(rest) = url.strip_prefix("http://") else {
         eprintln!("error: only http:// URLs");
-        return ExitCode::from(2);
+        return ExitCode::from(1);
     };
     let (host, path) = rest
         .split_once('/')
@@ -455,5 +488,14 @@ mod tests {
         assert!(!colour_logs(LogFormat::Text, false, None));
         assert!(!colour_logs(LogFormat::Json, true, None));
         assert!(!colour_logs(LogFormat::Json, false, None));
+    }
+
+    #[test]
+    fn reload_outcomes_follow_the_one_exit_rule() {
+        use reload::Outcome;
+        assert_eq!(Exit::from(&Outcome::Reloaded), Exit::Done);
+        assert_eq!(Exit::from(&Outcome::Invalid(String::new())), Exit::Invalid);
+        assert_eq!(Exit::from(&Outcome::Unknown(String::new())), Exit::Usage);
+        assert_eq!(Exit::from(&Outcome::Refused(String::new())), Exit::Refused);
     }
 }

@@ -28,8 +28,11 @@ struct Outcome {
 
 /// `tls-sidecar COMMAND -c config` ([`cli_command`]), as uid/gid `as_user`
 /// when given.
-fn outcome(command: &str, config: &Path, as_user: Option<u32>) -> Outcome {
-    let mut cmd = cli_command(&[&command, &"-c", &config]);
+fn outcome(command: &[&str], config: &Path, as_user: Option<u32>) -> Outcome {
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = command.iter().map(|c| c as _).collect();
+    args.push(&"-c");
+    args.push(&config);
+    let mut cmd = cli_command(&args);
     if let Some(id) = as_user {
         cmd.uid(id).gid(id);
     }
@@ -157,7 +160,7 @@ fn check_and_run_name_the_file_route_and_key_of_every_bad_config() {
             f.key
         );
         let says = fill_in(&f.says);
-        let check = outcome("check", &config, as_user);
+        let check = outcome(&["check"], &config, as_user);
         assert_eq!(
             check.code, 1,
             "{}: {}{}",
@@ -178,7 +181,7 @@ fn check_and_run_name_the_file_route_and_key_of_every_bad_config() {
         );
         assert_eq!(check.stderr.lines().count(), 1, "{}: one line", f.name);
 
-        let run = outcome("run", &config, as_user);
+        let run = outcome(&["run"], &config, as_user);
         assert_ne!(run.code, 0, "{}", f.name);
         assert!(
             run.stderr.contains(check.stderr.trim_end()),
@@ -188,6 +191,19 @@ fn check_and_run_name_the_file_route_and_key_of_every_bad_config() {
             check.stderr
         );
         assert!(!run.stderr.contains("failed to bind"), "{}", f.name);
+        // One rule for every command: an invalid config exits 1, and each
+        // says what `check` said.
+        for cmd in [&["run"][..], &["probe", "--all"], &["reload"]] {
+            let o = outcome(cmd, &config, as_user);
+            assert_eq!(o.code, 1, "{} {cmd:?}: {}{}", f.name, o.stdout, o.stderr);
+            assert!(
+                o.stderr.contains(check.stderr.trim_end()),
+                "{} {cmd:?} says {:?}, check said {:?}",
+                f.name,
+                o.stderr,
+                check.stderr
+            );
+        }
         drop(held);
         tried += 1;
     }
@@ -214,7 +230,7 @@ fn a_group_readable_key_is_a_warning_by_default() {
     std::fs::set_permissions(&pki.client.1, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = d.join("keys.toml");
     std::fs::write(&config, mutual_route(&pki)).unwrap();
-    let out = outcome("check", &config, None);
+    let out = outcome(&["check"], &config, None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let warning = format!(
         "warning: route \"statserver\": key `connect_tls.key`: private key {} is readable by group or others (mode 0644); make it 0600 or 0400 for the sidecar's user\n",
@@ -245,16 +261,16 @@ fn a_group_readable_key_is_an_error_with_strict_key_permissions() {
         config.display(),
         pki.client.1.display()
     );
-    let out = outcome("check", &config, None);
+    let out = outcome(&["check"], &config, None);
     assert_eq!(out.code, 1);
     assert_eq!(out.stderr, want);
-    let run = outcome("run", &config, None);
+    let run = outcome(&["run"], &config, None);
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains(want.trim_end()), "{}", run.stderr);
 
     // The same key at 0600 passes, with no warning.
     std::fs::set_permissions(&pki.client.1, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = outcome("check", &config, None);
+    let out = outcome(&["check"], &config, None);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout.ends_with("config OK (0 warning(s))\n"),
@@ -279,12 +295,16 @@ fn run_names_the_route_and_address_when_a_port_is_taken() {
     )
     .unwrap();
     assert_eq!(
-        outcome("check", &config, None).code,
+        outcome(&["check"], &config, None).code,
         0,
         "check does not bind"
     );
-    let out = outcome("run", &config, None);
-    assert_ne!(out.code, 0);
+    let out = outcome(&["run"], &config, None);
+    assert_eq!(
+        out.code, 3,
+        "a valid config that cannot be served: {}",
+        out.stderr
+    );
     assert!(
         out.stderr.contains(&format!(
             "failed to bind route \"msgserver\" on {addr} (key `listen`): Address already in use"
@@ -315,8 +335,12 @@ fn run_names_the_admin_endpoint_when_its_port_is_taken() {
         ),
     )
     .unwrap();
-    let out = outcome("run", &config, None);
-    assert_ne!(out.code, 0);
+    let out = outcome(&["run"], &config, None);
+    assert_eq!(
+        out.code, 3,
+        "a valid config that cannot be served: {}",
+        out.stderr
+    );
     assert!(
         out.stderr.contains(&format!(
             "failed to bind the admin endpoint on {addr} (key `admin.listen`)"
@@ -342,7 +366,7 @@ fn a_ca_that_verify_none_or_pin_would_ignore_is_a_warning() {
         ),
     )
     .unwrap();
-    let out = outcome("check", &config, None);
+    let out = outcome(&["check"], &config, None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains(

@@ -286,18 +286,18 @@ async fn probe_reports_the_handshake_and_chain_and_its_exit_code_tells_good_from
     assert!(out.contains("result: OK"), "{out}");
 
     let (code, out) = probe(&config, &["bad"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 3, "{out}");
     assert!(out.contains("handshake: FAILED (unknown_ca)"), "{out}");
     assert!(out.contains("does not lead to a trusted CA"), "{out}");
 
     let (code, out) = probe(&config, &["dead"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 3, "{out}");
     let (code, out) = probe(&config, &["nosuch"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no route named \"nosuch\""), "{out}");
 
     let (code, out) = probe(&config, &["--all"]);
-    assert_eq!(code, 1, "one bad route fails the table: {out}");
+    assert_eq!(code, 3, "one bad route fails the table: {out}");
     let rows: Vec<&str> = out.lines().collect();
     assert_eq!(rows.len(), 4, "{out}");
     assert!(
