@@ -1,5 +1,5 @@
-//! The CONNECT answer decoder on every byte split, and the tunnel against
-//! in-process proxies.
+//! The CONNECT answer decoder on every byte split (answers as tinyproxy
+//! and squid give them), the request, and the credentials file.
 
 use super::*;
 
