@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -279,74 +279,57 @@ fn a_group_readable_key_is_an_error_with_strict_key_permissions() {
     );
 }
 
-#[test]
-fn run_names_the_route_and_address_when_a_port_is_taken() {
+/// Runs the config `text(addr)` while `addr` is taken: `check` passes (it
+/// binds nothing), `run` exits 3 (a valid config the world refuses) and
+/// says `says(addr)`.
+fn run_with_a_taken_port(text: impl Fn(SocketAddr) -> String, says: impl Fn(SocketAddr) -> String) {
     let dir = tmpdir();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
     let config = dir.path().join("taken.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[route]]\nname = \"chatserver\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"chat.genesys.example:4125\"]\n\
-             [[route]]\nname = \"msgserver\"\nlisten = \"{addr}\"\nconnect = [\"msgserv.genesys.example:4025\"]\n",
-            free_port()
-        ),
-    )
-    .unwrap();
-    assert_eq!(
-        outcome(&["check"], &config, None).code,
-        0,
-        "check does not bind"
-    );
+    std::fs::write(&config, text(addr)).unwrap();
+    let check = outcome(&["check"], &config, None);
+    assert_eq!(check.code, 0, "check does not bind: {}", check.stderr);
     let out = outcome(&["run"], &config, None);
     assert_eq!(
         out.code, 3,
         "a valid config that cannot be served: {}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains(&format!(
-            "failed to bind route \"msgserver\" on {addr} (key `listen`): Address already in use"
-        )),
-        "{}",
-        out.stderr
+    assert!(out.stderr.contains(&says(addr)), "{}", out.stderr);
+}
+
+#[test]
+fn run_names_the_route_and_address_when_a_port_is_taken() {
+    run_with_a_taken_port(
+        |addr| {
+            format!(
+                "[[route]]\nname = \"chatserver\"\nlisten = \"127.0.0.1:{}\"\nconnect = [\"chat.genesys.example:4125\"]\n\
+                 [[route]]\nname = \"msgserver\"\nlisten = \"{addr}\"\nconnect = [\"msgserv.genesys.example:4025\"]\n",
+                free_port()
+            )
+        },
+        |addr| {
+            format!(
+                "failed to bind route \"msgserver\" on {addr} (key `listen`): Address already in use"
+            )
+        },
     );
 }
 
 #[test]
 fn run_names_the_admin_endpoint_when_its_port_is_taken() {
-    let dir = tmpdir();
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = taken.local_addr().unwrap();
-    let config = dir.path().join("taken.toml");
-    std::fs::write(
-        &config,
-        config_text(
-            addr,
-            "",
-            &route(
+    run_with_a_taken_port(
+        |addr| {
+            let chat = route(
                 "chatserver",
                 free_port(),
                 &["chat.genesys.example:4125".to_owned()],
                 "",
-            ),
-            "debug",
-        ),
-    )
-    .unwrap();
-    let out = outcome(&["run"], &config, None);
-    assert_eq!(
-        out.code, 3,
-        "a valid config that cannot be served: {}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&format!(
-            "failed to bind the admin endpoint on {addr} (key `admin.listen`)"
-        )),
-        "{}",
-        out.stderr
+            );
+            config_text(addr, "", &chat, "debug")
+        },
+        |addr| format!("failed to bind the admin endpoint on {addr} (key `admin.listen`)"),
     );
 }
 
