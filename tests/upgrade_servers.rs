@@ -204,28 +204,15 @@ async fn smtplib_sends_through_the_smtp_profile_to_a_server_that_requires_startt
     let pki = Pki::new(dir.path());
     let smtp_port = free_port();
     let out = dir.path().join("mail.jsonl");
-    let mut server = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/smtp_server.py"
-        ))
-        .args([
+    let server = FixtureServer::start(
+        "smtp_server.py",
+        &[
             &smtp_port.to_string(),
             pki.server.0.to_str().unwrap(),
             pki.server.1.to_str().unwrap(),
             out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 with aiosmtpd (tests/setup.sh)");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "ready");
+        ],
+    );
 
     let p = free_port();
     let s = Sidecar::start(
@@ -240,8 +227,7 @@ async fn smtplib_sends_through_the_smtp_profile_to_a_server_that_requires_startt
         .arg(client)
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(
         sent.status.success(),
         "{}\n{}",
@@ -263,27 +249,14 @@ async fn imaplib_through_the_imap_profile_is_not_told_to_starttls_or_that_login_
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     let imap_port = free_port();
-    let mut server = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/imap_server.py"
-        ))
-        .args([
+    let server = FixtureServer::start(
+        "imap_server.py",
+        &[
             &imap_port.to_string(),
             pki.server.0.to_str().unwrap(),
             pki.server.1.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "ready");
+        ],
+    );
 
     let p = free_port();
     let s = Sidecar::start(
@@ -307,8 +280,7 @@ async fn imaplib_through_the_imap_profile_is_not_told_to_starttls_or_that_login_
         .arg(client)
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -441,5 +413,38 @@ async fn a_scripted_inhouse_upgrade_works_and_refusals_and_injections_are_named(
             1.0,
         );
         assert!(s.logs().contains(words), "{words}: {}", s.logs());
+    }
+}
+
+/// A Python server from `tests/fixtures/` (its modules installed by
+/// `tests/setup.sh`), started and ready: it prints `ready` once it listens.
+/// Killed when dropped.
+struct FixtureServer(std::process::Child);
+
+impl FixtureServer {
+    fn start(script: &str, args: &[&str]) -> FixtureServer {
+        let path = format!("{}/tests/fixtures/{script}", env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new("python3")
+            .arg(&path)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("python3 {path} (tests/setup.sh): {e}"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready", "{path} did not start");
+        FixtureServer(child)
+    }
+}
+
+impl Drop for FixtureServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
