@@ -415,10 +415,8 @@ async fn max_connections_holds_across_reloads_and_reloads_release_their_fds() {
     let upstream = pki.echo().await;
     let (p, p_extra) = (free_port(), free_port());
     let limited = |max: usize, idle: &str| {
-        pki.route_to("limited", p, upstream).replace(
-            "[route.connect_tls]",
-            &format!("max_connections = {max}\nidle_timeout = \"{idle}\"\n[route.connect_tls]"),
-        )
+        let keys = format!("max_connections = {max}\nidle_timeout = \"{idle}\"");
+        pki.route_with("limited", p, upstream, &keys)
     };
     let extra = pki.route_to("extra", p_extra, upstream);
     let s = Sidecar::start(dir.path(), &limited(2, "1h"));
@@ -511,12 +509,7 @@ async fn max_connections_holds_across_a_reload_that_moves_the_listen_address() {
     let pki = Pki::new(dir.path());
     let upstream = pki.echo().await;
     let (p_old, p_new) = (free_port(), free_port());
-    let limited = |port: u16| {
-        pki.route_to("moving", port, upstream).replace(
-            "[route.connect_tls]",
-            "max_connections = 2\n[route.connect_tls]",
-        )
-    };
+    let limited = |port: u16| pki.route_with("moving", port, upstream, "max_connections = 2");
     let s = Sidecar::start(dir.path(), &limited(p_old));
     let a = held_echo(p_old).await;
     let b = held_echo(p_old).await;

@@ -199,10 +199,7 @@ async fn idle_connections_are_closed_after_idle_timeout() {
     let pki = Pki::new(dir.path());
     let srv = pki.echo().await;
     let p = free_port();
-    let text = pki.route_to("idle", p, srv).replace(
-        "[route.connect_tls]",
-        "idle_timeout = \"300ms\"\n[route.connect_tls]",
-    );
+    let text = pki.route_with("idle", p, srv, "idle_timeout = \"300ms\"");
     let s = Sidecar::start(dir.path(), &text);
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     c.write_all(b"x").await.unwrap();
@@ -228,10 +225,7 @@ async fn max_connections_refuses_past_the_limit_and_counts_it() {
     let pki = Pki::new(dir.path());
     let srv = pki.echo().await;
     let p = free_port();
-    let text = pki.route_to("limited", p, srv).replace(
-        "[route.connect_tls]",
-        "max_connections = 2\n[route.connect_tls]",
-    );
+    let text = pki.route_with("limited", p, srv, "max_connections = 2");
     let s = Sidecar::start(dir.path(), &text);
     let mut held = Vec::new();
     for _ in 0..2 {

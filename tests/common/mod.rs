@@ -359,6 +359,15 @@ impl Pki {
             &self.ca_path,
         )
     }
+
+    /// [`Pki::route_to`] with route keys (`idle_timeout = "1s"`, ...) of
+    /// its own.
+    pub fn route_with(&self, name: &str, port: u16, upstream: SocketAddr, keys: &str) -> String {
+        self.route_to(name, port, upstream).replace(
+            "[route.connect_tls]",
+            &format!("{keys}\n[route.connect_tls]"),
+        )
+    }
 }
 
 impl Pki {
