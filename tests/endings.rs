@@ -118,23 +118,20 @@ async fn shutdown_grace_expiry_sends_a_tls_upstream_no_close_notify() {
     let pki = Pki::new(dir.path());
     let (tx, rx) = tokio::sync::oneshot::channel::<Result<(), ErrorKind>>();
     let tx = std::sync::Mutex::new(Some(tx));
-    let srv = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        move |mut s| {
-            let tx = tx.lock().unwrap().take();
-            async move {
-                let mut got = Vec::new();
-                let end = s
-                    .read_to_end(&mut got)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.kind());
-                if let Some(tx) = tx {
-                    let _ = tx.send(end);
-                }
+    let srv = tls_server(pki.server_config(), move |mut s| {
+        let tx = tx.lock().unwrap().take();
+        async move {
+            let mut got = Vec::new();
+            let end = s
+                .read_to_end(&mut got)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.kind());
+            if let Some(tx) = tx {
+                let _ = tx.send(end);
             }
-        },
-    )
+        }
+    })
     .await;
     let p = free_port();
     let mut s = Sidecar::start(dir.path(), &pki.route_to("cut-tls", p, srv));
@@ -197,16 +194,13 @@ async fn a_truncated_tls_upstream_reaches_a_slow_client_whole_then_as_a_reset() 
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     const SENT: usize = 1 << 20;
-    let srv = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        |mut s| async move {
-            s.write_all(&pattern(SENT)).await.unwrap();
-            s.flush().await.unwrap();
-            // Drop the TCP socket under TLS: no close_notify.
-            let (tcp, _) = s.into_inner();
-            drop(tcp);
-        },
-    )
+    let srv = tls_server(pki.server_config(), |mut s| async move {
+        s.write_all(&pattern(SENT)).await.unwrap();
+        s.flush().await.unwrap();
+        // Drop the TCP socket under TLS: no close_notify.
+        let (tcp, _) = s.into_inner();
+        drop(tcp);
+    })
     .await;
     let p = free_port();
     let s = Sidecar::start(dir.path(), &pki.route_to("trunc-slow", p, srv));
@@ -284,20 +278,17 @@ async fn a_complete_response_with_close_notify_survives_the_upstreams_later_rese
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     const RESPONSE: usize = 256 * 1024;
-    let srv = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        |mut s| async move {
-            let mut req = [0u8; 16];
-            s.read_exact(&mut req).await.unwrap();
-            s.write_all(&pattern(RESPONSE)).await.unwrap();
-            s.shutdown().await.unwrap(); // close_notify (and FIN)
-                                         // Let the records leave, then reset: the client still sends.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let (tcp, _) = s.into_inner();
-            tcp.set_zero_linger().unwrap();
-            drop(tcp);
-        },
-    )
+    let srv = tls_server(pki.server_config(), |mut s| async move {
+        let mut req = [0u8; 16];
+        s.read_exact(&mut req).await.unwrap();
+        s.write_all(&pattern(RESPONSE)).await.unwrap();
+        s.shutdown().await.unwrap(); // close_notify (and FIN)
+                                     // Let the records leave, then reset: the client still sends.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (tcp, _) = s.into_inner();
+        tcp.set_zero_linger().unwrap();
+        drop(tcp);
+    })
     .await;
     let p = free_port();
     let s = Sidecar::start(dir.path(), &pki.route_to("resp-reset", p, srv));

@@ -63,24 +63,18 @@ async fn faults_end_only_their_own_connection_and_memory_stays_bounded() {
     let summary = Summary::new("faults_end_only_their_own_connection_and_memory_stays_bounded");
     let echo = pki.echo().await;
     // A server that resets its connection after reading 100 KB.
-    let resetter = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        |mut s| async move {
-            let mut buf = vec![0u8; 100_000];
-            let _ = s.read_exact(&mut buf).await;
-            let (tcp, _) = s.into_inner();
-            let _ = tcp.set_zero_linger();
-        },
-    )
+    let resetter = tls_server(pki.server_config(), |mut s| async move {
+        let mut buf = vec![0u8; 100_000];
+        let _ = s.read_exact(&mut buf).await;
+        let (tcp, _) = s.into_inner();
+        let _ = tcp.set_zero_linger();
+    })
     .await;
     // A server that accepts the handshake and then never reads.
-    let staller = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        |s| async move {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            drop(s);
-        },
-    )
+    let staller = tls_server(pki.server_config(), |s| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(s);
+    })
     .await;
     let refused = free_port();
     let ca = format!("ca = \"{}\"", pki.ca_path.display());
@@ -224,11 +218,7 @@ async fn a_primary_that_disappears_and_comes_back_is_left_for_the_backup_then_us
         }
     };
     let primary_port = free_port();
-    let backup = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        named("backup"),
-    )
-    .await;
+    let backup = tls_server(pki.server_config(), named("backup")).await;
     let p = free_port();
     let s = Sidecar::start(
         dir.path(),
@@ -253,8 +243,7 @@ async fn a_primary_that_disappears_and_comes_back_is_left_for_the_backup_then_us
     let l = tokio::net::TcpListener::bind(("127.0.0.1", primary_port))
         .await
         .unwrap();
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(server_config(&pki.server.0, &pki.server.1, None));
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config());
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
             if let Ok(s) = acceptor.accept(tcp).await {

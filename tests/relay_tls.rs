@@ -47,16 +47,13 @@ async fn client_fin_becomes_close_notify_and_the_reply_still_flows() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     // The server reads to the end (close_notify), then answers and closes.
-    let srv = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        |mut s| async move {
-            let mut got = Vec::new();
-            let r = s.read_to_end(&mut got).await;
-            let reply = format!("got {} bytes, clean end: {}", got.len(), r.is_ok());
-            s.write_all(reply.as_bytes()).await.unwrap();
-            s.shutdown().await.unwrap();
-        },
-    )
+    let srv = tls_server(pki.server_config(), |mut s| async move {
+        let mut got = Vec::new();
+        let r = s.read_to_end(&mut got).await;
+        let reply = format!("got {} bytes, clean end: {}", got.len(), r.is_ok());
+        s.write_all(reply.as_bytes()).await.unwrap();
+        s.shutdown().await.unwrap();
+    })
     .await;
     let p = free_port();
     let _s = Sidecar::start(dir.path(), &pki.route_to("half", p, srv));
@@ -72,23 +69,20 @@ async fn upstream_close_notify_becomes_fin_and_the_client_can_still_send() {
     let pki = Pki::new(dir.path());
     let (tx, rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
     let tx = std::sync::Mutex::new(Some(tx));
-    let srv = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        move |mut s| {
-            let tx = tx.lock().unwrap().take();
-            async move {
-                s.write_all(b"banner").await.unwrap();
-                // Half-close our side: close_notify, then keep reading.
-                s.get_mut().1.send_close_notify();
-                s.flush().await.unwrap();
-                let mut got = Vec::new();
-                let _ = s.read_to_end(&mut got).await;
-                if let Some(tx) = tx {
-                    let _ = tx.send(got);
-                }
+    let srv = tls_server(pki.server_config(), move |mut s| {
+        let tx = tx.lock().unwrap().take();
+        async move {
+            s.write_all(b"banner").await.unwrap();
+            // Half-close our side: close_notify, then keep reading.
+            s.get_mut().1.send_close_notify();
+            s.flush().await.unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got).await;
+            if let Some(tx) = tx {
+                let _ = tx.send(got);
             }
-        },
-    )
+        }
+    })
     .await;
     let p = free_port();
     let _s = Sidecar::start(dir.path(), &pki.route_to("half2", p, srv));
@@ -115,17 +109,14 @@ async fn upstream_close_notify_becomes_fin_and_the_client_can_still_send() {
 async fn an_upstream_that_ends_without_close_notify_is_a_truncation_the_client_sees_as_a_reset() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let srv = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        |mut s| async move {
-            s.write_all(&[b'z'; 10_000]).await.unwrap();
-            s.flush().await.unwrap();
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            // Drop the TCP socket under TLS: no close_notify.
-            let (tcp, _) = s.into_inner();
-            drop(tcp);
-        },
-    )
+    let srv = tls_server(pki.server_config(), |mut s| async move {
+        s.write_all(&[b'z'; 10_000]).await.unwrap();
+        s.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Drop the TCP socket under TLS: no close_notify.
+        let (tcp, _) = s.into_inner();
+        drop(tcp);
+    })
     .await;
     let p = free_port();
     let s = Sidecar::start(dir.path(), &pki.route_to("trunc", p, srv));
@@ -155,22 +146,19 @@ async fn a_client_reset_aborts_the_upstream_without_close_notify() {
     let pki = Pki::new(dir.path());
     let (tx, rx) = tokio::sync::oneshot::channel::<std::io::ErrorKind>();
     let tx = std::sync::Mutex::new(Some(tx));
-    let srv = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        move |mut s| {
-            let tx = tx.lock().unwrap().take();
-            async move {
-                let mut got = Vec::new();
-                let kind = match s.read_to_end(&mut got).await {
-                    Ok(_) => std::io::ErrorKind::Other, // a clean close_notify: wrong
-                    Err(e) => e.kind(),
-                };
-                if let Some(tx) = tx {
-                    let _ = tx.send(kind);
-                }
+    let srv = tls_server(pki.server_config(), move |mut s| {
+        let tx = tx.lock().unwrap().take();
+        async move {
+            let mut got = Vec::new();
+            let kind = match s.read_to_end(&mut got).await {
+                Ok(_) => std::io::ErrorKind::Other, // a clean close_notify: wrong
+                Err(e) => e.kind(),
+            };
+            if let Some(tx) = tx {
+                let _ = tx.send(kind);
             }
-        },
-    )
+        }
+    })
     .await;
     let p = free_port();
     let _s = Sidecar::start(dir.path(), &pki.route_to("reset", p, srv));

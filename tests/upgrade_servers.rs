@@ -314,8 +314,7 @@ async fn imaplib_through_the_imap_profile_is_not_told_to_starttls_or_that_login_
 async fn inhouse_server(pki: &Pki, answer: &'static [u8], smuggle: &'static [u8]) -> u16 {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(server_config(&pki.server.0, &pki.server.1, None));
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config());
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = l.accept().await {
             let acceptor = acceptor.clone();

@@ -90,7 +90,7 @@ async fn echoes(port: u16) -> bool {
 async fn a_tls_upstream_is_reached_through_tinyproxy_with_basic_auth_and_keeps_its_name() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let up = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let up = tls_echo(pki.server_config()).await;
     let (proxy_d, proxy) = tinyproxy(dir.path(), &[up.port()]);
     let creds = credentials(dir.path());
     let port = free_port();
@@ -163,8 +163,8 @@ async fn a_tls_upstream_is_reached_through_tinyproxy_with_basic_auth_and_keeps_i
 async fn a_proxy_refusal_is_a_connect_error_with_reason_proxy_refused_and_its_status_logged() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let up = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
-    let denied = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let up = tls_echo(pki.server_config()).await;
+    let denied = tls_echo(pki.server_config()).await;
     let (proxy_d, proxy) = tinyproxy(dir.path(), &[up.port()]);
     let creds = credentials(dir.path());
     let (noauth, forbidden) = (free_port(), free_port());
@@ -233,7 +233,7 @@ async fn a_proxy_refusal_is_a_connect_error_with_reason_proxy_refused_and_its_st
 async fn failover_moves_through_the_proxy_to_the_next_upstream() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let up = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let up = tls_echo(pki.server_config()).await;
     // The primary's port is refused by the proxy (403), the backup's allowed.
     let primary = free_port();
     let (proxy_d, proxy) = tinyproxy(dir.path(), &[up.port()]);

@@ -346,7 +346,13 @@ impl Pki {
 impl Pki {
     /// A TLS echo server with the server leaf, asking no client certificate.
     pub async fn echo(&self) -> SocketAddr {
-        tls_echo(server_config(&self.server.0, &self.server.1, None)).await
+        tls_echo(self.server_config()).await
+    }
+
+    /// A rustls server config with the server leaf (`localhost`), no
+    /// client authentication.
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        server_config(&self.server.0, &self.server.1, None)
     }
 
     /// A plain→TLS route (see [`tls_route`]) to `upstream` by the server
