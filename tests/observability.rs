@@ -54,75 +54,62 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
 
     let m = s.metrics();
     let v = |name: &str, labels: &[(&str, &str)]| metric_value(&m, name, labels);
-    assert_eq!(
-        v(
+    let dead_label = format!("localhost:{dead}");
+    let expected: &[(&str, &[(&str, &str)], f64)] = &[
+        (
             "tls_sidecar_connections_total",
-            &[("route", "good"), ("result", "ok")]
+            &[("route", "good"), ("result", "ok")],
+            3.0,
         ),
-        Some(3.0)
-    );
-    assert_eq!(
-        v(
+        (
             "tls_sidecar_connections_total",
-            &[("route", "good"), ("result", "connect_error")]
+            &[("route", "good"), ("result", "connect_error")],
+            0.0,
         ),
-        Some(0.0)
-    );
-    assert_eq!(
-        v(
+        (
             "tls_sidecar_connections_total",
-            &[("route", "bad"), ("result", "handshake_error")]
+            &[("route", "bad"), ("result", "handshake_error")],
+            1.0,
         ),
-        Some(1.0)
-    );
-    assert_eq!(
-        v(
+        (
             "tls_sidecar_bytes_total",
-            &[("route", "good"), ("direction", "upstream")]
+            &[("route", "good"), ("direction", "upstream")],
+            30.0,
         ),
-        Some(30.0)
-    );
-    assert_eq!(
-        v(
+        (
             "tls_sidecar_bytes_total",
-            &[("route", "good"), ("direction", "downstream")]
+            &[("route", "good"), ("direction", "downstream")],
+            30.0,
         ),
-        Some(30.0)
-    );
-    assert_eq!(
-        v(
+        (
             "tls_sidecar_handshake_errors_total",
             &[
                 ("route", "bad"),
                 ("side", "connect"),
-                ("reason", "unknown_ca")
-            ]
+                ("reason", "unknown_ca"),
+            ],
+            1.0,
         ),
-        Some(1.0)
-    );
-    assert_eq!(
-        v(
+        (
             "tls_sidecar_handshake_duration_seconds_count",
-            &[("route", "good"), ("side", "connect")]
+            &[("route", "good"), ("side", "connect")],
+            3.0,
         ),
-        Some(3.0)
-    );
-    assert_eq!(
-        v(
+        (
             "tls_sidecar_handshake_duration_seconds_bucket",
-            &[("route", "good"), ("side", "connect"), ("le", "10")]
+            &[("route", "good"), ("side", "connect"), ("le", "10")],
+            3.0,
         ),
-        Some(3.0)
-    );
-    assert!(m.contains("le=\"0.0001\""), "buckets start at 100 µs");
-    let dead_label = format!("localhost:{dead}");
-    assert_eq!(
-        v(
+        (
             "tls_sidecar_upstream_connect_errors_total",
-            &[("route", "good"), ("upstream", &dead_label)]
+            &[("route", "good"), ("upstream", &dead_label)],
+            3.0,
         ),
-        Some(3.0)
-    );
+    ];
+    for (name, labels, want) in expected {
+        assert_eq!(v(name, labels), Some(*want), "{name} {labels:?}");
+    }
+    assert!(m.contains("le=\"0.0001\""), "buckets start at 100 µs");
     let sessions: f64 = m
         .lines()
         .filter(|l| l.starts_with("tls_sidecar_tls_sessions_total{route=\"good\""))
