@@ -347,27 +347,9 @@ fn the_gms_example_follows_the_gms_guide() {
     assert!(text.contains("# name = \"confserver\""));
 }
 
-/// The commented-out Configuration Server route, uncommented.
-fn with_confserver_enabled(text: &str) -> String {
-    let start = text
-        .find("# [[route]]\n# name = \"confserver\"")
-        .expect("the confserver block");
-    let end = start + text[start..].find("\n\n").expect("a blank line after it");
-    let block: String = text[start..end]
-        .lines()
-        .map(|l| {
-            let l = l
-                .strip_prefix('#')
-                .expect("every line of the block is commented");
-            format!("{}\n", l.strip_prefix(' ').unwrap_or(l))
-        })
-        .collect();
-    format!("{}{block}{}", &text[..start], &text[end..])
-}
-
 #[test]
 fn the_commented_out_configuration_server_route_is_valid_once_uncommented() {
-    let text = with_confserver_enabled(&example("tls-sidecar.toml"));
+    let text = with_block_enabled(&example("tls-sidecar.toml"), "confserver");
     let mut routes = vec!["confserver"];
     routes.extend_from_slice(EXAMPLES[1].1);
     let stdout = passes_check("confserver enabled", &text, &routes);
