@@ -46,6 +46,7 @@
 //! - [`reload`]: the `reload` command: validate, ask the running sidecar,
 //!   wait for its verdict.
 //! - [`demo`]: the `demo` command: throwaway PKI and peers around `serve`.
+//! - [`healthcheck`]: the `healthcheck` command's HTTP GET.
 //! - [`pki`]: throwaway CAs and certificates for `demo` and the tests.
 //!
 //! `main.rs` is the command line: it parses arguments, sets up logging and
@@ -60,6 +61,7 @@ pub mod admin;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod healthcheck;
 pub mod import;
 pub mod pki;
 pub mod probe;

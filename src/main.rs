@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tls_sidecar::config::{self, LogFormat};
 use tls_sidecar::route::plan;
-use tls_sidecar::{check, demo, probe, reload, sandbox, serve, telemetry};
+use tls_sidecar::{check, demo, healthcheck, probe, reload, sandbox, serve, telemetry};
 
 /// One exit-status rule for every command, so a script or a unit file can
 /// tell what happened without reading the message:
@@ -372,7 +372,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Healthcheck { url } => runtime().block_on(healthcheck(&url)),
+        Command::Healthcheck { url } => match runtime().block_on(healthcheck::get(&url)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
@@ -433,46 +439,6 @@ fn colour_logs(
     no_color: Option<&std::ffi::OsStr>,
 ) -> bool {
     matches!(format, LogFormat::Text) && stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
-}
-
-/// A minimal HTTP/1.1 GET for health checks in images without curl.
-async fn healthcheck(url: &str) -> ExitCode {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Some(rest) = url.strip_prefix("http://") else {
-        eprintln!("error: only http:// URLs");
-        return ExitCode::from(1);
-    };
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(host).await?;
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await?;
-        let mut buf = Vec::new();
-        s.take(4096).read_to_end(&mut buf).await?;
-        Ok::<_, std::io::Error>(buf)
-    };
-    match tokio::time::timeout(std::time::Duration::from_secs(3), attempt).await {
-        Ok(Ok(b)) if b.starts_with(b"HTTP/1.1 200") => ExitCode::SUCCESS,
-        Ok(Ok(b)) => {
-            eprintln!(
-                "unhealthy: {}",
-                String::from_utf8_lossy(b.split(|c| *c == b'\n').next().unwrap_or_default()).trim()
-            );
-            ExitCode::from(1)
-        }
-        Ok(Err(e)) => {
-            eprintln!("unhealthy: {e}");
-            ExitCode::from(1)
-        }
-        Err(_) => {
-            eprintln!("unhealthy: no answer within 3s");
-            ExitCode::from(1)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -153,6 +153,21 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
     assert_eq!(http_get(s.admin, "/healthz").unwrap().0, 200);
     assert_eq!(http_get(s.admin, "/readyz").unwrap().0, 200);
     assert_eq!(http_get(s.admin, "/nope").unwrap().0, 404);
+    // `healthcheck` (for images without curl) says the same, by exit status.
+    for (path, code, says) in [("/readyz", 0, ""), ("/nope", 1, "unhealthy: HTTP/1.1 404")] {
+        let url = format!("http://{}{path}", s.admin);
+        let (got, _, err) = cli(&[&"healthcheck", &url]);
+        assert_eq!(got, code, "{url}: {err}");
+        assert!(err.starts_with(says), "{url}: {err}");
+    }
+    let (got, _, err) = cli(&[&"healthcheck", &"https://127.0.0.1/readyz"]);
+    assert_eq!(
+        (got, err.trim()),
+        (
+            1,
+            "unhealthy: only http:// URLs, not \"https://127.0.0.1/readyz\""
+        )
+    );
 
     // promtool agrees it is well-formed Prometheus text.
     promtool_accepts(&m);
