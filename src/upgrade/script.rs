@@ -64,7 +64,7 @@ pub enum Matcher {
     LdapSuccess,
 }
 
-/// A compiled exchange.
+/// An exchange, ready for the engine.
 #[derive(Debug, Clone)]
 pub struct Script {
     pub steps: Vec<Step>,
