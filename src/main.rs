@@ -270,7 +270,7 @@ fn main() -> ExitCode {
             };
             let cfg = &loaded.config;
             let json_logs = matches!(cfg.log.format, config::LogFormat::Json);
-            init_logging(&cfg.log.level, cfg.log.format);
+            init_logging(cfg.log.level.as_str(), cfg.log.format);
             let metrics = match telemetry::install() {
                 Ok(m) => m,
                 Err(e) => {

@@ -44,6 +44,69 @@ impl ConfigError {
     }
 }
 
+/// A value the serde structs could not take (an unknown key, a wrong type,
+/// a missing key, an unknown word), placed by the path `serde_path_to_error`
+/// tracked; `route` is `None` at the top of the file. The message is the
+/// deserializer's own, without the key `config` appends to it.
+pub(super) fn parse_error(
+    file: &std::path::Path,
+    route: Option<&str>,
+    e: serde_path_to_error::Error<config::ConfigError>,
+) -> ConfigError {
+    let path = e.path().to_string();
+    // The root prints as ".".
+    let mut key = (path != ".").then_some(path);
+    let message = match e.into_inner() {
+        // A missing key: the path is its table, and `config` holds the key
+        // dotted from the start ("listen_tls.certs[0]key"): its last name.
+        config::ConfigError::NotFound(written) => {
+            let name = written.rsplit(['.', ']']).next().unwrap_or(&written);
+            key = Some(match key {
+                Some(table) => format!("{table}.{name}"),
+                None => name.to_owned(),
+            });
+            config::ConfigError::NotFound(name.to_owned()).to_string()
+        }
+        other => without_key(other).to_string(),
+    };
+    ConfigError {
+        file: file.to_owned(),
+        route: route.map(str::to_owned),
+        key,
+        problem: Problem::Syntax(message),
+    }
+}
+
+/// `e` without the key `config` writes after its message: the error names
+/// the key already.
+fn without_key(e: config::ConfigError) -> config::ConfigError {
+    use config::ConfigError as E;
+    match e {
+        E::At {
+            error,
+            origin: None,
+            ..
+        } => without_key(*error),
+        E::At { error, origin, .. } => E::At {
+            error: Box::new(without_key(*error)),
+            origin,
+            key: None,
+        },
+        E::Type {
+            origin,
+            unexpected,
+            expected,
+            ..
+        } => E::Type {
+            origin,
+            unexpected,
+            expected,
+            key: None,
+        },
+        other => other,
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;

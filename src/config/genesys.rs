@@ -11,7 +11,7 @@
 //! any table written by hand.
 
 use super::ciphers;
-use super::raw::{RawConnectTls, RawListenTls};
+use super::raw::{RawConnectTls, RawListenTls, RawVerify};
 
 /// Parameters that say where, not how: the route's `listen` and `connect`
 /// already say that, so they are accepted and left aside.
@@ -205,7 +205,7 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
         Some("host") => {
             set(
                 &mut t.verify,
-                "full".into(),
+                RawVerify::Full,
                 "tls-target-name-check",
                 "connect_tls.verify",
                 "how the peer is verified",
@@ -215,7 +215,7 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
         Some(v @ ("no" | "")) => {
             set(
                 &mut t.verify,
-                "chain".into(),
+                RawVerify::Chain,
                 "tls-target-name-check",
                 "connect_tls.verify",
                 "how the peer is verified",
@@ -224,7 +224,7 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
         }
         Some(v) => return Err(format!("tls-target-name-check={v}: use host or no")),
         None if t.verify.is_none() => {
-            t.verify = Some("chain".into());
+            t.verify = Some(RawVerify::Chain);
             notes.push(
                 "no tls-target-name-check=host → verify = \"chain\" (Genesys checks the host name only when asked)"
                     .into(),

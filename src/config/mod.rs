@@ -56,9 +56,8 @@ pub fn load_str(
         .add_source(env_source)
         .build()
         .map_err(|e| ConfigError::top(path, None, Problem::Syntax(e.to_string())))?;
-    let raw: raw::RawFile = merged
-        .try_deserialize()
-        .map_err(|e| ConfigError::top(path, None, Problem::Syntax(e.to_string())))?;
+    let raw: raw::RawFile =
+        serde_path_to_error::deserialize(merged).map_err(|e| error::parse_error(path, None, e))?;
     validate::validate(PathBuf::from(path), raw)
 }
 

@@ -2,14 +2,18 @@
 //!
 //! A value of these types is known good: durations parsed, defaults
 //! resolved, modes are enums, addresses parsed, mutually dependent keys
-//! checked. File *contents* (certificates, keys, CRLs) are read by the `tls`
-//! layer from the paths kept here.
+//! checked, upgrade scripts decoded. File *contents* (certificates, keys,
+//! CRLs) are read by the `tls` layer from the paths kept here. A mode written
+//! as one word whose value carries nothing more (`kernel_tls`, `log.format`)
+//! is read from the file straight into its enum here.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::script::RawStep;
+use serde::Deserialize;
+
+use super::script::ScriptStep;
 
 /// A whole, valid configuration.
 #[derive(Debug, Clone)]
@@ -41,16 +45,40 @@ pub struct Admin {
     pub listen: SocketAddr,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
+/// `log.level`: the least severe events logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The word used in config, and the `tracing` filter directive.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Log {
-    /// One of error, warn, info, debug, trace.
-    pub level: String,
+    pub level: LogLevel,
     pub format: LogFormat,
 }
 
@@ -79,7 +107,8 @@ pub struct Route {
 }
 
 /// The PROXY protocol version a route sends (`proxy_protocol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProxyProtocol {
     V1,
     V2,
@@ -113,23 +142,14 @@ impl std::fmt::Display for Via {
 
 /// `kernel_tls`: whether a TLS leg hands its keys to the kernel after the
 /// handshake (kTLS) and the relay splices, or stays on rustls in userspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum KernelTls {
     /// kTLS where the kernel offers it and the suite allows; else userspace.
     Auto,
     /// Always the userspace engine (the default).
     #[default]
     Off,
-}
-
-impl KernelTls {
-    pub fn parse(v: &str) -> Result<KernelTls, String> {
-        match v {
-            "auto" => Ok(KernelTls::Auto),
-            "off" => Ok(KernelTls::Off),
-            other => Err(format!("{other:?} is not one of \"auto\", \"off\"")),
-        }
-    }
 }
 
 /// One `connect` entry: a host (DNS name or IP literal, resolved at connect
@@ -183,10 +203,52 @@ pub enum Start {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Upgrade {
-    /// A built-in profile by name ("postgres", "smtp", ...).
-    Builtin { profile: String, hostname: String },
-    /// The route's own steps.
-    Script(Vec<RawStep>),
+    /// A built-in profile; `hostname` is what the sidecar calls itself where
+    /// the protocol asks (`upgrade_hostname`, SMTP's EHLO).
+    Builtin { profile: Profile, hostname: String },
+    /// The route's own steps, checked and decoded (never empty).
+    Script(Vec<ScriptStep>),
+}
+
+/// A built-in upgrade profile (`upgrade = "postgres"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Postgres,
+    Smtp,
+    Pop3,
+    Imap,
+    Ftp,
+    Ldap,
+}
+
+impl Profile {
+    /// Every built-in profile.
+    pub const ALL: [Profile; 6] = [
+        Profile::Postgres,
+        Profile::Smtp,
+        Profile::Pop3,
+        Profile::Imap,
+        Profile::Ftp,
+        Profile::Ldap,
+    ];
+
+    /// The word used in config and in `check`'s output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Postgres => "postgres",
+            Profile::Smtp => "smtp",
+            Profile::Pop3 => "pop3",
+            Profile::Imap => "imap",
+            Profile::Ftp => "ftp",
+            Profile::Ldap => "ldap",
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How the upstream's certificate is checked.

@@ -1,11 +1,15 @@
 //! The file as written: serde structs that mirror the TOML one to one.
 //!
 //! Every struct refuses unknown keys, so a typo is an error rather than a
-//! setting silently ignored. Values stay as written (strings for durations,
-//! modes and addresses); `validate` turns them into the runtime model.
+//! setting silently ignored. A key that takes one of a few words is an enum
+//! here, read by [`word`] (an unknown word is refused with the accepted
+//! ones); durations and addresses stay strings, and `validate` turns them,
+//! and the keys that depend on each other, into the runtime model.
 
+use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer};
 use serde::Deserialize;
 
+use super::model::{KernelTls, LogFormat, LogLevel, Profile, ProxyProtocol};
 use super::script::RawStep;
 
 /// The top level of the file. Routes are kept as untyped values here so that
@@ -28,7 +32,8 @@ pub struct RawFile {
     /// Restrict the process with Landlock after start-up (default true).
     pub sandbox: Option<bool>,
     /// Kernel TLS on TLS legs: "auto" or "off" (issue 18).
-    pub kernel_tls: Option<String>,
+    #[serde(default, deserialize_with = "word")]
+    pub kernel_tls: Option<KernelTls>,
     #[serde(default)]
     pub route: Vec<config::Value>,
 }
@@ -42,8 +47,10 @@ pub struct RawAdmin {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
-    pub level: Option<String>,
-    pub format: Option<String>,
+    #[serde(default, deserialize_with = "word")]
+    pub level: Option<LogLevel>,
+    #[serde(default, deserialize_with = "word")]
+    pub format: Option<LogFormat>,
 }
 
 /// Settings a route may also set itself; the route wins.
@@ -73,7 +80,8 @@ pub struct RawRoute {
     pub genesys: Option<String>,
     // PROXY protocol and the CONNECT proxy.
     /// "v1" or "v2": send a PROXY header to the upstream.
-    pub proxy_protocol: Option<String>,
+    #[serde(default, deserialize_with = "word")]
+    pub proxy_protocol: Option<ProxyProtocol>,
     /// Require a PROXY header from clients.
     pub accept_proxy_protocol: Option<bool>,
     /// "http://host:port" of a CONNECT proxy.
@@ -81,19 +89,23 @@ pub struct RawRoute {
     /// Path of a file holding "user:password" for the proxy.
     pub via_credentials: Option<String>,
     /// This route's kernel TLS choice, over the top-level `kernel_tls`.
-    pub kernel_tls: Option<String>,
+    #[serde(default, deserialize_with = "word")]
+    pub kernel_tls: Option<KernelTls>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConnectTls {
-    pub start: Option<String>,
-    pub upgrade: Option<String>,
+    #[serde(default, deserialize_with = "word")]
+    pub start: Option<RawStart>,
+    #[serde(default, deserialize_with = "word")]
+    pub upgrade: Option<RawUpgrade>,
     pub script: Option<Vec<RawStep>>,
     /// The name the sidecar gives itself in an upgrade exchange that asks for
     /// one (SMTP `EHLO`); default "tls-sidecar".
     pub upgrade_hostname: Option<String>,
-    pub verify: Option<String>,
+    #[serde(default, deserialize_with = "word")]
+    pub verify: Option<RawVerify>,
     pub server_name: Option<String>,
     pub ca: Option<String>,
     pub pins: Option<Vec<String>>,
@@ -173,3 +185,88 @@ pub struct RawCertKey {
     pub alias: Option<String>,
     pub ocsp: Option<String>,
 }
+
+/// `start`: TLS at once, or a plain exchange first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawStart {
+    Direct,
+    Upgrade,
+}
+
+/// `upgrade`: a built-in profile, or the route's own `script`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawUpgrade {
+    Postgres,
+    Smtp,
+    Pop3,
+    Imap,
+    Ftp,
+    Ldap,
+    Script,
+}
+
+impl RawUpgrade {
+    /// The built-in profile; `None` for `script`.
+    pub fn profile(self) -> Option<Profile> {
+        match self {
+            RawUpgrade::Postgres => Some(Profile::Postgres),
+            RawUpgrade::Smtp => Some(Profile::Smtp),
+            RawUpgrade::Pop3 => Some(Profile::Pop3),
+            RawUpgrade::Imap => Some(Profile::Imap),
+            RawUpgrade::Ftp => Some(Profile::Ftp),
+            RawUpgrade::Ldap => Some(Profile::Ldap),
+            RawUpgrade::Script => None,
+        }
+    }
+}
+
+/// `verify`: the mode alone; `pin` takes its keys from `pins`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawVerify {
+    Full,
+    Chain,
+    Pin,
+    None,
+}
+
+/// Reads a key that takes one word into the enum `T` (a unit-variant serde
+/// enum). The word goes through serde's own string deserializer rather than
+/// `config`'s enum access, which would name the Rust type and not the words
+/// accepted; an unknown word becomes `"x" is not one of "a", "b"`.
+pub(super) fn word<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let written = String::deserialize(d)?;
+    let words: de::value::StringDeserializer<WordError> = written.into_deserializer();
+    T::deserialize(words)
+        .map(Some)
+        .map_err(|e| de::Error::custom(e.0))
+}
+
+/// The error of one word read by [`word`]: its message.
+#[derive(Debug)]
+pub(super) struct WordError(String);
+
+impl de::Error for WordError {
+    fn custom<M: std::fmt::Display>(message: M) -> Self {
+        WordError(message.to_string())
+    }
+
+    fn unknown_variant(written: &str, accepted: &'static [&'static str]) -> Self {
+        let accepted: Vec<String> = accepted.iter().map(|w| format!("{w:?}")).collect();
+        WordError(format!("{written:?} is not one of {}", accepted.join(", ")))
+    }
+}
+
+impl std::fmt::Display for WordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WordError {}

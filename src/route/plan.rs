@@ -63,23 +63,9 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
         };
         let upgrade = match route.connect_tls.as_ref().map(|t| &t.start) {
             Some(Start::Upgrade(Upgrade::Builtin { profile, hostname })) => {
-                Some(upgrade::builtin(profile, hostname).ok_or_else(|| {
-                    loader.ctx.invalid(
-                        "connect_tls.upgrade",
-                        format!(
-                            "unknown upgrade profile {profile:?}: use one of {} or \"script\"",
-                            upgrade::BUILTIN.join(", ")
-                        ),
-                    )
-                })?)
+                Some(upgrade::builtin(*profile, hostname))
             }
-            Some(Start::Upgrade(Upgrade::Script(steps))) => {
-                Some(Script::compile(steps).map_err(|e| {
-                    loader
-                        .ctx
-                        .invalid(&format!("connect_tls.script[{}]", e.index), e.to_string())
-                })?)
-            }
+            Some(Start::Upgrade(Upgrade::Script(steps))) => Some(Script::from_steps(steps)),
             _ => None,
         };
 

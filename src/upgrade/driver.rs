@@ -53,11 +53,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Profile;
     use crate::upgrade::builtin;
 
     #[tokio::test]
     async fn smtp_over_duplex_streams_relays_the_greeting_and_keeps_the_clients_ehlo() {
-        let script = builtin("smtp", "sidecar.example").unwrap();
+        let script = builtin(Profile::Smtp, "sidecar.example");
         let (mut client, mut client_app) = tokio::io::duplex(4096);
         let (mut upstream, mut server) = tokio::io::duplex(4096);
         let srv = tokio::spawn(async move {

@@ -2,11 +2,12 @@
 //! (STARTTLS, SSLRequest, an in-house script), then both ends switch to TLS
 //! on the same socket.
 //!
-//! `script` turns config steps and the built-in `profiles` into a
-//! [`Script`]; `engine` is the sans-io state machine that runs it — fed the
-//! bytes each side sends, it says what to write where, when to start TLS,
-//! or why it failed, and never touches a socket; `driver` is the thin async
-//! shell that runs the engine over two streams.
+//! `script` is the [`Script`] the engine runs: a route's steps as `config`
+//! checked them, or a built-in profile (`profiles`); `engine` is the sans-io
+//! state machine that runs it — fed the bytes each side sends, it says what
+//! to write where, when to start TLS, or why it failed, and never touches a
+//! socket; `driver` is the thin async shell that runs the engine over two
+//! streams.
 //!
 //! Two rules hold at the switch. Bytes the client sent early (psql's
 //! StartupMessage right after our `N`) are returned in
@@ -22,8 +23,8 @@ mod script;
 
 pub use driver::drive;
 pub use engine::{Engine, Next, UpgradeError, Upgraded};
-pub use profiles::{builtin, BUILTIN};
-pub use script::{Matcher, Relay, Script, ScriptError, Step};
+pub use profiles::builtin;
+pub use script::{Matcher, Relay, Script, Step};
 
 /// Bounds on what a peer may send during the exchange.
 #[derive(Debug, Clone, Copy)]

@@ -2,9 +2,7 @@
 //! own `script` uses.
 
 use super::script::{Matcher, Relay, Script, Step};
-
-/// Every built-in profile name.
-pub const BUILTIN: &[&str] = &["postgres", "smtp", "pop3", "imap", "ftp", "ldap"];
+use crate::config::Profile;
 
 /// PostgreSQL's SSLRequest: length 8, code 80877103.
 pub const PG_SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
@@ -29,15 +27,15 @@ fn send(s: &str) -> Step {
     Step::Send(s.as_bytes().to_vec())
 }
 
-/// The built-in profile `name`; `hostname` is what the sidecar calls itself
+/// The built-in `profile`; `hostname` is what the sidecar calls itself
 /// where the protocol asks (SMTP EHLO).
-pub fn builtin(name: &str, hostname: &str) -> Option<Script> {
-    let steps = match name {
+pub fn builtin(profile: Profile, hostname: &str) -> Script {
+    let steps = match profile {
         // The local side is plain: a client's own SSLRequest or GSSENCRequest
         // is answered "N" (as many times as it asks); whatever else it sends
         // first (the StartupMessage) is kept for after TLS. Upstream: our
         // SSLRequest, then "S" to go on, "N" is a refusal.
-        "postgres" => vec![
+        Profile::Postgres => vec![
             Step::ClientExpect {
                 patterns: vec![PG_SSL_REQUEST.to_vec(), PG_GSSENC_REQUEST.to_vec()],
                 answer: b"N".to_vec(),
@@ -55,7 +53,7 @@ pub fn builtin(name: &str, hostname: &str) -> Option<Script> {
         ],
         // RFC 3207: the client sees the server's greeting; its own EHLO goes
         // through TLS.
-        "smtp" => vec![
+        Profile::Smtp => vec![
             line("220", true, Relay::AsIs),
             send(&format!("EHLO {hostname}\r\n")),
             line("250", true, Relay::No),
@@ -63,7 +61,7 @@ pub fn builtin(name: &str, hostname: &str) -> Option<Script> {
             line("220", false, Relay::No),
         ],
         // RFC 2595.
-        "pop3" => vec![
+        Profile::Pop3 => vec![
             line("+OK", false, Relay::AsIs),
             send("STLS\r\n"),
             line("+OK", false, Relay::No),
@@ -71,7 +69,7 @@ pub fn builtin(name: &str, hostname: &str) -> Option<Script> {
         // RFC 3501 6.2.1. The greeting's capabilities describe the plain
         // session (STARTTLS, LOGINDISABLED); the application is on the
         // secured one, so it gets the greeting without them.
-        "imap" => vec![
+        Profile::Imap => vec![
             line("* OK", false, Relay::ImapGreeting),
             send("a001 STARTTLS\r\n"),
             Step::Expect {
@@ -84,21 +82,20 @@ pub fn builtin(name: &str, hostname: &str) -> Option<Script> {
             },
         ],
         // RFC 4217 (the control connection).
-        "ftp" => vec![
+        Profile::Ftp => vec![
             line("220", true, Relay::AsIs),
             send("AUTH TLS\r\n"),
             line("234", false, Relay::No),
         ],
-        "ldap" => vec![
+        Profile::Ldap => vec![
             Step::Send(LDAP_STARTTLS.to_vec()),
             Step::Expect {
                 matcher: Matcher::LdapSuccess,
                 relay: Relay::No,
             },
         ],
-        _ => return None,
     };
-    Some(Script { steps })
+    Script { steps }
 }
 
 /// Capabilities of an IMAP server's plain session that are false on the

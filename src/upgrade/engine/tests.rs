@@ -2,6 +2,7 @@
 //! byte at a time, for every profile and step kind.
 
 use super::*;
+use crate::config::Profile;
 use crate::upgrade::profiles::{LDAP_STARTTLS, PG_GSSENC_REQUEST, PG_SSL_REQUEST};
 use crate::upgrade::{builtin, Script};
 
@@ -129,7 +130,7 @@ const STARTUP: &[u8] = b"\x00\x00\x00\x29\x00\x03\x00\x00user\x00gms\x00database
 
 #[test]
 fn postgres_answers_the_clients_sslrequest_with_n_and_keeps_the_startup_message_for_tls() {
-    let script = builtin("postgres", "x").unwrap();
+    let script = builtin(Profile::Postgres, "x");
     let mut client = PG_SSL_REQUEST.to_vec();
     client.extend_from_slice(STARTUP);
     every_split(&script, b"S", &client, |r| {
@@ -141,7 +142,7 @@ fn postgres_answers_the_clients_sslrequest_with_n_and_keeps_the_startup_message_
 
 #[test]
 fn postgres_answers_gssenc_then_ssl_requests_and_a_client_that_starts_directly() {
-    let script = builtin("postgres", "x").unwrap();
+    let script = builtin(Profile::Postgres, "x");
     let mut client = PG_GSSENC_REQUEST.to_vec();
     client.extend_from_slice(&PG_SSL_REQUEST);
     client.extend_from_slice(STARTUP);
@@ -160,7 +161,7 @@ fn postgres_answers_gssenc_then_ssl_requests_and_a_client_that_starts_directly()
 
 #[test]
 fn postgres_refusal_and_garbage_and_injection() {
-    let script = builtin("postgres", "x").unwrap();
+    let script = builtin(Profile::Postgres, "x");
     let r = run_chunks(&script, &[b"N"], &[STARTUP], Limits::default());
     assert_eq!(r.reason, Some("upgrade_refused"), "{r:?}");
     let r = run_chunks(
@@ -179,7 +180,7 @@ const SMTP_SERVER: &[u8] =
 
 #[test]
 fn smtp_relays_the_multiline_greeting_and_switches_after_220() {
-    let script = builtin("smtp", "gms-host").unwrap();
+    let script = builtin(Profile::Smtp, "gms-host");
     every_split(&script, SMTP_SERVER, b"", |r| {
         ok_with_early(r, b"");
         assert_eq!(r.to_client, b"220-mail.example ESMTP\r\n220 ready\r\n");
@@ -189,7 +190,7 @@ fn smtp_relays_the_multiline_greeting_and_switches_after_220() {
 
 #[test]
 fn smtp_454_is_a_refusal_with_the_servers_words_and_eof_is_peer_closed() {
-    let script = builtin("smtp", "h").unwrap();
+    let script = builtin(Profile::Smtp, "h");
     let r = run_chunks(
         &script,
         &[b"220 hi\r\n250 ok\r\n454 4.7.0 TLS not available\r\n"],
@@ -209,7 +210,7 @@ fn smtp_454_is_a_refusal_with_the_servers_words_and_eof_is_peer_closed() {
 
 #[test]
 fn pop3_imap_and_ftp_switch_after_their_go_ahead() {
-    let pop3 = builtin("pop3", "h").unwrap();
+    let pop3 = builtin(Profile::Pop3, "h");
     every_split(&pop3, b"+OK POP3 ready\r\n+OK begin TLS\r\n", b"", |r| {
         ok_with_early(r, b"");
         assert_eq!(r.to_client, b"+OK POP3 ready\r\n");
@@ -223,7 +224,7 @@ fn pop3_imap_and_ftp_switch_after_their_go_ahead() {
     );
     assert_eq!(r.reason, Some("upgrade_refused"));
 
-    let imap = builtin("imap", "h").unwrap();
+    let imap = builtin(Profile::Imap, "h");
     every_split(&imap, b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n* BYE-ish untagged\r\na001 OK Begin TLS\r\n", b"", |r| {
         ok_with_early(r, b"");
         assert_eq!(r.to_client, b"* OK [CAPABILITY IMAP4rev1] ready\r\n");
@@ -237,7 +238,7 @@ fn pop3_imap_and_ftp_switch_after_their_go_ahead() {
     );
     assert_eq!(r.reason, Some("upgrade_refused"));
 
-    let ftp = builtin("ftp", "h").unwrap();
+    let ftp = builtin(Profile::Ftp, "h");
     every_split(
         &ftp,
         b"220-Welcome\r\n220 FTP ready\r\n234 AUTH TLS ok\r\n",
@@ -252,7 +253,7 @@ fn pop3_imap_and_ftp_switch_after_their_go_ahead() {
 
 #[test]
 fn the_imap_client_never_sees_the_plain_sessions_starttls_or_logindisabled() {
-    let imap = builtin("imap", "h").unwrap();
+    let imap = builtin(Profile::Imap, "h");
     let server: &[u8] = b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED] Dovecot ready.\r\n* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\na001 OK Begin TLS negotiation now.\r\n";
     // The application's first command arrives early and waits for TLS.
     let client: &[u8] = b"a1 CAPABILITY\r\n";
@@ -284,7 +285,7 @@ fn ldap_response(code: u8, diag: &[u8]) -> Vec<u8> {
 
 #[test]
 fn ldap_starttls_success_and_refusal_and_long_form_lengths() {
-    let ldap = builtin("ldap", "h").unwrap();
+    let ldap = builtin(Profile::Ldap, "h");
     let ok = ldap_response(0, b"");
     every_split(&ldap, &ok, b"", |r| {
         ok_with_early(r, b"");
@@ -312,43 +313,29 @@ fn ldap_starttls_success_and_refusal_and_long_form_lengths() {
 
 #[test]
 fn a_script_with_every_step_kind_runs_in_order() {
-    use crate::config::script::RawStep;
+    use crate::config::script::{Pattern, ScriptStep};
+    let line = |prefix: &[u8], relay| ScriptStep::Line {
+        prefix: prefix.to_vec(),
+        multiline: false,
+        skip: None,
+        relay,
+    };
     let steps = vec![
-        RawStep {
-            client_expect: Some("HELLO\r\n".into()),
-            answer: Some("HI\r\n".into()),
-            ..Default::default()
+        ScriptStep::Client {
+            pattern: b"HELLO\r\n".to_vec(),
+            answer: b"HI\r\n".to_vec(),
+            optional: false,
+            repeat: false,
         },
-        RawStep {
-            reply: Some("wait\r\n".into()),
-            ..Default::default()
-        },
-        RawStep {
-            relay: Some("CFG".into()),
-            ..Default::default()
-        },
-        RawStep {
-            send: Some("UPGRADE tls\r\n".into()),
-            ..Default::default()
-        },
-        RawStep {
-            expect_regex: Some("^2[0-9][0-9] ".into()),
-            ..Default::default()
-        },
-        RawStep {
-            send_hex: Some("01 02".into()),
-            ..Default::default()
-        },
-        RawStep {
-            expect_hex: Some("ff".into()),
-            ..Default::default()
-        },
-        RawStep {
-            expect: Some("OK".into()),
-            ..Default::default()
-        },
+        ScriptStep::Reply(b"wait\r\n".to_vec()),
+        line(b"CFG", true),
+        ScriptStep::Send(b"UPGRADE tls\r\n".to_vec()),
+        ScriptStep::Regex(Pattern(regex::bytes::Regex::new("^2[0-9][0-9] ").unwrap())),
+        ScriptStep::Send(vec![1, 2]),
+        ScriptStep::Bytes(vec![0xff]),
+        line(b"OK", false),
     ];
-    let script = Script::compile(&steps).unwrap();
+    let script = Script::from_steps(&steps);
     every_split(
         &script,
         b"CFG server v8\r\n200 upgrading\r\n\xffOK tls now\n",
@@ -369,7 +356,7 @@ fn a_script_with_every_step_kind_runs_in_order() {
 
 #[test]
 fn waits_are_bounded_by_the_byte_limits() {
-    let script = builtin("smtp", "h").unwrap();
+    let script = builtin(Profile::Smtp, "h");
     let limits = Limits {
         max_message: 64,
         max_total: 1024,
@@ -387,8 +374,8 @@ fn waits_are_bounded_by_the_byte_limits() {
 #[test]
 fn garbage_never_panics_on_any_profile() {
     let mut seed = 0x1234_5678u32;
-    for name in crate::upgrade::BUILTIN {
-        let script = builtin(name, "h").unwrap();
+    for profile in Profile::ALL {
+        let script = builtin(profile, "h");
         for len in 0..200 {
             let bytes: Vec<u8> = (0..len)
                 .map(|_| {

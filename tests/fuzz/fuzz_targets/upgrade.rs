@@ -4,12 +4,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tls_sidecar::upgrade::{builtin, Engine, Limits, Next, BUILTIN};
+use tls_sidecar::config::Profile;
+use tls_sidecar::upgrade::{builtin, Engine, Limits, Next};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else { return };
-    let name = BUILTIN[selector as usize % BUILTIN.len()];
-    let script = builtin(name, "fuzz").unwrap();
+    let profile = Profile::ALL[selector as usize % Profile::ALL.len()];
+    let script = builtin(profile, "fuzz");
     // The rest is split into chunks: each chunk's first byte says its
     // length and which side sent it.
     let mut chunks = Vec::new();
