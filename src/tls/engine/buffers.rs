@@ -42,67 +42,53 @@ thread_local! {
     static POOL_STASH: Pool<Vec<u8>> = const { Pool::new(16) };
 }
 
-/// A zeroed buffer of `size` bytes (len == size).
-fn take_full(pool: &'static pool::Local<Vec<u8>>, size: usize) -> Vec<u8> {
-    pool::take(pool)
-        .filter(|b| b.len() == size)
-        .unwrap_or_else(|| vec![0; size])
+/// A kind of buffer: its size and the pool of them.
+pub(super) struct Kind {
+    size: usize,
+    pool: &'static pool::Local<Vec<u8>>,
 }
 
-/// A fresh incoming buffer of the usual size.
-fn take_in() -> Vec<u8> {
-    take_full(&POOL_IN, IN_SIZE)
-}
-
-fn take_out() -> Vec<u8> {
-    take_full(&POOL_OUT, OUT_SIZE)
-}
-
-/// Returns an incoming buffer; one grown for a handshake is freed instead.
-fn give_back_in(buf: Vec<u8>) {
-    if buf.len() == IN_SIZE {
-        pool::give(&POOL_IN, buf);
-    }
-}
-
-fn give_back_out(buf: Vec<u8>) {
-    pool::give(&POOL_OUT, buf);
-}
-
-fn give_back_stash(buf: Vec<u8>) {
-    pool::give(&POOL_STASH, buf);
-}
+/// Ciphertext read from the socket, not yet processed by rustls.
+pub(super) const INCOMING: Kind = Kind {
+    size: IN_SIZE,
+    pool: &POOL_IN,
+};
+/// Records encoded or encrypted, not yet written to the socket.
+pub(super) const OUTGOING: Kind = Kind {
+    size: OUT_SIZE,
+    pool: &POOL_OUT,
+};
+/// Plaintext decrypted, not yet taken by the reader.
+pub(super) const STASH: Kind = Kind {
+    size: STASH_SIZE,
+    pool: &POOL_STASH,
+};
 
 /// One of a client's buffers while it holds one; it goes back to its pool
 /// when the client is dropped (or gives up its connection to the kernel).
 pub struct Slot {
     buf: Option<Vec<u8>>,
-    back: fn(Vec<u8>),
+    kind: &'static Kind,
 }
 
 impl Slot {
-    pub(crate) fn new(back: fn(Vec<u8>)) -> Slot {
-        Slot { buf: None, back }
+    /// The buffer, a zeroed one of the kind's size from the pool if none is
+    /// held.
+    fn get(&mut self) -> &mut Vec<u8> {
+        let kind = self.kind;
+        self.buf.get_or_insert_with(|| {
+            pool::take(kind.pool)
+                .filter(|b| b.len() == kind.size)
+                .unwrap_or_else(|| vec![0; kind.size])
+        })
     }
 
-    /// Gives the buffer back to its pool now.
+    /// Gives the buffer back to its pool now. One grown past its kind's
+    /// size (for a handshake message, a long stash) is freed instead.
     fn release(&mut self) {
-        if let Some(b) = self.buf.take() {
-            (self.back)(b);
+        if let Some(b) = self.buf.take().filter(|b| b.len() == self.kind.size) {
+            pool::give(self.kind.pool, b);
         }
-    }
-}
-
-impl std::ops::Deref for Slot {
-    type Target = Option<Vec<u8>>;
-    fn deref(&self) -> &Self::Target {
-        &self.buf
-    }
-}
-
-impl std::ops::DerefMut for Slot {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.buf
     }
 }
 
@@ -112,32 +98,20 @@ impl Drop for Slot {
     }
 }
 
-/// A buffer of fixed length and the bytes in it not yet used up,
-/// `buf[start..end]`: ciphertext read but not yet processed by rustls, or
-/// records encoded but not yet written. Using bytes up moves `start` (no
-/// copy); only [`Window::compact`] moves them to the front.
+/// A buffer and the bytes in it not yet used up, `buf[start..end]`:
+/// ciphertext not yet processed, plaintext not yet read, records not yet
+/// written. Using bytes up moves `start` (no copy); only
+/// [`Window::compact`] moves them to the front.
 pub(super) struct Window {
     slot: Slot,
-    take: fn() -> Vec<u8>,
     pub(super) start: usize,
     pub(super) end: usize,
 }
 
 impl Window {
-    /// For ciphertext read from the socket.
-    pub(super) fn incoming() -> Window {
-        Window::new(take_in, give_back_in)
-    }
-
-    /// For records to write to the socket.
-    pub(super) fn outgoing() -> Window {
-        Window::new(take_out, give_back_out)
-    }
-
-    fn new(take: fn() -> Vec<u8>, back: fn(Vec<u8>)) -> Window {
+    pub(super) fn new(kind: &'static Kind) -> Window {
         Window {
-            slot: Slot::new(back),
-            take,
+            slot: Slot { buf: None, kind },
             start: 0,
             end: 0,
         }
@@ -147,13 +121,20 @@ impl Window {
         self.start == self.end
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
     /// The bytes not yet used up.
     pub(super) fn pending(&self) -> &[u8] {
-        self.slot.as_ref().map_or(&[], |b| &b[self.start..self.end])
+        self.slot
+            .buf
+            .as_ref()
+            .map_or(&[], |b| &b[self.start..self.end])
     }
 
     pub(super) fn pending_mut(&mut self) -> &mut [u8] {
-        match &mut *self.slot {
+        match &mut self.slot.buf {
             Some(b) => &mut b[self.start..self.end],
             None => &mut [],
         }
@@ -171,21 +152,18 @@ impl Window {
 
     /// The buffer, taken from the pool if none is held.
     pub(super) fn buf(&mut self) -> &mut Vec<u8> {
-        let take = self.take;
-        self.slot.get_or_insert_with(take)
+        self.slot.get()
     }
 
     /// Bytes free after the pending ones.
     pub(super) fn free(&self) -> usize {
-        self.slot.as_ref().map_or(0, |b| b.len() - self.end)
+        self.slot.buf.as_ref().map_or(0, |b| b.len() - self.end)
     }
 
     /// Moves the pending bytes to the front of the buffer.
     pub(super) fn compact(&mut self) {
-        if self.start > 0 {
-            if let Some(b) = &mut *self.slot {
-                b.copy_within(self.start..self.end, 0);
-            }
+        if let (Some(b), true) = (&mut self.slot.buf, self.start > 0) {
+            b.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
@@ -201,11 +179,17 @@ impl Window {
         }
     }
 
+    /// Appends `data` to the pending bytes.
+    pub(super) fn push(&mut self, data: &[u8]) {
+        self.reserve(data.len());
+        let end = self.end;
+        self.buf()[end..end + data.len()].copy_from_slice(data);
+        self.end += data.len();
+    }
+
     /// Gives the buffer back if nothing is pending.
     pub(super) fn release_if_empty(&mut self) {
         if self.is_empty() {
-            self.start = 0;
-            self.end = 0;
             self.slot.release();
         }
     }
@@ -214,80 +198,21 @@ impl Window {
     /// first records after the server's Finished) move to one of the usual
     /// size, so an established connection never holds the larger one.
     pub(super) fn shrink(&mut self) {
-        let Some(b) = &*self.slot else { return };
-        let held = &b[self.start..self.end];
-        if b.len() <= IN_SIZE || held.len() > IN_SIZE {
-            // Over IN_SIZE is not reachable: the handshake is done, so what
-            // is held is at most what one read brought after it; keep it
-            // rather than fail.
+        let size = self.slot.kind.size;
+        // Held bytes over `size` are not reachable (the handshake is done,
+        // so they are at most what one read brought after it): kept.
+        if self.slot.buf.as_ref().is_none_or(|b| b.len() <= size) || self.len() > size {
             return;
         }
-        let mut small = take_in();
-        small[..held.len()].copy_from_slice(held);
-        self.end = held.len();
+        // Freed on return: the pool keeps only buffers of the kind's size.
+        let grown = self.slot.buf.take().expect("a grown buffer");
+        let (start, end) = (self.start, self.end);
+        self.buf()[..end - start].copy_from_slice(&grown[start..end]);
         self.start = 0;
-        // The grown buffer is freed (the pool keeps only `IN_SIZE` ones).
-        *self.slot = Some(small);
+        self.end = end - start;
     }
 
     pub(super) fn capacity(&self) -> usize {
-        self.slot.as_ref().map_or(0, Vec::capacity)
-    }
-}
-
-/// Decrypted plaintext the reader has not taken yet: `buf[pos..]`.
-pub(super) struct Stash {
-    slot: Slot,
-    pos: usize,
-}
-
-impl Stash {
-    pub(super) fn new() -> Stash {
-        Stash {
-            slot: Slot::new(give_back_stash),
-            pos: 0,
-        }
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.slot.as_ref().map_or(0, |s| s.len() - self.pos)
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub(super) fn pending(&self) -> &[u8] {
-        self.slot.as_ref().map_or(&[], |s| &s[self.pos..])
-    }
-
-    pub(super) fn push(&mut self, data: &[u8]) {
-        self.slot
-            .get_or_insert_with(|| {
-                pool::take(&POOL_STASH)
-                    .map(|mut b| {
-                        b.clear();
-                        b
-                    })
-                    .unwrap_or_else(|| Vec::with_capacity(STASH_SIZE))
-            })
-            .extend_from_slice(data);
-    }
-
-    /// Marks `n` bytes taken; an emptied stash gives its buffer back.
-    pub(super) fn consume(&mut self, n: usize) {
-        self.pos += n;
-        self.release_if_empty();
-    }
-
-    pub(super) fn release_if_empty(&mut self) {
-        if self.is_empty() {
-            self.pos = 0;
-            self.slot.release();
-        }
-    }
-
-    pub(super) fn capacity(&self) -> usize {
-        self.slot.as_ref().map_or(0, Vec::capacity)
+        self.slot.buf.as_ref().map_or(0, Vec::capacity)
     }
 }

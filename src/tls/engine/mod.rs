@@ -26,15 +26,16 @@
 //!
 //! The shape is tokio-rustls's: one [`State`] for where the connection is,
 //! a sans-io step that runs rustls over the buffered records (`records`),
-//! and small socket steps around it (`io`: `read_io`, `write_io`, the
+//! and small socket steps around it (`socket`: `read_io`, `write_io`, the
 //! handshake, the plaintext for a reader or a splice).
 
 mod buffers;
-mod io;
 mod records;
 mod sink;
+mod socket;
 
 use std::future::poll_fn;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -47,7 +48,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[cfg(test)]
 pub(crate) use buffers::RECORD_PLAIN;
 pub use buffers::{Slot, HANDSHAKE_IN_SIZE, IN_SIZE, OUT_SIZE};
-use buffers::{Stash, Window};
+use buffers::{Window, INCOMING, OUTGOING, STASH};
 use records::{Driven, Op};
 use sink::{BufSink, NoSink, WriterSink};
 
@@ -55,8 +56,8 @@ use crate::source::{Source, SpliceError};
 
 /// A rustls error as the I/O error tokio-rustls would give, so
 /// `tls::reason::classify` sees the same thing either way.
-fn tls_error(e: rustls::Error) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 /// Connects: runs the handshake on `io` and returns the stream. Bound it
@@ -66,7 +67,7 @@ pub async fn connect<IO>(
     config: Arc<ClientConfig>,
     name: ServerName<'static>,
     io: IO,
-) -> std::io::Result<TlsClient<IO>>
+) -> io::Result<TlsClient<IO>>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -144,7 +145,7 @@ pub struct TlsClient<IO> {
 struct Core {
     state: State,
     /// Decrypted plaintext the reader has not taken yet.
-    stash: Stash,
+    stash: Window,
     /// Records not yet written to the socket.
     outgoing: Window,
 }
@@ -154,11 +155,11 @@ impl<IO> TlsClient<IO> {
         TlsClient {
             conn,
             io,
-            incoming: Window::incoming(),
+            incoming: Window::new(&INCOMING),
             core: Core {
                 state: State::Handshaking,
-                stash: Stash::new(),
-                outgoing: Window::outgoing(),
+                stash: Window::new(&STASH),
+                outgoing: Window::new(&OUTGOING),
             },
         }
     }
@@ -239,7 +240,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsClient<IO> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    ) -> Poll<io::Result<()>> {
         // A reader's buffer never refuses, so every error is the read's.
         let r = ready!(self.get_mut().poll_plaintext(cx, &mut BufSink::new(buf)));
         Poll::Ready(r.map(drop).map_err(|e| match e {
@@ -249,34 +250,38 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsClient<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsClient<IO> {
-    /// Encrypts what fits in the outgoing buffer; a full buffer goes to
-    /// the socket first, and `Pending` only while it cannot.
+    /// Encrypts what fits in the outgoing buffer. A full batch goes to the
+    /// socket first; `Pending` only while the socket cannot take it (and
+    /// then nothing was taken).
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
         if this.core.state.write_closed() {
-            return Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
                 "write after shutdown",
             )));
         }
         loop {
+            if records::batch_full(&this.core.outgoing) {
+                ready!(this.write_io(cx))?;
+            }
             match this.drive(cx, &mut NoSink, Op::Encrypt(buf))? {
                 Driven::Wrote(n) if n > 0 => return Poll::Ready(Ok(n)),
                 Driven::NeedInput => {
-                    return Poll::Ready(Err(std::io::Error::other(
+                    return Poll::Ready(Err(io::Error::other(
                         "the TLS connection cannot send application data now",
                     )))
                 }
                 Driven::Closed => {
-                    return Poll::Ready(Err(std::io::Error::new(
-                        std::io::ErrorKind::BrokenPipe,
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
                         "write after the TLS connection was closed",
                     )))
                 }
@@ -286,13 +291,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsClient<IO> {
         }
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.write_io(cx))?;
         Pin::new(&mut this.io).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         // Once: not after our close_notify, nor after a failure (its
         // alert is queued instead).

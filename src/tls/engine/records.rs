@@ -40,6 +40,15 @@ pub(super) enum Driven {
 
 /// Room for a close_notify record.
 const CLOSE_NOTIFY_ROOM: usize = 1024;
+/// Room for one full record of application data.
+const PER_RECORD: usize = RECORD_PLAIN + RECORD_OVERHEAD;
+
+/// The outgoing records are a full batch: no room for another whole
+/// record, so they go to the socket before more is encrypted (rather than
+/// a sliver of a record squeezed in).
+pub(super) fn batch_full(out: &Window) -> bool {
+    !out.is_empty() && out.free() < PER_RECORD
+}
 
 impl<IO> TlsClient<IO> {
     /// Runs rustls over the buffered incoming records until it needs more
@@ -73,34 +82,19 @@ impl<IO> TlsClient<IO> {
     /// Records the failure and queues the alert rustls has for the peer.
     fn fail(&mut self, e: rustls::Error) {
         self.core.state = State::Failed(e);
-        // rustls hands over what it queued (its alert) one record per
-        // EncodeTlsData, then asks once for them to be sent
-        // (TransmitTlsData); any other state means nothing more is queued.
-        // Each turn takes a record off rustls's queue or clears its one
-        // request; only records processed from the incoming bytes could add
-        // to them (none, once rustls itself failed), and those are finite,
-        // so the loop ends: no turn count to guess.
-        loop {
-            // The same incoming bytes: rustls's handshake deframer may
-            // still point into them.
-            let UnbufferedStatus { discard, state } =
-                self.conn.process_tls_records(self.incoming.pending_mut());
-            let more = match state {
-                Ok(ConnectionState::EncodeTlsData(e)) => {
-                    encode(e, &mut self.core.outgoing);
-                    true
-                }
-                Ok(ConnectionState::TransmitTlsData(t)) => {
-                    t.done();
-                    true
-                }
-                _ => false,
-            };
-            self.incoming.consume(discard);
-            if !more {
-                return;
-            }
+        // rustls queues one alert when it fails, and hands it over
+        // (EncodeTlsData) at the next call, before it reads any record. One
+        // call, not a loop: a second would read the record that failed
+        // again (rustls keeps what it could not process), fail again and
+        // queue a second alert, which rustls debug-asserts against. The
+        // same incoming bytes: rustls's handshake deframer may still point
+        // into them.
+        let UnbufferedStatus { discard, state } =
+            self.conn.process_tls_records(self.incoming.pending_mut());
+        if let Ok(ConnectionState::EncodeTlsData(e)) = state {
+            encode(e, &mut self.core.outgoing);
         }
+        self.incoming.consume(discard);
     }
 }
 
@@ -220,7 +214,6 @@ fn encrypt(
     data: &[u8],
     out: &mut Window,
 ) -> Result<usize, rustls::Error> {
-    const PER_RECORD: usize = RECORD_PLAIN + RECORD_OVERHEAD;
     if data.is_empty() {
         return Ok(0);
     }

@@ -13,16 +13,10 @@ pub(super) trait Sink {
     fn put(&mut self, cx: &mut Context<'_>, data: &[u8]) -> usize;
     /// Takes nothing more for now.
     fn full(&self) -> bool;
-    /// Bytes taken so far.
-    fn taken(&self) -> usize;
-    /// The writer is not ready; it will wake the task.
-    fn blocked(&self) -> bool {
-        false
-    }
-    /// The writer failed.
-    fn take_error(&mut self) -> Option<io::Error> {
-        None
-    }
+    /// What it came to: the bytes taken; or the writer's failure; or, with
+    /// nothing taken, `Pending` while the writer is not ready (it wakes the
+    /// task).
+    fn outcome(&mut self) -> Poll<io::Result<usize>>;
 }
 
 /// Everything to the stash.
@@ -35,8 +29,8 @@ impl Sink for NoSink {
     fn full(&self) -> bool {
         true
     }
-    fn taken(&self) -> usize {
-        0
+    fn outcome(&mut self) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(0))
     }
 }
 
@@ -62,8 +56,8 @@ impl Sink for BufSink<'_, '_> {
     fn full(&self) -> bool {
         self.buf.remaining() == 0
     }
-    fn taken(&self) -> usize {
-        self.taken
+    fn outcome(&mut self) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(self.taken))
     }
 }
 
@@ -107,13 +101,11 @@ impl<W: AsyncWrite + Unpin + ?Sized> Sink for WriterSink<'_, W> {
     fn full(&self) -> bool {
         self.blocked || self.error.is_some()
     }
-    fn taken(&self) -> usize {
-        self.taken
-    }
-    fn blocked(&self) -> bool {
-        self.blocked
-    }
-    fn take_error(&mut self) -> Option<io::Error> {
-        self.error.take()
+    fn outcome(&mut self) -> Poll<io::Result<usize>> {
+        match (self.error.take(), self.taken) {
+            (Some(e), _) => Poll::Ready(Err(e)),
+            (None, 0) if self.blocked => Poll::Pending,
+            (None, n) => Poll::Ready(Ok(n)),
+        }
     }
 }

@@ -14,7 +14,7 @@ use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Dupl
 use tokio_rustls::server::TlsStream as ServerStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::buffers::{POOL_IN, STASH_SIZE};
+use super::buffers::{POOL_IN, RECORD_PLAIN, STASH_SIZE};
 use super::*;
 use crate::tls::reason::Reason;
 
@@ -371,4 +371,42 @@ async fn handshake_failures_are_rustls_errors_for_the_reason_labels() {
     drop(s);
     let e = connect(p.client.clone(), name(), c).await.err().unwrap();
     assert_eq!(crate::tls::reason::classify(&e), Reason::PeerClosed);
+}
+
+#[tokio::test]
+async fn a_corrupt_record_fails_every_later_call_and_the_server_gets_our_alert() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut c, mut s) = pair(&p, 64 * 1024).await;
+    // An application-data record that no key decrypts, under the server's
+    // TLS, straight on its socket.
+    let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+    record.extend_from_slice(&[0u8; 0x20]);
+    s.get_mut().0.write_all(&record).await.unwrap();
+    let e = c.read(&mut [0u8; 8]).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    let again = c.read(&mut [0u8; 8]).await.unwrap_err();
+    assert_eq!(again.to_string(), e.to_string(), "a later read reports it");
+    let write = c.write(b"late").await.unwrap_err();
+    assert_eq!(write.to_string(), e.to_string(), "so does a write");
+    let se = s.read(&mut [0u8; 8]).await.unwrap_err();
+    assert!(se.to_string().contains("BadRecordMac"), "{se}");
+}
+
+#[tokio::test]
+async fn a_write_behind_a_full_batch_the_socket_cannot_take_takes_nothing() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut c, _s_never_reads) = pair(&p, 1024).await;
+    let chunk = vec![1u8; RECORD_PLAIN];
+    for _ in 0..4 {
+        let n = c.write(&chunk).await.unwrap();
+        assert_eq!(n, RECORD_PLAIN, "a batch fills without the socket");
+    }
+    let polled = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut c).poll_write(cx, &chunk))
+    })
+    .await;
+    assert!(
+        polled.is_pending(),
+        "the full batch leaves first: {polled:?}"
+    );
 }

@@ -109,7 +109,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
             if !self.core.stash.is_empty() {
                 let n = sink.put(cx, self.core.stash.pending());
                 self.core.stash.consume(n);
-                return delivered(sink);
+                self.core.stash.release_if_empty();
+                return sink.outcome().map_err(SpliceError::Write);
             }
             if self.core.state.read_closed() {
                 self.release_idle();
@@ -124,19 +125,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
                     return Poll::Ready(Err(SpliceError::Read(e)));
                 }
             }
-            if let Some(e) = sink.take_error() {
+            let outcome = sink.outcome();
+            if let Poll::Ready(Err(e)) = outcome {
                 return Poll::Ready(Err(SpliceError::Write(e)));
             }
             let driven = driven.map_err(SpliceError::Read)?;
-            if sink.taken() > 0 {
-                if self.incoming.is_empty() {
-                    self.release_idle();
+            match outcome {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    if self.incoming.is_empty() {
+                        self.release_idle();
+                    }
+                    return Poll::Ready(Ok(n));
                 }
-                return Poll::Ready(Ok(sink.taken()));
-            }
-            if sink.blocked() {
                 // The writer will wake us.
-                return Poll::Pending;
+                Poll::Pending => return Poll::Pending,
+                _ => {}
             }
             let need_input = matches!(driven, Driven::NeedInput);
             if !need_input || !self.core.stash.is_empty() || self.core.state.read_closed() {
@@ -149,18 +152,5 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
                 ))));
             }
         }
-    }
-}
-
-/// What a sink took of the stash: a writer's failure at once, else the
-/// bytes taken, else `Pending` for a blocked writer (it wakes us), else
-/// nothing (a reader with no room).
-fn delivered(sink: &mut impl Sink) -> Poll<Result<usize, SpliceError>> {
-    if let Some(e) = sink.take_error() {
-        return Poll::Ready(Err(SpliceError::Write(e)));
-    }
-    match sink.taken() {
-        0 if sink.blocked() => Poll::Pending,
-        n => Poll::Ready(Ok(n)),
     }
 }
