@@ -1,7 +1,8 @@
 //! The sans-io half of the engine: runs rustls over the buffered incoming
 //! records and does what each rustls state asks (decrypted plaintext to
 //! the sink or the stash, records to the outgoing buffer, application data
-//! encrypted into it). It never touches the socket.
+//! encrypted into it). It never touches the socket (a splice's writer is
+//! the sink's, the other side's stream).
 
 use std::io;
 use std::task::Context;
