@@ -34,8 +34,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use tls_sidecar::relay::tls::TlsClient;
 use tls_sidecar::relay::{self, End, Source};
+use tls_sidecar::tls::engine::TlsClient;
 
 const MIB: usize = 1024 * 1024;
 const SIZES: [usize; 2] = [MIB, 16 * MIB];
@@ -254,7 +254,7 @@ impl Tls {
         (c.expect("client handshake"), s.expect("server handshake"))
     }
 
-    /// The same with the sidecar's unbuffered client (`relay::tls`) on
+    /// The same with the sidecar's unbuffered client (`tls::engine`) on
     /// the client side.
     async fn pair_unbuffered<S>(
         &self,
@@ -266,7 +266,7 @@ impl Tls {
     {
         let name = ServerName::try_from("localhost").expect("name");
         let (c, s) = tokio::join!(
-            relay::tls::connect(self.client.clone(), name, client_io),
+            tls_sidecar::tls::engine::connect(self.client.clone(), name, client_io),
             self.acceptor.accept(server_io)
         );
         (c.expect("client handshake"), s.expect("server handshake"))
@@ -278,7 +278,7 @@ impl Tls {
 enum Client {
     /// tokio-rustls (buffered rustls): the baseline.
     TokioRustls,
-    /// rustls's unbuffered API (`relay::tls`), the sidecar's default.
+    /// rustls's unbuffered API (`tls::engine`), the sidecar's default.
     Unbuffered,
 }
 

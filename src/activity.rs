@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::tls::reason::{Reason, Side};
+
 /// How many minutes the page sums over.
 pub const WINDOW_MINUTES: u64 = 15;
 /// Peer certificates remembered per route (the most recent subjects).
@@ -58,7 +60,7 @@ struct Window {
 struct Bucket {
     minute: u64,
     results: Vec<(&'static str, u64)>,
-    failures: Vec<((&'static str, &'static str), u64)>,
+    failures: Vec<((Side, Reason), u64)>,
 }
 
 /// Sums over the window.
@@ -67,7 +69,7 @@ pub struct Recent {
     /// Connection outcomes (`ok`, `connect_error`, …) with their counts.
     pub results: Vec<(&'static str, u64)>,
     /// Handshake failures by (side, reason).
-    pub failures: Vec<((&'static str, &'static str), u64)>,
+    pub failures: Vec<((Side, Reason), u64)>,
 }
 
 fn bump<K: PartialEq>(v: &mut Vec<(K, u64)>, key: K) {
@@ -116,7 +118,9 @@ impl Window {
             }
         }
         out.results.sort();
-        out.failures.sort();
+        // In label order, as the status page shows them.
+        out.failures
+            .sort_by_key(|((side, reason), _)| (side.as_str(), reason.as_str()));
         out
     }
 }
@@ -139,11 +143,11 @@ impl RouteActivity {
     }
 
     /// A failed handshake.
-    pub fn failure(&self, side: &'static str, reason: &'static str) {
+    pub fn failure(&self, side: Side, reason: Reason) {
         self.failure_at(minute_now(), side, reason);
     }
 
-    fn failure_at(&self, minute: u64, side: &'static str, reason: &'static str) {
+    fn failure_at(&self, minute: u64, side: Side, reason: Reason) {
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
         bump(&mut w.bucket(minute).failures, (side, reason));
     }
@@ -243,14 +247,14 @@ mod tests {
         a.connection_at(0, "ok");
         a.connection_at(3, "ok");
         a.connection_at(3, "connect_error");
-        a.failure_at(14, "connect", "unknown_ca");
-        a.failure_at(14, "connect", "unknown_ca");
+        a.failure_at(14, Side::Upstream, Reason::UnknownCa);
+        a.failure_at(14, Side::Upstream, Reason::UnknownCa);
         let w = a.window.lock().unwrap();
         assert_eq!(
             w.recent(14),
             Recent {
                 results: vec![("connect_error", 1), ("ok", 2)],
-                failures: vec![(("connect", "unknown_ca"), 2)],
+                failures: vec![((Side::Upstream, Reason::UnknownCa), 2)],
             }
         );
         // Minute 15: minute 0 has left the window.
@@ -260,7 +264,10 @@ mod tests {
         a.connection_at(18, "timeout");
         let w = a.window.lock().unwrap();
         assert_eq!(w.recent(18).results, vec![("timeout", 1)]);
-        assert_eq!(w.recent(18).failures, vec![(("connect", "unknown_ca"), 2)]);
+        assert_eq!(
+            w.recent(18).failures,
+            vec![((Side::Upstream, Reason::UnknownCa), 2)]
+        );
     }
 
     #[test]

@@ -9,11 +9,17 @@
 //!
 //! - [`config`]: reads the TOML file and `TLS_SIDECAR__…` overrides, and
 //!   validates them, in one place, into the runtime model. No sockets.
+//! - [`source`] and `pool`: small pieces under every layer below: the
+//!   `Source` trait (a stream the relay reads from, which may write its
+//!   bytes straight to the other side) and the per-thread pool the relay's
+//!   and the TLS engine's buffers come from.
 //! - [`tls`]: certificate material from files, the rustls client and server
 //!   configs of each route, the verifiers of each `verify` mode (the
 //!   no-verify one in `tls::danger`), client identity rules
 //!   (`tls::identity`), stapled OCSP responses (`tls::ocsp`), handshake
-//!   failure reasons.
+//!   failure reasons and sides (`tls::reason`), and the upstream TLS client
+//!   on rustls's unbuffered API (`tls::engine`), whose buffers are held
+//!   only while bytes are in flight.
 //! - [`upgrade`]: the sans-io engine for "plain exchange, then TLS on the
 //!   same socket" (PostgreSQL, SMTP, …, or a route's own script) and its
 //!   thin async driver.
@@ -21,9 +27,8 @@
 //!   (a load balancer's header in front of a client's bytes) and encoder
 //!   (ours, in front of the upstream's).
 //! - [`relay`]: moves bytes both ways between two streams, carrying
-//!   half-close, truncation and resets; and the upstream TLS client on
-//!   rustls's unbuffered API (`relay::tls`), whose buffers are held only
-//!   while bytes are in flight.
+//!   half-close, truncation and resets (and the switch of a TLS leg to
+//!   kernel TLS, `relay::ktls`).
 //! - [`activity`]: each route's recent activity for the status page
 //!   (outcomes per minute, upstreams' last result, open connections, peer
 //!   certificates seen), recorded by the metric handles.
@@ -64,6 +69,7 @@ pub mod demo;
 pub mod healthcheck;
 pub mod import;
 pub mod pki;
+mod pool;
 pub mod probe;
 pub mod proxy_protocol;
 pub mod relay;
@@ -71,6 +77,7 @@ pub mod reload;
 pub mod route;
 pub mod sandbox;
 pub mod serve;
+pub mod source;
 pub mod status;
 pub mod telemetry;
 pub mod tls;

@@ -12,7 +12,9 @@ use crate::route::connect::connect_to;
 use crate::route::legs::{self, HandshakeFailure, Side, Stage};
 use crate::route::plan::RoutePlan;
 use crate::route::via;
+use crate::telemetry::ConnResult;
 use crate::tls::material::CertInfo;
+use crate::tls::reason::Reason;
 use crate::tls::{suite_name, version_name};
 
 /// The result of probing one upstream address.
@@ -20,7 +22,8 @@ use crate::tls::{suite_name, version_name};
 pub struct Attempt {
     pub upstream: String,
     pub ok: bool,
-    /// The failure reason label, when it failed.
+    /// The failure's label, when it failed: a handshake reason, or
+    /// `connect_error`.
     pub reason: Option<&'static str>,
     pub version: &'static str,
     pub cipher: &'static str,
@@ -36,7 +39,7 @@ pub async fn probe(rp: &RoutePlan, every: bool) -> Vec<Attempt> {
     let mut out = Vec::new();
     for i in 0..rp.route.connect.len() {
         let a = probe_one(rp, i).await;
-        let connected = a.reason != Some("connect_error");
+        let connected = a.reason != Some(ConnResult::ConnectError.as_str());
         out.push(a);
         if connected && !every {
             break;
@@ -49,7 +52,7 @@ pub async fn probe(rp: &RoutePlan, every: bool) -> Vec<Attempt> {
 pub fn verdict(attempts: &[Attempt]) -> bool {
     attempts
         .iter()
-        .find(|a| a.reason != Some("connect_error"))
+        .find(|a| a.reason != Some(ConnResult::ConnectError.as_str()))
         .is_some_and(|a| a.ok)
 }
 
@@ -73,7 +76,7 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
         Ok(c) => c,
         Err(e) => {
             // A proxy's refusal fails over like any connect error.
-            a.reason = Some("connect_error");
+            a.reason = Some(ConnResult::ConnectError.as_str());
             let why = if via::refused(&e) {
                 " (proxy_refused)"
             } else {
@@ -105,7 +108,7 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
     let name = match legs::server_name(rp, up) {
         Ok(n) => n,
         Err(f) => {
-            a.reason = Some(f.reason);
+            a.reason = Some(f.reason.as_str());
             a.lines.push(format!("handshake: FAILED: {}", f.detail));
             return a;
         }
@@ -136,7 +139,7 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
     if rp.upgrade.is_some() {
         match &secured {
             Err(f) if f.stage == Stage::Upgrade => {
-                a.reason = Some(f.reason);
+                a.reason = Some(f.reason.as_str());
                 a.lines
                     .push(format!("upgrade: FAILED ({}): {}", f.reason, f.detail));
                 return a;
@@ -180,11 +183,11 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
             a.lines.push(engine_words(rp, conn));
         }
         Err(f) if f.stage == Stage::Timeout => {
-            a.reason = Some("timeout");
+            a.reason = Some(Reason::Timeout.as_str());
             a.lines.push(format!("handshake: FAILED: {}", f.detail));
         }
         Err(f) => {
-            a.reason = Some(f.reason);
+            a.reason = Some(f.reason.as_str());
             a.lines
                 .push(format!("handshake: FAILED ({}): {}", f.reason, f.detail));
             a.lines.push(format!("verify: {facts}"));
@@ -248,7 +251,7 @@ pub fn report(rp: &RoutePlan, attempts: &[Attempt]) -> String {
 pub fn table_row(rp: &RoutePlan, attempts: &[Attempt]) -> String {
     let used = attempts
         .iter()
-        .find(|a| a.reason != Some("connect_error"))
+        .find(|a| a.reason != Some(ConnResult::ConnectError.as_str()))
         .or(attempts.last());
     let (upstream, result, version, cipher) = match used {
         Some(a) => (
@@ -256,7 +259,7 @@ pub fn table_row(rp: &RoutePlan, attempts: &[Attempt]) -> String {
             if a.ok {
                 "ok".to_owned()
             } else {
-                a.reason.unwrap_or("other").to_owned()
+                a.reason.unwrap_or(Reason::Other.as_str()).to_owned()
             },
             a.version,
             a.cipher,

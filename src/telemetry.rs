@@ -13,6 +13,7 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::activity::{self, RouteActivity};
+use crate::tls::reason::{Reason, Side};
 mod owned;
 
 pub use owned::{retain_routes, MAX_SUBJECT};
@@ -183,8 +184,8 @@ impl RouteMetrics {
             bytes_up: counter!(BYTES_TOTAL, "route" => r.clone(), "direction" => "upstream"),
             bytes_down: counter!(BYTES_TOTAL, "route" => r.clone(), "direction" => "downstream"),
             results: RESULTS.map(result),
-            handshake_connect: histogram!(HANDSHAKE_DURATION, "route" => r.clone(), "side" => "connect"),
-            handshake_listen: histogram!(HANDSHAKE_DURATION, "route" => r.clone(), "side" => "listen"),
+            handshake_connect: histogram!(HANDSHAKE_DURATION, "route" => r.clone(), "side" => Side::Upstream.as_str()),
+            handshake_listen: histogram!(HANDSHAKE_DURATION, "route" => r.clone(), "side" => Side::Client.as_str()),
         }
     }
 
@@ -195,9 +196,11 @@ impl RouteMetrics {
         self.activity.connection(result.as_str());
     }
 
-    pub fn handshake_error(&self, side: &'static str, reason: &'static str) {
+    pub fn handshake_error(&self, side: Side, reason: Reason) {
         self.activity.failure(side, reason);
-        counter!(HANDSHAKE_ERRORS, "route" => self.route.clone(), "side" => side, "reason" => reason).increment(1);
+        counter!(HANDSHAKE_ERRORS, "route" => self.route.clone(), "side" => side.as_str(),
+            "reason" => reason.as_str())
+        .increment(1);
     }
 
     /// A connection of a `kernel_tls = "auto"` route stayed on the
@@ -214,10 +217,10 @@ impl RouteMetrics {
         }
     }
 
-    pub fn handshake_time(&self, side: &'static str, took: Duration) {
+    pub fn handshake_time(&self, side: Side, took: Duration) {
         match side {
-            "listen" => self.handshake_listen.record(took.as_secs_f64()),
-            _ => self.handshake_connect.record(took.as_secs_f64()),
+            Side::Client => self.handshake_listen.record(took.as_secs_f64()),
+            Side::Upstream => self.handshake_connect.record(took.as_secs_f64()),
         }
     }
 
@@ -233,14 +236,8 @@ impl RouteMetrics {
         self.activity.upstream(upstream, took, None);
     }
 
-    pub fn session(
-        &self,
-        side: &'static str,
-        version: &'static str,
-        cipher: &'static str,
-        resumed: bool,
-    ) {
-        counter!(TLS_SESSIONS, "route" => self.route.clone(), "side" => side, "version" => version,
+    pub fn session(&self, side: Side, version: &'static str, cipher: &'static str, resumed: bool) {
+        counter!(TLS_SESSIONS, "route" => self.route.clone(), "side" => side.as_str(), "version" => version,
             "cipher" => cipher, "resumed" => if resumed { "true" } else { "false" })
         .increment(1);
     }

@@ -148,11 +148,11 @@ async fn every_bad_server_is_refused_or_accepted_exactly_as_each_verify_mode_say
             let mut reason = None;
             for _ in 0..100 {
                 let m = s.metrics();
-                reason = tls_sidecar::tls::reason::REASONS.iter().find(|r| {
+                reason = tls_sidecar::tls::reason::Reason::ALL.iter().find(|r| {
                     metric_value(
                         &m,
                         "tls_sidecar_handshake_errors_total",
-                        &[("route", name), ("side", "connect"), ("reason", r)],
+                        &[("route", name), ("side", "connect"), ("reason", r.as_str())],
                     )
                     .is_some_and(|v| v >= 1.0)
                 });

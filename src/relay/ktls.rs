@@ -33,7 +33,7 @@ use rustls::{CipherSuite, ProtocolVersion};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::tls::TlsClient;
+use crate::tls::engine::TlsClient;
 
 /// Why a TLS leg runs on the userspace engine rather than kTLS. Its label
 /// is the `reason` of `tls_sidecar_ktls_fallbacks_total`.

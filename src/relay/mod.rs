@@ -1,7 +1,7 @@
 //! The relay: moves bytes between the client's stream and the upstream's
 //! until both directions are finished. It knows nothing of upgrades and
 //! sees two async byte streams; a stream that holds its bytes itself (the
-//! upstream TLS client in [`tls`]) may write them to the other side
+//! upstream TLS engine, `tls::engine`) may write them to the other side
 //! directly ([`Source::poll_splice`]) instead of through the relay's buffer.
 //!
 //! Each direction is its own small state machine (`pipe`): read into a fixed
@@ -13,10 +13,9 @@
 
 pub mod ktls;
 mod pipe;
-mod pool;
 mod splice;
-pub mod tls;
 
+pub use crate::source::{Source, SpliceError};
 pub use splice::{relay_spliced_until, relay_tcp, SpliceEnd};
 
 use std::future::{poll_fn, Future};
@@ -25,7 +24,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWrite;
 use tokio::time::{Instant, Sleep};
 
 pub(crate) use pipe::{Pipe, PipeError};
@@ -102,34 +101,7 @@ pub struct Outcome {
     pub end: End,
 }
 
-/// A stream the relay reads from. Most read into the relay's buffer
-/// (`AsyncRead`); a stream that holds the bytes itself (the unbuffered TLS
-/// client's decrypted records) can instead write them straight to the
-/// other side, saving that copy.
-pub trait Source: AsyncRead + Unpin {
-    /// Reads what is there and writes it to `writer`. `None`: not
-    /// supported, use `poll_read`. `Ready(Ok(0))` is the clean end.
-    fn poll_splice<W: AsyncWrite + Unpin + ?Sized>(
-        &mut self,
-        _cx: &mut Context<'_>,
-        _writer: &mut W,
-    ) -> Option<Poll<Result<usize, SpliceError>>> {
-        None
-    }
-}
-
-/// Which side of a splice failed.
-#[derive(Debug)]
-pub enum SpliceError {
-    Read(io::Error),
-    Write(io::Error),
-}
-
-impl Source for tokio::net::TcpStream {}
-impl Source for tokio::io::DuplexStream {}
 impl Source for ktls::KtlsStream {}
-impl<IO: AsyncRead + AsyncWrite + Unpin> Source for tokio_rustls::client::TlsStream<IO> {}
-impl<IO: AsyncRead + AsyncWrite + Unpin> Source for tokio_rustls::server::TlsStream<IO> {}
 
 /// Told of bytes as they are carried, so counters move while a long-lived
 /// connection is open rather than only when it closes.
@@ -377,3 +349,5 @@ fn decide(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

@@ -11,8 +11,8 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncWrite, ReadBuf};
 
-use super::pool::{self, Pool};
 use super::{Flow, Source, SpliceError};
+use crate::pool::{self, Pool};
 
 pub(crate) enum PipeError {
     Read(io::Error),

@@ -144,9 +144,9 @@ mod linux {
     use tokio::io::Interest;
     use tokio::net::TcpStream;
 
-    use super::super::pool::{self, Pool};
     use super::super::{Flow, Pipe, PipeError, BUFFER_SIZE};
     use super::{AfterError, SpliceEnd};
+    use crate::pool::{self, Pool};
 
     /// The capacity asked of each pipe (F_SETPIPE_SZ): at most this many
     /// bytes per direction are in flight. If the kernel refuses (the

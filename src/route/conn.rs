@@ -22,6 +22,7 @@ use crate::relay;
 use crate::relay::ktls::{self, Fallback};
 use crate::telemetry::ConnResult;
 use crate::tls::material::CertInfo;
+use crate::tls::reason::Reason;
 use crate::tls::{suite_name, version_name};
 
 /// Serves one accepted client to its end. Never panics on peer input and
@@ -127,9 +128,9 @@ async fn establish(
                 .map_err(|_| HandshakeFailure::timeout(Side::Client, limit))
                 .and_then(|r| r)
                 .map_err(Ending::Handshake)?;
-            m.handshake_time("listen", t0.elapsed());
+            m.handshake_time(Side::Client, t0.elapsed());
             let (_, conn) = s.get_ref();
-            record_session(plan, "listen", conn);
+            record_session(plan, Side::Client, conn);
             let subject = conn
                 .peer_certificates()
                 .and_then(|c| c.first())
@@ -171,9 +172,9 @@ async fn establish(
             .map_err(|_| HandshakeFailure::timeout(Side::Upstream, limit))
             .and_then(|r| r)
             .map_err(Ending::Handshake)?;
-            m.handshake_time("connect", t0.elapsed());
+            m.handshake_time(Side::Upstream, t0.elapsed());
             if let Some(conn) = s.tls() {
-                record_session(plan, "connect", conn);
+                record_session(plan, Side::Upstream, conn);
                 if let Some(info) = conn
                     .peer_certificates()
                     .and_then(|c| c.first())
@@ -225,7 +226,7 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), Hands
     let refused = |side: Side, e: std::io::Error| HandshakeFailure {
         side,
         stage: legs::Stage::Tls,
-        reason: "ktls_refused",
+        reason: Reason::KtlsRefused,
         detail: format!("the kernel refused the TLS keys: {e}"),
     };
     let mut early = Vec::new();
@@ -274,7 +275,7 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), Hands
 }
 
 /// Counts an established TLS session on `side`.
-fn record_session(plan: &RoutePlan, side: &'static str, conn: &rustls::CommonState) {
+fn record_session(plan: &RoutePlan, side: Side, conn: &rustls::CommonState) {
     let resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
     plan.metrics.session(
         side,

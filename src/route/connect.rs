@@ -14,6 +14,7 @@ use super::plan::RoutePlan;
 use super::{proxy_header, via};
 use crate::config::Upstream;
 use crate::proxy_protocol::Addrs;
+use crate::tls::reason::{Reason, Side};
 
 /// Every upstream failed; one entry per address tried, in order.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +59,8 @@ pub async fn connect(plan: &RoutePlan, client: Option<Addrs>) -> Result<Connecte
                 plan.metrics
                     .upstream_connect_error(&label, t0.elapsed(), &e);
                 if via::refused(&e) {
-                    plan.metrics.handshake_error("connect", "proxy_refused");
+                    plan.metrics
+                        .handshake_error(Side::Upstream, Reason::ProxyRefused);
                 }
                 attempts.push((label, e));
             }

@@ -29,7 +29,7 @@ use super::plan::RoutePlan;
 use super::stream::Stream;
 use crate::relay::{End, FailKind, Failure, Outcome};
 use crate::telemetry::ConnResult;
-use crate::tls::reason::{classify, describe, rustls_error};
+use crate::tls::reason::{classify, describe, rustls_error, Reason};
 
 /// How long a polite close (close_notify, FIN) may take after an idle
 /// timeout before the sockets are simply dropped.
@@ -140,10 +140,11 @@ pub async fn finish(f: Finished<'_>) {
             if let Some(reason) = refused_after_handshake(o) {
                 if let End::Upstream(fail) = &o.end {
                     tracing::warn!(route = %route, client = %client_addr, upstream = %upstream_label,
-                        side = "connect", reason, "upstream refused us after the handshake: {}",
+                        side = Side::Upstream.as_str(), reason = reason.as_str(),
+                        "upstream refused us after the handshake: {}",
                         describe(&fail.error));
                 }
-                m.handshake_error("connect", reason);
+                m.handshake_error(Side::Upstream, reason);
             }
             tracing::info!(route = %route, client = %client_addr, upstream = %upstream_label, addr = %addr,
                 tls, cipher, engine, bytes_up = o.upstream_bytes, bytes_down = o.downstream_bytes,
@@ -151,21 +152,22 @@ pub async fn finish(f: Finished<'_>) {
                 end = %describe_end(&o.end, close), "connection closed");
         }
         Ending::Handshake(h) => {
-            m.handshake_error(h.side.label(), h.reason);
+            m.handshake_error(h.side, h.reason);
             m.connection(h.result());
             match h.side {
                 Side::Client if h.stage == Stage::ProxyHeader => {
-                    tracing::warn!(route = %route, client = %client_addr, side = "listen",
-                    reason = h.reason, "closing the client: {}", h.detail)
+                    tracing::warn!(route = %route, client = %client_addr, side = h.side.as_str(),
+                    reason = h.reason.as_str(), "closing the client: {}", h.detail)
                 }
                 Side::Client => {
-                    tracing::warn!(route = %route, client = %client_addr, side = "listen",
-                    reason = h.reason, "client TLS handshake failed: {}", h.detail)
+                    tracing::warn!(route = %route, client = %client_addr, side = h.side.as_str(),
+                    reason = h.reason.as_str(), "client TLS handshake failed: {}", h.detail)
                 }
                 Side::Upstream => {
                     let trust = plan.client_tls.as_ref().map(|ct| ct.trust.to_string());
                     tracing::warn!(route = %route, client = %client_addr,
-                        upstream = %upstream_label, addr = %addr, side = "connect", reason = h.reason,
+                        upstream = %upstream_label, addr = %addr, side = h.side.as_str(),
+                        reason = h.reason.as_str(),
                         trust = trust.as_deref().unwrap_or("-"),
                         "upstream handshake failed: {}", h.detail)
                 }
@@ -215,7 +217,7 @@ pub async fn finish(f: Finished<'_>) {
 /// handshake is done, so its refusal (certificate_required, unknown_ca,
 /// ...) arrives as the first read. It is a handshake failure all the same:
 /// its reason, when the relay ended so before any byte came down.
-fn refused_after_handshake(o: &Outcome) -> Option<&'static str> {
+fn refused_after_handshake(o: &Outcome) -> Option<Reason> {
     let End::Upstream(f) = &o.end else {
         return None;
     };
@@ -224,7 +226,7 @@ fn refused_after_handshake(o: &Outcome) -> Option<&'static str> {
         Some(rustls::Error::AlertReceived(_))
     );
     let reason = classify(&f.error);
-    (alert && reason != "other" && o.downstream_bytes == 0).then_some(reason)
+    (alert && reason != Reason::Other && o.downstream_bytes == 0).then_some(reason)
 }
 
 /// How a relay ended, in words for the log.
@@ -305,7 +307,7 @@ mod tests {
         let handshake = Ending::Handshake(HandshakeFailure {
             side: Side::Upstream,
             stage: Stage::Timeout,
-            reason: "timeout",
+            reason: Reason::Timeout,
             detail: String::new(),
         });
         let unreachable = Ending::Unreachable(ConnectError {

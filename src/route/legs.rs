@@ -16,28 +16,10 @@ use super::stream::Stream;
 use crate::config::Upstream;
 use crate::relay;
 use crate::telemetry::ConnResult;
-use crate::tls::reason::{classify, describe, rustls_error};
+pub use crate::tls::reason::Side;
+use crate::tls::reason::{classify, describe, rustls_error, Reason};
 use crate::tls::server::ServerTls;
 use crate::upgrade::{self, UpgradeError};
-
-/// Which leg of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The local application's leg (`listen`).
-    Client,
-    /// The peer's leg (`connect`).
-    Upstream,
-}
-
-impl Side {
-    /// The `side` label of the handshake metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            Side::Client => "listen",
-            Side::Upstream => "connect",
-        }
-    }
-}
 
 /// How a handshake failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +40,7 @@ pub enum Stage {
 pub struct HandshakeFailure {
     pub side: Side,
     pub stage: Stage,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub detail: String,
 }
 
@@ -85,7 +67,7 @@ impl HandshakeFailure {
         HandshakeFailure {
             side,
             stage: Stage::Timeout,
-            reason: "timeout",
+            reason: Reason::Timeout,
             detail: format!("not finished within {}", humantime::format_duration(limit)),
         }
     }
@@ -112,7 +94,7 @@ pub fn server_name(
         None => ServerName::try_from(entry.host.clone()).map_err(|e| HandshakeFailure {
             side: Side::Upstream,
             stage: Stage::Tls,
-            reason: "other",
+            reason: Reason::Other,
             detail: format!(
                 "the connect host {:?} is not a valid TLS name ({e}); set connect_tls.server_name",
                 entry.host
@@ -145,7 +127,7 @@ where
         None => Vec::new(),
     };
     let tls_failure = |e: std::io::Error| HandshakeFailure::tls(Side::Upstream, &e);
-    let tls = relay::tls::connect(ct.config.clone(), name, tcp)
+    let tls = crate::tls::engine::connect(ct.config.clone(), name, tcp)
         .await
         .map_err(tls_failure)?;
     let mut s = Stream::Unbuffered(Box::new(tls));
@@ -215,7 +197,7 @@ pub async fn accept_tls(
         return Err(HandshakeFailure {
             side: Side::Client,
             stage: Stage::Tls,
-            reason: "other",
+            reason: Reason::Other,
             detail: "the client offered no ALPN protocol and listen_tls.alpn_required = true"
                 .into(),
         });
@@ -226,11 +208,11 @@ pub async fn accept_tls(
         let mut f = failure(e);
         // The allow list refused the identity (listen_tls.allow).
         if let Some(who) = crate::tls::identity::take_refusal() {
-            f.reason = "not_authorized";
+            f.reason = Reason::NotAuthorized;
             f.detail = crate::tls::reason::not_authorized(&who);
         }
         if let Some(why) = sni_refusal {
-            f.reason = "no_sni";
+            f.reason = Reason::NoSni;
             f.detail = why;
         }
         f

@@ -14,6 +14,7 @@ use super::plan::RoutePlan;
 use crate::config::Config;
 use crate::proxy_protocol::{self, Addrs, Decoded, Decoder};
 use crate::tls::material::Warning;
+use crate::tls::reason::Reason;
 
 /// The client a connection speaks for: the accepted header's addresses,
 /// or the socket's (peer, local) when the route accepts no header or the
@@ -83,7 +84,7 @@ async fn read_client_header(
     Err(HandshakeFailure {
         side: Side::Client,
         stage: Stage::ProxyHeader,
-        reason: "proxy_protocol",
+        reason: Reason::ProxyProtocol,
         detail: why,
     })
 }

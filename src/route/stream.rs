@@ -11,13 +11,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::relay::ktls::{AfterError, KtlsStream, ServerTls};
-use crate::relay::tls::TlsClient;
 use crate::relay::{Source, SpliceEnd, SpliceError};
+use crate::tls::engine::TlsClient;
 
 pub enum Stream {
     Plain(TcpStream),
     /// We are the TLS client (the upstream leg), on rustls's unbuffered
-    /// API (`relay::tls`).
+    /// API (`tls::engine`).
     Unbuffered(Box<TlsClient<TcpStream>>),
     /// We are the TLS server (the listen leg).
     Server(Box<ServerTls>),

@@ -144,8 +144,8 @@ pub(super) fn route_view(rp: &RoutePlan, now: SystemTime) -> RouteView {
             .failures
             .iter()
             .map(|((side, reason), count)| Failure {
-                side,
-                reason,
+                side: side.as_str(),
+                reason: reason.as_str(),
                 count: *count,
             })
             .collect(),

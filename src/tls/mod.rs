@@ -77,6 +77,7 @@ macro_rules! provider_signatures {
 
 pub mod client;
 pub mod danger;
+pub mod engine;
 pub mod identity;
 pub mod keystore;
 pub mod material;

@@ -1,5 +1,5 @@
-//! Why a handshake failed, as the `reason` label of
-//! `tls_sidecar_handshake_errors_total` and in words for the log.
+//! Why a handshake failed and on which side, as the `reason` and `side`
+//! labels of `tls_sidecar_handshake_errors_total` and in words for the log.
 //!
 //! tokio-rustls reports a rustls error as an `io::Error` wrapping the
 //! `rustls::Error`; a TCP-level end shows as EOF or reset. Both map here.
@@ -8,28 +8,139 @@ use std::io;
 
 use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
 
-/// Every reason label the interface names for handshake errors.
-pub const REASONS: &[&str] = &[
-    "unknown_ca",
-    "expired",
-    "not_yet_valid",
-    "revoked",
-    "revocation_unknown",
-    "name_mismatch",
-    "pin_mismatch",
-    "bad_certificate",
-    "no_client_cert",
-    "protocol_version",
-    "no_sni",
-    "not_authorized",
-    "upgrade_refused",
-    "upgrade_protocol",
-    "proxy_protocol",
-    "proxy_refused",
-    "timeout",
-    "peer_closed",
-    "other",
-];
+/// Why a handshake failed: the `reason` label of
+/// `tls_sidecar_handshake_errors_total` (the interface's names, plus
+/// `ktls_refused`, documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    UnknownCa,
+    Expired,
+    NotYetValid,
+    Revoked,
+    RevocationUnknown,
+    NameMismatch,
+    PinMismatch,
+    BadCertificate,
+    NoClientCert,
+    ProtocolVersion,
+    NoSni,
+    NotAuthorized,
+    UpgradeRefused,
+    UpgradeProtocol,
+    ProxyProtocol,
+    ProxyRefused,
+    Timeout,
+    PeerClosed,
+    /// The kernel refused the TLS keys (`kernel_tls = "on"`).
+    KtlsRefused,
+    Other,
+}
+
+impl Reason {
+    /// Every reason, in label order.
+    pub const ALL: [Reason; 20] = [
+        Reason::UnknownCa,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::Revoked,
+        Reason::RevocationUnknown,
+        Reason::NameMismatch,
+        Reason::PinMismatch,
+        Reason::BadCertificate,
+        Reason::NoClientCert,
+        Reason::ProtocolVersion,
+        Reason::NoSni,
+        Reason::NotAuthorized,
+        Reason::UpgradeRefused,
+        Reason::UpgradeProtocol,
+        Reason::ProxyProtocol,
+        Reason::ProxyRefused,
+        Reason::Timeout,
+        Reason::PeerClosed,
+        Reason::KtlsRefused,
+        Reason::Other,
+    ];
+
+    /// The label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::UnknownCa => "unknown_ca",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::Revoked => "revoked",
+            Reason::RevocationUnknown => "revocation_unknown",
+            Reason::NameMismatch => "name_mismatch",
+            Reason::PinMismatch => "pin_mismatch",
+            Reason::BadCertificate => "bad_certificate",
+            Reason::NoClientCert => "no_client_cert",
+            Reason::ProtocolVersion => "protocol_version",
+            Reason::NoSni => "no_sni",
+            Reason::NotAuthorized => "not_authorized",
+            Reason::UpgradeRefused => "upgrade_refused",
+            Reason::UpgradeProtocol => "upgrade_protocol",
+            Reason::ProxyProtocol => "proxy_protocol",
+            Reason::ProxyRefused => "proxy_refused",
+            Reason::Timeout => "timeout",
+            Reason::PeerClosed => "peer_closed",
+            Reason::KtlsRefused => "ktls_refused",
+            Reason::Other => "other",
+        }
+    }
+
+    /// Which check failed, in words, for a reason rustls reports.
+    fn words(self) -> &'static str {
+        match self {
+            Reason::UnknownCa => "the certificate chain does not lead to a trusted CA",
+            Reason::Expired => "the certificate has expired",
+            Reason::NotYetValid => "the certificate is not valid yet",
+            Reason::Revoked => "a certificate of the chain is revoked by a configured CRL",
+            Reason::RevocationUnknown => {
+                "no revocation list (CRL) is configured for an issuer in the chain"
+            }
+            Reason::NameMismatch => "the certificate does not cover the expected name",
+            Reason::PinMismatch => "the certificate's public key matches none of the pins",
+            Reason::BadCertificate => "the certificate is malformed or uses a refused algorithm",
+            Reason::NoClientCert => "a client certificate was required and none was presented",
+            Reason::ProtocolVersion => {
+                "no TLS version in common (only TLS 1.2 and 1.3 are allowed)"
+            }
+            Reason::NoSni => "the server does not know the name asked for (SNI)",
+            Reason::NotAuthorized => "the peer refused our certificate's identity (access_denied)",
+            _ => "handshake failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which leg of a connection: the `side` label of the handshake metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The local application's leg (`listen`).
+    Client,
+    /// The peer's leg (`connect`).
+    Upstream,
+}
+
+impl Side {
+    /// The label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "listen",
+            Side::Upstream => "connect",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The words for a client whose verified certificate `listen_tls.allow`
 /// refused (reason `not_authorized`); `who` is already escaped.
@@ -38,7 +149,7 @@ pub fn not_authorized(who: &impl std::fmt::Display) -> String {
 }
 
 /// The reason label for a failed handshake.
-pub fn classify(err: &io::Error) -> &'static str {
+pub fn classify(err: &io::Error) -> Reason {
     if let Some(e) = err.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
         return classify_rustls(e);
     }
@@ -46,30 +157,30 @@ pub fn classify(err: &io::Error) -> &'static str {
         io::ErrorKind::UnexpectedEof
         | io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe => "peer_closed",
-        io::ErrorKind::TimedOut => "timeout",
-        _ => "other",
+        | io::ErrorKind::BrokenPipe => Reason::PeerClosed,
+        io::ErrorKind::TimedOut => Reason::Timeout,
+        _ => Reason::Other,
     }
 }
 
 /// The reason label for a rustls error, whichever side detected it.
-pub fn classify_rustls(e: &Error) -> &'static str {
+pub fn classify_rustls(e: &Error) -> Reason {
     use AlertDescription as A;
     use CertificateError as C;
     use PeerIncompatible as P;
     match e {
-        Error::InvalidCertificate(C::UnknownIssuer) => "unknown_ca",
-        Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "expired",
-        Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => "not_yet_valid",
-        Error::InvalidCertificate(C::Revoked) => "revoked",
-        Error::InvalidCertificate(C::UnknownRevocationStatus) => "revocation_unknown",
-        e if super::verify::revocation_unknown(e).is_some() => "revocation_unknown",
+        Error::InvalidCertificate(C::UnknownIssuer) => Reason::UnknownCa,
+        Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => Reason::Expired,
+        Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => Reason::NotYetValid,
+        Error::InvalidCertificate(C::Revoked) => Reason::Revoked,
+        Error::InvalidCertificate(C::UnknownRevocationStatus) => Reason::RevocationUnknown,
+        e if super::verify::revocation_unknown(e).is_some() => Reason::RevocationUnknown,
         Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            "name_mismatch"
+            Reason::NameMismatch
         }
-        Error::InvalidCertificate(C::ApplicationVerificationFailure) => "pin_mismatch",
-        Error::InvalidCertificate(_) => "bad_certificate",
-        Error::NoCertificatesPresented => "no_client_cert",
+        Error::InvalidCertificate(C::ApplicationVerificationFailure) => Reason::PinMismatch,
+        Error::InvalidCertificate(_) => Reason::BadCertificate,
+        Error::NoCertificatesPresented => Reason::NoClientCert,
         Error::PeerIncompatible(
             P::Tls12NotOffered
             | P::Tls12NotOfferedOrEnabled
@@ -79,18 +190,18 @@ pub fn classify_rustls(e: &Error) -> &'static str {
             | P::SupportedVersionsExtensionRequired
             // A ClientHello without signature_algorithms is from before TLS 1.2.
             | P::SignatureAlgorithmsExtensionRequired,
-        ) => "protocol_version",
-        Error::AlertReceived(A::ProtocolVersion) => "protocol_version",
-        Error::AlertReceived(A::UnknownCA) => "unknown_ca",
-        Error::AlertReceived(A::CertificateExpired) => "expired",
-        Error::AlertReceived(A::CertificateRevoked) => "revoked",
-        Error::AlertReceived(A::CertificateRequired) => "no_client_cert",
+        ) => Reason::ProtocolVersion,
+        Error::AlertReceived(A::ProtocolVersion) => Reason::ProtocolVersion,
+        Error::AlertReceived(A::UnknownCA) => Reason::UnknownCa,
+        Error::AlertReceived(A::CertificateExpired) => Reason::Expired,
+        Error::AlertReceived(A::CertificateRevoked) => Reason::Revoked,
+        Error::AlertReceived(A::CertificateRequired) => Reason::NoClientCert,
         Error::AlertReceived(A::BadCertificate | A::UnsupportedCertificate | A::CertificateUnknown) => {
-            "bad_certificate"
+            Reason::BadCertificate
         }
-        Error::AlertReceived(A::UnrecognisedName) => "no_sni",
-        Error::AlertReceived(A::AccessDenied) => "not_authorized",
-        _ => "other",
+        Error::AlertReceived(A::UnrecognisedName) => Reason::NoSni,
+        Error::AlertReceived(A::AccessDenied) => Reason::NotAuthorized,
+        _ => Reason::Other,
     }
 }
 
@@ -114,21 +225,7 @@ pub fn describe(err: &io::Error) -> String {
     if let Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) = e {
         return format!("a handshake message is larger than the 64 KiB TLS implementations accept (a certificate chain or CA list too long): {e}");
     }
-    let what = match classify_rustls(e) {
-        "unknown_ca" => "the certificate chain does not lead to a trusted CA",
-        "expired" => "the certificate has expired",
-        "not_yet_valid" => "the certificate is not valid yet",
-        "revoked" => "a certificate of the chain is revoked by a configured CRL",
-        "revocation_unknown" => "no revocation list (CRL) is configured for an issuer in the chain",
-        "name_mismatch" => "the certificate does not cover the expected name",
-        "pin_mismatch" => "the certificate's public key matches none of the pins",
-        "bad_certificate" => "the certificate is malformed or uses a refused algorithm",
-        "no_client_cert" => "a client certificate was required and none was presented",
-        "protocol_version" => "no TLS version in common (only TLS 1.2 and 1.3 are allowed)",
-        "no_sni" => "the server does not know the name asked for (SNI)",
-        "not_authorized" => "the peer refused our certificate's identity (access_denied)",
-        _ => "handshake failed",
-    };
+    let what = classify_rustls(e).words();
     format!("{what}: {e}")
 }
 
@@ -148,20 +245,20 @@ mod tests {
     #[test]
     fn certificate_failures_map_to_their_reasons() {
         let cases = [
-            (CertificateError::UnknownIssuer, "unknown_ca"),
-            (CertificateError::Expired, "expired"),
-            (CertificateError::NotValidYet, "not_yet_valid"),
-            (CertificateError::Revoked, "revoked"),
+            (CertificateError::UnknownIssuer, Reason::UnknownCa),
+            (CertificateError::Expired, Reason::Expired),
+            (CertificateError::NotValidYet, Reason::NotYetValid),
+            (CertificateError::Revoked, Reason::Revoked),
             (
                 CertificateError::UnknownRevocationStatus,
-                "revocation_unknown",
+                Reason::RevocationUnknown,
             ),
-            (CertificateError::NotValidForName, "name_mismatch"),
+            (CertificateError::NotValidForName, Reason::NameMismatch),
             (
                 CertificateError::ApplicationVerificationFailure,
-                "pin_mismatch",
+                Reason::PinMismatch,
             ),
-            (CertificateError::BadSignature, "bad_certificate"),
+            (CertificateError::BadSignature, Reason::BadCertificate),
         ];
         for (c, want) in cases {
             assert_eq!(classify(&wrap(Error::InvalidCertificate(c))), want);
@@ -174,17 +271,17 @@ mod tests {
             classify(&wrap(Error::AlertReceived(
                 AlertDescription::CertificateRequired
             ))),
-            "no_client_cert"
+            Reason::NoClientCert
         );
         assert_eq!(
             classify(&wrap(Error::AlertReceived(
                 AlertDescription::ProtocolVersion
             ))),
-            "protocol_version"
+            Reason::ProtocolVersion
         );
         assert_eq!(
             classify(&wrap(Error::AlertReceived(AlertDescription::UnknownCA))),
-            "unknown_ca"
+            Reason::UnknownCa
         );
     }
 
@@ -192,13 +289,23 @@ mod tests {
     fn transport_ends_are_peer_closed_and_every_label_is_listed() {
         assert_eq!(
             classify(&io::ErrorKind::UnexpectedEof.into()),
-            "peer_closed"
+            Reason::PeerClosed
         );
         assert_eq!(
             classify(&io::ErrorKind::ConnectionReset.into()),
-            "peer_closed"
+            Reason::PeerClosed
         );
-        assert_eq!(classify(&io::ErrorKind::TimedOut.into()), "timeout");
-        assert_eq!(REASONS.len(), 19);
+        assert_eq!(classify(&io::ErrorKind::TimedOut.into()), Reason::Timeout);
+        assert_eq!(Reason::ALL.len(), 20);
+        let mut labels: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), Reason::ALL.len(), "labels are distinct");
+        assert_eq!(Reason::PeerClosed.as_str(), "peer_closed");
+        assert_eq!(Reason::KtlsRefused.as_str(), "ktls_refused");
+        assert_eq!(
+            (Side::Client.as_str(), Side::Upstream.as_str()),
+            ("listen", "connect")
+        );
     }
 }

@@ -6,6 +6,7 @@
 use super::profiles::imap_greeting;
 use super::script::{Matcher, Relay, Script, Step};
 use super::Limits;
+use crate::tls::reason::Reason;
 
 /// The exchange finished: start TLS on the upstream socket.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -34,12 +35,12 @@ pub enum UpgradeError {
 
 impl UpgradeError {
     /// The `reason` label of `tls_sidecar_handshake_errors_total`.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            UpgradeError::Refused(_) => "upgrade_refused",
-            UpgradeError::Protocol(_) => "upgrade_protocol",
-            UpgradeError::PeerClosed(_) => "peer_closed",
-            UpgradeError::Io(_) => "other",
+            UpgradeError::Refused(_) => Reason::UpgradeRefused,
+            UpgradeError::Protocol(_) => Reason::UpgradeProtocol,
+            UpgradeError::PeerClosed(_) => Reason::PeerClosed,
+            UpgradeError::Io(_) => Reason::Other,
         }
     }
 }

@@ -15,7 +15,7 @@ struct Run {
     to_upstream: Vec<u8>,
     to_client: Vec<u8>,
     result: Result<Upgraded, String>,
-    reason: Option<&'static str>,
+    reason: Option<Reason>,
 }
 
 /// Runs `script`, feeding the server's and the client's recorded bytes in
@@ -115,7 +115,7 @@ fn injection(script: &Script, exchange: &[u8], extra: &[u8], client: &[u8]) {
             &[client],
             Limits::default(),
         );
-        assert_eq!(r.reason, Some("upgrade_protocol"), "split {i}: {r:?}");
+        assert_eq!(r.reason, Some(Reason::UpgradeProtocol), "split {i}: {r:?}");
         assert!(
             r.result
                 .as_ref()
@@ -163,14 +163,14 @@ fn postgres_answers_gssenc_then_ssl_requests_and_a_client_that_starts_directly()
 fn postgres_refusal_and_garbage_and_injection() {
     let script = builtin(Profile::Postgres, "x");
     let r = run_chunks(&script, &[b"N"], &[STARTUP], Limits::default());
-    assert_eq!(r.reason, Some("upgrade_refused"), "{r:?}");
+    assert_eq!(r.reason, Some(Reason::UpgradeRefused), "{r:?}");
     let r = run_chunks(
         &script,
         &[b"E\x00\x00\x00\x08xxxx"],
         &[STARTUP],
         Limits::default(),
     );
-    assert_eq!(r.reason, Some("upgrade_protocol"), "{r:?}");
+    assert_eq!(r.reason, Some(Reason::UpgradeProtocol), "{r:?}");
     // A byte after the go-ahead, in the same read as it: injection.
     injection(&script, b"S", b"\x16\x03\x03", STARTUP);
 }
@@ -197,13 +197,13 @@ fn smtp_454_is_a_refusal_with_the_servers_words_and_eof_is_peer_closed() {
         &[],
         Limits::default(),
     );
-    assert_eq!(r.reason, Some("upgrade_refused"));
+    assert_eq!(r.reason, Some(Reason::UpgradeRefused));
     assert!(r
         .result
         .unwrap_err()
         .contains("454 4.7.0 TLS not available"));
     let r = run_chunks(&script, &[b"220 hi\r\n250-ok\r\n"], &[], Limits::default());
-    assert_eq!(r.reason, Some("peer_closed"));
+    assert_eq!(r.reason, Some(Reason::PeerClosed));
     // The go-ahead and a smuggled response in one read.
     injection(&script, SMTP_SERVER, b"250 injected\r\n", b"");
 }
@@ -222,7 +222,7 @@ fn pop3_imap_and_ftp_switch_after_their_go_ahead() {
         &[],
         Limits::default(),
     );
-    assert_eq!(r.reason, Some("upgrade_refused"));
+    assert_eq!(r.reason, Some(Reason::UpgradeRefused));
 
     let imap = builtin(Profile::Imap, "h");
     every_split(&imap, b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n* BYE-ish untagged\r\na001 OK Begin TLS\r\n", b"", |r| {
@@ -236,7 +236,7 @@ fn pop3_imap_and_ftp_switch_after_their_go_ahead() {
         &[],
         Limits::default(),
     );
-    assert_eq!(r.reason, Some("upgrade_refused"));
+    assert_eq!(r.reason, Some(Reason::UpgradeRefused));
 
     let ftp = builtin(Profile::Ftp, "h");
     every_split(
@@ -293,7 +293,7 @@ fn ldap_starttls_success_and_refusal_and_long_form_lengths() {
     });
     let no = ldap_response(2, b"StartTLS not supported");
     let r = run_chunks(&ldap, &[&no], &[], Limits::default());
-    assert_eq!(r.reason, Some("upgrade_refused"));
+    assert_eq!(r.reason, Some(Reason::UpgradeRefused));
     assert!(r
         .result
         .unwrap_err()
@@ -308,7 +308,7 @@ fn ldap_starttls_success_and_refusal_and_long_form_lengths() {
         &[],
         Limits::default(),
     );
-    assert_eq!(r.reason, Some("upgrade_protocol"));
+    assert_eq!(r.reason, Some(Reason::UpgradeProtocol));
 }
 
 #[test]
@@ -348,10 +348,10 @@ fn a_script_with_every_step_kind_runs_in_order() {
     );
     // A client that says something else to a required client_expect.
     let r = run_chunks(&script, &[b""], &[b"BYE\r\n"], Limits::default());
-    assert_eq!(r.reason, Some("upgrade_protocol"));
+    assert_eq!(r.reason, Some(Reason::UpgradeProtocol));
     // A client that leaves.
     let r = run_chunks(&script, &[b""], &[], Limits::default());
-    assert_eq!(r.reason, Some("peer_closed"));
+    assert_eq!(r.reason, Some(Reason::PeerClosed));
 }
 
 #[test]
@@ -363,12 +363,12 @@ fn waits_are_bounded_by_the_byte_limits() {
     };
     let long_line = vec![b'2'; 100];
     let r = run_chunks(&script, &[&long_line], &[], limits);
-    assert_eq!(r.reason, Some("upgrade_protocol"));
+    assert_eq!(r.reason, Some(Reason::UpgradeProtocol));
     assert!(r.result.unwrap_err().contains("longer than 64 bytes"));
     // Endless continuation lines, each short: the total limit ends it.
     let many: Vec<u8> = b"220-x\r\n".repeat(500);
     let r = run_chunks(&script, &[&many], &[], limits);
-    assert_eq!(r.reason, Some("upgrade_protocol"));
+    assert_eq!(r.reason, Some(Reason::UpgradeProtocol));
 }
 
 #[test]

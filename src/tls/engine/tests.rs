@@ -1,25 +1,29 @@
 //! The unbuffered TLS client against a rustls server (tokio-rustls) over
-//! in-memory pipes: bulk both ways, half-close, truncation, close_notify,
-//! KeyUpdate, session tickets, backpressure, idle memory, handshake errors.
+//! in-memory pipes: half-close, truncation, close_notify, KeyUpdate,
+//! session tickets, backpressure, idle memory, handshake errors. The relay
+//! over it (bulk both ways, splice) is tested in `relay::tls_tests`, with
+//! the helpers here.
 
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio_rustls::server::TlsStream as ServerStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::buffers::{POOL_IN, RECORD_PLAIN, STASH_SIZE};
 use super::*;
-use crate::relay::{relay, End, FailKind};
+use crate::tls::reason::Reason;
 
-struct Pki {
-    server: Arc<rustls::ServerConfig>,
-    client: Arc<rustls::ClientConfig>,
+pub(crate) struct Pki {
+    pub(crate) server: Arc<rustls::ServerConfig>,
+    pub(crate) client: Arc<rustls::ClientConfig>,
 }
 
-fn pki(versions: &[&'static rustls::SupportedProtocolVersion]) -> Pki {
+pub(crate) fn pki(versions: &[&'static rustls::SupportedProtocolVersion]) -> Pki {
     pki_named(versions, &["localhost"])
 }
 
@@ -70,7 +74,10 @@ fn name() -> ServerName<'static> {
     ServerName::try_from("localhost").unwrap()
 }
 
-async fn pair(p: &Pki, pipe: usize) -> (TlsClient<DuplexStream>, ServerStream<DuplexStream>) {
+pub(crate) async fn pair(
+    p: &Pki,
+    pipe: usize,
+) -> (TlsClient<DuplexStream>, ServerStream<DuplexStream>) {
     let (c, s) = duplex(pipe);
     let (c, s) = tokio::join!(
         connect(p.client.clone(), name(), c),
@@ -90,7 +97,7 @@ fn pattern(seed: u64, len: usize) -> impl Iterator<Item = u8> {
 }
 
 /// Writes `len` pattern bytes in odd-sized chunks, then shuts down.
-async fn send<W: AsyncWrite + Unpin>(w: &mut W, seed: u64, len: usize) {
+pub(crate) async fn send<W: AsyncWrite + Unpin>(w: &mut W, seed: u64, len: usize) {
     let data: Vec<u8> = pattern(seed, len).collect();
     let mut off = 0;
     let mut step = 1;
@@ -104,7 +111,7 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, seed: u64, len: usize) {
 }
 
 /// Reads to the end and checks the bytes against the pattern.
-async fn check<R: AsyncRead + Unpin>(r: &mut R, seed: u64, len: usize) {
+pub(crate) async fn check<R: AsyncRead + Unpin>(r: &mut R, seed: u64, len: usize) {
     let mut want = pattern(seed, len);
     let mut buf = vec![0u8; 50_000];
     let mut got = 0;
@@ -119,35 +126,6 @@ async fn check<R: AsyncRead + Unpin>(r: &mut R, seed: u64, len: usize) {
         }
     }
     assert_eq!(got, len);
-}
-
-#[tokio::test]
-async fn sixty_four_mib_both_ways_through_the_relay_arrive_intact() {
-    const LEN: usize = 64 << 20;
-    let p = pki(&[&rustls::version::TLS13]);
-    let (tls, server) = pair(&p, 256 * 1024).await;
-    let (mut app, mut client) = duplex(256 * 1024);
-    let mut tls = tls;
-    let relay = tokio::spawn(async move {
-        let out = relay(&mut client, &mut tls, Duration::from_secs(60), &()).await;
-        let held = tls.buffered_capacity();
-        (out, held)
-    });
-    let (mut sr, mut sw) = tokio::io::split(server);
-    let (mut ar, mut aw) = tokio::io::split(&mut app);
-    tokio::join!(
-        send(&mut aw, 1, LEN),
-        check(&mut sr, 1, LEN),
-        send(&mut sw, 2, LEN),
-        check(&mut ar, 2, LEN),
-    );
-    let (out, held) = relay.await.unwrap();
-    assert!(matches!(out.end, End::Closed), "{:?}", out.end);
-    assert_eq!(
-        (out.upstream_bytes, out.downstream_bytes),
-        (LEN as u64, LEN as u64)
-    );
-    assert_eq!(held, 0, "nothing in flight: no buffer held");
 }
 
 #[tokio::test]
@@ -279,18 +257,6 @@ async fn a_tcp_end_without_close_notify_is_unexpected_eof_after_the_data() {
     assert_eq!(&b, b"partial");
     let e = c.read(&mut [0u8; 8]).await.unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
-
-    // Through the relay that is a truncation by the upstream.
-    let (tls, s) = pair(&p, 64 * 1024).await;
-    let mut tls = tls;
-    let (io, _) = s.into_inner();
-    drop(io);
-    let (_app, mut client) = duplex(1024);
-    let out = relay(&mut client, &mut tls, Duration::from_secs(5), &()).await;
-    match out.end {
-        End::Upstream(f) => assert_eq!(f.kind, FailKind::Truncated),
-        e => panic!("{e:?}"),
-    }
 }
 
 #[tokio::test]
@@ -394,7 +360,7 @@ async fn handshake_failures_are_rustls_errors_for_the_reason_labels() {
         TlsAcceptor::from(p.server.clone()).accept(s)
     );
     let e = c.err().expect("an unknown CA fails");
-    assert_eq!(crate::tls::reason::classify(&e), "unknown_ca");
+    assert_eq!(crate::tls::reason::classify(&e), Reason::UnknownCa);
     let Err(se) = s else {
         panic!("the server saw our alert")
     };
@@ -404,38 +370,43 @@ async fn handshake_failures_are_rustls_errors_for_the_reason_labels() {
     let (c, s) = duplex(1024);
     drop(s);
     let e = connect(p.client.clone(), name(), c).await.err().unwrap();
-    assert_eq!(crate::tls::reason::classify(&e), "peer_closed");
+    assert_eq!(crate::tls::reason::classify(&e), Reason::PeerClosed);
 }
 
 #[tokio::test]
-async fn splicing_to_a_stalled_client_holds_at_most_one_record_of_plaintext() {
+async fn a_corrupt_record_fails_every_later_call_and_the_server_gets_our_alert() {
     let p = pki(&[&rustls::version::TLS13]);
-    let (mut tls, s) = pair(&p, 1 << 20).await;
-    let (_sr, mut sw) = tokio::io::split(s);
-    let flood = tokio::spawn(async move {
-        let _ = tokio::time::timeout(Duration::from_millis(500), async {
-            loop {
-                if sw.write_all(&[3u8; 16_384]).await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await;
-        sw
-    });
-    // The client's side takes 1 KiB and is never read.
-    let (_app_never_reads, mut client) = duplex(1024);
-    let r = tokio::time::timeout(
-        Duration::from_millis(300),
-        relay(&mut client, &mut tls, Duration::from_secs(60), &()),
-    )
+    let (mut c, mut s) = pair(&p, 64 * 1024).await;
+    // An application-data record that no key decrypts, under the server's
+    // TLS, straight on its socket.
+    let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+    record.extend_from_slice(&[0u8; 0x20]);
+    s.get_mut().0.write_all(&record).await.unwrap();
+    let e = c.read(&mut [0u8; 8]).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    let again = c.read(&mut [0u8; 8]).await.unwrap_err();
+    assert_eq!(again.to_string(), e.to_string(), "a later read reports it");
+    let write = c.write(b"late").await.unwrap_err();
+    assert_eq!(write.to_string(), e.to_string(), "so does a write");
+    let se = s.read(&mut [0u8; 8]).await.unwrap_err();
+    assert!(se.to_string().contains("BadRecordMac"), "{se}");
+}
+
+#[tokio::test]
+async fn a_write_behind_a_full_batch_the_socket_cannot_take_takes_nothing() {
+    let p = pki(&[&rustls::version::TLS13]);
+    let (mut c, _s_never_reads) = pair(&p, 1024).await;
+    let chunk = vec![1u8; RECORD_PLAIN];
+    for _ in 0..4 {
+        let n = c.write(&chunk).await.unwrap();
+        assert_eq!(n, RECORD_PLAIN, "a batch fills without the socket");
+    }
+    let polled = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut c).poll_write(cx, &chunk))
+    })
     .await;
-    assert!(r.is_err(), "the relay waits for the stalled client");
     assert!(
-        tls.stashed() <= RECORD_PLAIN,
-        "stash {} with a stalled writer",
-        tls.stashed()
+        polled.is_pending(),
+        "the full batch leaves first: {polled:?}"
     );
-    assert!(tls.buffered_capacity() <= IN_SIZE + RECORD_PLAIN + OUT_SIZE);
-    drop(flood);
 }

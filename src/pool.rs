@@ -1,7 +1,8 @@
-//! A small per-thread pool of reusable things (relay buffers, kernel
-//! pipes): taken while bytes are in flight, given back when a direction
-//! has nothing more for now, so an idle connection holds none and a busy
-//! thread does not allocate per burst. Beyond `max` items they are freed.
+//! A small per-thread pool of reusable things (the relay's and the TLS
+//! engine's buffers, kernel pipes): taken while bytes are in flight, given
+//! back when a direction has nothing more for now, so an idle connection
+//! holds none and a busy thread does not allocate per burst. Beyond `max`
+//! items they are freed.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
