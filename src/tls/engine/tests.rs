@@ -96,6 +96,23 @@ fn pattern(seed: u64, len: usize) -> impl Iterator<Item = u8> {
     })
 }
 
+/// A ping and its pong; the client holds no buffer before or after.
+async fn ping_pong_holds_no_buffer_when_idle(
+    c: &mut TlsClient<DuplexStream>,
+    s: &mut ServerStream<DuplexStream>,
+) {
+    assert_eq!(c.buffered_capacity(), 0, "after the handshake");
+    c.write_all(b"ping").await.unwrap();
+    c.flush().await.unwrap();
+    let mut b = [0u8; 4];
+    s.read_exact(&mut b).await.unwrap();
+    s.write_all(b"pong").await.unwrap();
+    s.flush().await.unwrap();
+    c.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"pong");
+    assert_eq!(c.buffered_capacity(), 0, "idle again");
+}
+
 /// Writes `len` pattern bytes in odd-sized chunks, then shuts down.
 pub(crate) async fn send<W: AsyncWrite + Unpin>(w: &mut W, seed: u64, len: usize) {
     let data: Vec<u8> = pattern(seed, len).collect();
@@ -136,16 +153,7 @@ async fn tls12_works_and_an_idle_connection_holds_no_buffer() {
         c.session().protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_2)
     );
-    assert_eq!(c.buffered_capacity(), 0, "after the handshake");
-    c.write_all(b"ping").await.unwrap();
-    c.flush().await.unwrap();
-    let mut b = [0u8; 4];
-    s.read_exact(&mut b).await.unwrap();
-    s.write_all(b"pong").await.unwrap();
-    s.flush().await.unwrap();
-    c.read_exact(&mut b).await.unwrap();
-    assert_eq!(&b, b"pong");
-    assert_eq!(c.buffered_capacity(), 0, "idle again");
+    ping_pong_holds_no_buffer_when_idle(&mut c, &mut s).await;
 }
 
 #[tokio::test]
@@ -159,16 +167,7 @@ async fn a_server_certificate_near_the_64_kib_limit_works_and_idle_holds_no_buff
             (56 * 1024..0x1_0000).contains(&leaf_len),
             "leaf {leaf_len} bytes"
         );
-        assert_eq!(c.buffered_capacity(), 0, "after the handshake");
-        c.write_all(b"ping").await.unwrap();
-        c.flush().await.unwrap();
-        let mut b = [0u8; 4];
-        s.read_exact(&mut b).await.unwrap();
-        s.write_all(b"pong").await.unwrap();
-        s.flush().await.unwrap();
-        c.read_exact(&mut b).await.unwrap();
-        assert_eq!(&b, b"pong");
-        assert_eq!(c.buffered_capacity(), 0, "idle again");
+        ping_pong_holds_no_buffer_when_idle(&mut c, &mut s).await;
         // The pool never keeps a handshake-sized buffer.
         POOL_IN.with(|p| assert!(p.all(|b| b.len() == IN_SIZE)));
     }
