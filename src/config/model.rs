@@ -130,6 +130,15 @@ impl KernelTls {
             other => Err(format!("{other:?} is not one of \"auto\", \"off\"")),
         }
     }
+
+    /// The value as written in the config (the `kernel_tls` label of
+    /// `route_info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KernelTls::Auto => "auto",
+            KernelTls::Off => "off",
+        }
+    }
 }
 
 /// One `connect` entry: a host (DNS name or IP literal, resolved at connect
