@@ -12,6 +12,8 @@
 #   bash tests/ktls-guest.sh 'endings:--skip idle' # NAME:ARGS passes libtest arguments
 #   KTLS_GUEST_ENGINES=auto bash tests/ktls-guest.sh   # one engine only
 #   KTLS_GUEST_FILTER='ktls' bash tests/ktls-guest.sh  # a libtest name filter
+#   KTLS_GUEST_PARALLEL=0 ...   # the engines one after the other (default: side by side)
+#   KTLS_GUEST_NO_VM=1 ...      # the same script on this host (checks the runner)
 #
 # Installs what it needs when missing (idempotent, non-interactive):
 #   apt: qemu-system-x86 linux-image-amd64 busybox-static kmod (python3-pip)
@@ -36,6 +38,10 @@ export DEBIAN_FRONTEND=noninteractive
 # default "auto off"). tests/ktls.rs expects "auto" (its configs say so;
 # the variable would override that): on another engine only its test of
 # the variable itself runs (own_engine below).
+# The set: the relay (bulk, half-close, truncation, resets), endings,
+# listen_tls, upgrades against real servers, handshakes of every size
+# (record-by-record reads on the listen side), client identity rules, PROXY
+# headers and CONNECT proxies: everything that relays over a TLS leg.
 # Skipped in the guest (they still run on the host): two tests whose
 # bounds emulation cannot meet and that do not touch TLS's engine: a plain
 # route's 1 s idle timeout against a slow reader, and Python's http.server
@@ -46,6 +52,10 @@ default_set=(
   "endings:--skip idle_timeout_with_bytes_stuck_in_flight_resets_the_client"
   "listen_tls:--skip client_certificates_are_required_and_checked_against_client_ca --skip curl_gets_a_real_page_through_the_terminator"
   upgrade_servers
+  large_handshake
+  client_identity
+  proxy_protocol
+  via_proxy
 )
 own_engine=" ktls "
 own_engine_filter="every_sidecar_a_test_starts_runs_the_engine_the_environment_chooses"
@@ -55,6 +65,9 @@ for e in $engines; do
   case $e in auto | off) ;; *) echo "ktls-guest: engine $e is not auto or off" >&2; exit 2 ;; esac
 done
 per_binary_timeout=${KTLS_GUEST_TEST_TIMEOUT:-300}
+# 1: the engines' runs go side by side (two vCPUs; most of the tests' time
+# is waiting on bounded timers and peers, not CPU).
+parallel=${KTLS_GUEST_PARALLEL:-1}
 guest_timeout=${KTLS_GUEST_TIMEOUT:-1200}
 
 # --- what the guest runner needs -------------------------------------------
@@ -113,12 +126,25 @@ inner="$work/inner.sh"
   echo 'ip link set lo up 2>/dev/null || true'
   echo 'if modprobe tls; then echo "guest: tls module loaded"; else echo "guest: modprobe tls FAILED"; fi'
   echo 'grep -q "^tls " /proc/modules && echo "guest: kTLS available" || echo "guest: kTLS NOT available"'
+  # What the sidecar makes of this kernel, and how long its probe takes
+  # (twice: the kernel sets a cipher up on its first use).
+  printf 'kernel_tls = "auto"\n[[route]]\nname = "probe"\nlisten = "127.0.0.1:1"\nconnect = ["localhost:2"]\n[route.connect_tls]\n' >"$work/probe.toml"
+  cat <<EOF
+for i in 1 2; do
+  t=\$(date +%s%N)
+  line=\$('$root/target/debug/tls-sidecar' check -c '$work/probe.toml' 2>&1 | grep 'engine:' | sed 's/^ *//')
+  echo "guest: sidecar's kernel probe \$i: \$line (\$(( (\$(date +%s%N) - t) / 1000000 )) ms)"
+done
+EOF
   cat <<'EOF'
-status=0
-declare -A passed failed bins_ok bins_bad
-# run ENGINE NAME EXE [LIBTEST ARGS]: one test binary on one engine. Prints
-# one line, and on failure the failing tests' names and the output; keeps
-# every test's result line in $keep/ENGINE.txt.
+# Each engine's run is a subshell (the engines may run side by side):
+# it counts in its own variables and leaves its summary line in
+# $work/summary.ENGINE and the failing binaries' output in
+# $work/fail.ENGINE, printed after every engine is done.
+status=0 passed=0 failed=0 bins_ok=0 bins_bad=""
+# run ENGINE NAME EXE [LIBTEST ARGS]: one test binary on one engine: one
+# line, PASS or FAIL with the libtest counts, and each failing test named;
+# every test's result line goes to $keep/ENGINE.txt.
 run() {
   local engine=$1 name=$2 exe=$3; shift 3
   local out="$work/$engine.$name.out" start took rc counts
@@ -130,30 +156,36 @@ run() {
   took=$(( $(date +%s) - start ))
   counts=$(grep -E '^test result' "$out" | tail -1 | sed 's/^test result: //')
   grep -E '^test .* \.\.\. ' "$out" | sed "s/^test /$name: /" >>"$keep/$engine.txt"
-  passed[$engine]=$(( ${passed[$engine]:-0} + $(grep -cE '^test .* \.\.\. ok$' "$out") ))
-  failed[$engine]=$(( ${failed[$engine]:-0} + $(grep -cE '^test .* \.\.\. FAILED$' "$out") ))
+  passed=$(( passed + $(grep -cE '^test .* \.\.\. ok$' "$out") ))
+  failed=$(( failed + $(grep -cE '^test .* \.\.\. FAILED$' "$out") ))
   if [ $rc -eq 0 ]; then
     echo "guest: PASS [kernel_tls=$engine] $name (${took}s): $counts"
-    bins_ok[$engine]=$(( ${bins_ok[$engine]:-0} + 1 ))
+    bins_ok=$(( bins_ok + 1 ))
     return
   fi
   status=1
-  bins_bad[$engine]="${bins_bad[$engine]:-} $name"
-  [ $rc -eq 124 ] && echo "guest: TIMEOUT [kernel_tls=$engine] $name after ${per_binary_timeout}s"
-  echo "guest: FAIL [kernel_tls=$engine] $name (exit $rc, ${took}s): ${counts:-no libtest summary}"
+  bins_bad="$bins_bad $name"
+  local why="exit $rc"
+  [ $rc -eq 124 ] && why="TIMEOUT after ${per_binary_timeout}s"
+  echo "guest: FAIL [kernel_tls=$engine] $name ($why, ${took}s): ${counts:-no libtest summary}"
   grep -E '^test .* \.\.\. FAILED$' "$out" |
     sed "s/^test /guest:   failed [kernel_tls=$engine] $name: /; s/ \.\.\. FAILED\$//"
-  echo "    --- [kernel_tls=$engine] $name: its output (passing tests' lines left out) ---"
-  grep -vE '^test .* \.\.\. ok$' "$out" | tail -150 | sed 's/^/    /'
+  {
+    echo "    --- [kernel_tls=$engine] $name: its output (passing tests' lines left out) ---"
+    grep -vE '^test .* \.\.\. ok$' "$out" | tail -150 | sed 's/^/    /'
+  } >>"$work/fail.$engine"
 }
-# summary ENGINE SECONDS
-summary() {
-  echo "guest: engine kernel_tls=$1: ${passed[$1]:-0} tests passed, ${failed[$1]:-0} failed;" \
-    "${bins_ok[$1]:-0} binaries passed${bins_bad[$1]:+, failed:${bins_bad[$1]}} (${2}s)"
+# done_engine ENGINE START: its summary line and status, for the end.
+done_engine() {
+  echo "guest: engine kernel_tls=$1: $passed tests passed, $failed failed;" \
+    "$bins_ok binaries passed${bins_bad:+, failed:$bins_bad} ($(( $(date +%s) - $2 ))s)" >"$work/summary.$1"
+  echo $status >"$work/status.$1"
 }
 EOF
   for engine in $engines; do
-    echo "echo 'guest: --- engine kernel_tls=$engine ---'; engine_start=\$(date +%s)"
+    echo "engine_$engine() {"
+    echo "  local start=\$(date +%s)"
+    echo "  echo 'guest: --- engine kernel_tls=$engine ---'"
     for t in "${set_[@]}"; do
       name=${t%%:*}
       filter=""
@@ -164,9 +196,22 @@ EOF
       fi
       exe=$(printf '%s\n' "$paths" | awk -v n="$name" '$1 == n { print $2 }' | tail -1)
       [ -n "$exe" ] || { echo "ktls-guest: no binary for $name" >&2; exit 2; }
-      echo "run $engine $name '$exe' $filter"
+      echo "  run $engine $name '$exe' $filter"
     done
-    echo "summary $engine \$(( \$(date +%s) - engine_start ))"
+    echo "  done_engine $engine \$start"
+    echo "}"
+  done
+  if [ "$parallel" = 1 ]; then
+    echo "echo 'guest: the engines run side by side'"
+    for engine in $engines; do echo "( engine_$engine ) &"; done
+    echo "wait"
+  else
+    for engine in $engines; do echo "( engine_$engine )"; done
+  fi
+  for engine in $engines; do
+    echo "[ -s '$work/fail.$engine' ] && cat '$work/fail.$engine'"
+    echo "cat '$work/summary.$engine' 2>/dev/null || echo 'guest: engine kernel_tls=$engine: no summary (its run did not finish)'"
+    echo "[ \"\$(cat '$work/status.$engine' 2>/dev/null)\" = 0 ] || status=1"
   done
   echo 'echo "guest: done status=$status"'
   echo 'exit $status'
@@ -179,14 +224,17 @@ if [ "${KTLS_GUEST_KVM:-0}" = 1 ]; then kvm=(); fi
 log="$work/guest.log"
 start=$(date +%s)
 set +e
-timeout -k 10 "$guest_timeout" vng "${kvm[@]}" --force-9p --memory 2G --cpus 2 \
-  --run "$kernel" --rwdir "$root/target" --exec "$inner" </dev/null >"$log" 2>&1
+if [ "${KTLS_GUEST_NO_VM:-0}" = 1 ]; then
+  # The same script on this host's kernel: for checking the runner itself.
+  timeout -k 10 "$guest_timeout" bash "$inner" </dev/null >"$log" 2>&1
+else
+  timeout -k 10 "$guest_timeout" vng "${kvm[@]}" --force-9p --memory 2G --cpus 2 \
+    --run "$kernel" --rwdir "$root/target" --exec "$inner" </dev/null >"$log" 2>&1
+fi
 vrc=$?
 set -e
 took=$(( $(date +%s) - start ))
 grep -E '^(guest:|    )' "$log" || true
-# The summary lines again, last, where a reader of a long CI log looks.
-grep -E '^guest: engine ' "$log" | sed 's/^guest: /ktls-guest: /' || true
 if grep -q '^guest: done status=0' "$log"; then
   echo "ktls-guest: all passed in the guest (${took}s in all, kernel $kver)"
   exit 0

@@ -157,7 +157,9 @@ impl Sidecar {
     }
 
     pub fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Generous: under emulation (tests/ktls-guest.sh) on a loaded host,
+        // a start with kernel_tls = "auto" (its kernel probe) took over 20 s.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Some((200, _)) = http_get(self.admin, "/readyz") {
                 return;
