@@ -153,7 +153,7 @@ daemon off;
 worker_processes 1;
 pid $W/nginx/nginx.pid;
 error_log $W/nginx/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 1000; }
 http {
   access_log off;
   client_body_temp_path $W/nginx/body;
@@ -300,6 +300,11 @@ for round in $(seq "$ROUNDS"); do
     "$BIN" run -c "$W/c.toml" >"$W/sc.log" 2>&1 &
     SC=$!
     for _ in $(seq 600); do grep -q '"serving"' "$W/sc.log" 2>/dev/null && break; sleep 0.1; done
+    if ! kill -0 $SC 2>/dev/null || ! grep -q '"serving"' "$W/sc.log"; then
+      say "the sidecar (kernel_tls = $setting) did not start; its log:"
+      sed 's/^/  | /' "$W/sc.log" >&2
+      exit 1
+    fi
     for case in $CASES; do
       # A warm-up on the same process, then the measured part.
       case $case in

@@ -296,7 +296,19 @@ async fn every_sidecar_a_test_starts_runs_the_engine_the_environment_chooses() {
     let plain = format!(
         "[[route]]\nname = \"plain\"\nlisten = \"127.0.0.1:{q}\"\nconnect = [\"127.0.0.1:{bport}\"]\n"
     );
-    let routes = pki.route_to("env", p, srv) + &plain;
+    // A route whose TLS leg may only speak TLS 1.2 runs userspace whatever
+    // the setting (TLS 1.2 stays on rustls).
+    let r = free_port();
+    let tls12 = route(
+        "tls12",
+        r,
+        &[format!("localhost:{}", srv.port())],
+        &format!(
+            "ca = \"{}\"\nprotocols = [\"TLSv1.2\"]",
+            pki.ca_path.display()
+        ),
+    );
+    let routes = pki.route_to("env", p, srv) + &plain + &tls12;
     let s = Sidecar::start(dir.path(), &routes);
     assert_eq!(roundtrip(p, b"hello\n").await.unwrap(), b"hello\n");
     assert_eq!(roundtrip(q, b"hello\n").await.unwrap(), b"hello\n");
@@ -335,6 +347,22 @@ async fn every_sidecar_a_test_starts_runs_the_engine_the_environment_chooses() {
         ("mutual", "false"),
         kernel_tls,
         ("engine", "plain"),
+    ];
+    assert_eq!(
+        s.metric("tls_sidecar_route_info", &info),
+        Some(1.0),
+        "{}",
+        s.metrics()
+    );
+    let listen = format!("127.0.0.1:{r}");
+    let info = [
+        ("route", "tls12"),
+        ("listen", listen.as_str()),
+        ("connect_start", "direct"),
+        ("verify", "full"),
+        ("mutual", "false"),
+        kernel_tls,
+        ("engine", "userspace"),
     ];
     assert_eq!(
         s.metric("tls_sidecar_route_info", &info),

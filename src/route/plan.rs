@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{self, Config, ConfigError, KernelTls, Route, RouteCtx, Start, Upgrade};
+use crate::config::{
+    self, Config, ConfigError, KernelTls, Route, RouteCtx, Start, TlsVersion, Upgrade,
+};
 use crate::telemetry::{RouteInfo, RouteMetrics};
 use crate::tls::client::{self, ClientTls, NativeRoots};
 use crate::tls::material::{Loader, Warning};
@@ -123,14 +125,20 @@ impl RoutePlan {
     }
 
     /// The `engine` label: "plain" without a TLS leg; "ktls" when
-    /// `kernel_tls = "auto"` and the kernel offers kTLS (TLS 1.3 sessions
-    /// with a suite it takes then run on it; a connection that cannot is
-    /// counted in `ktls_fallbacks_total`); else "userspace".
+    /// `kernel_tls = "auto"`, the kernel offers kTLS and every TLS leg may
+    /// speak TLS 1.3 (such sessions with a suite the kernel takes then run
+    /// on it; a connection that cannot is counted in
+    /// `ktls_fallbacks_total`); else "userspace".
     pub fn engine_label(&self) -> &'static str {
         let r = &self.route;
+        let tls13 = |p: &[TlsVersion]| p.contains(&TlsVersion::Tls13);
         if r.connect_tls.is_none() && r.listen_tls.is_none() {
             "plain"
-        } else if r.kernel_tls == KernelTls::Auto && crate::relay::ktls::available() {
+        } else if r.kernel_tls == KernelTls::Auto
+            && r.connect_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
+            && r.listen_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
+            && crate::relay::ktls::available()
+        {
             "ktls"
         } else {
             "userspace"
