@@ -89,7 +89,10 @@ if [ "${KTLS_BENCH_INNER:-0}" != 1 ]; then
 ip link set lo up 2>/dev/null || true
 modprobe tls || echo "guest: modprobe tls FAILED"
 cd '$root'
-KTLS_BENCH_INNER=1 KTLS_BENCH_WHERE='guest, kernel $kver, $how' OUT='$work/result.md' bash benches/ktls-guest.sh 2>'$work/inner.err'
+# The guest does not inherit this environment: the knobs go by name.
+KTLS_BENCH_INNER=1 KTLS_BENCH_WHERE='guest, kernel $kver, $how' OUT='$work/result.md' \\
+  BIN='$BIN' ROUNDS='$ROUNDS' BULK='$BULK' SECS='$SECS' CONNS='$CONNS' CASES='$CASES' \\
+  bash benches/ktls-guest.sh 2>'$work/inner.err'
 echo "guest: bench exit \$?"
 EOF
   chmod +x "$work/inner.sh"
