@@ -230,6 +230,21 @@ async fn a_listen_tls_route_terminates_on_the_engine_the_kernel_allows_with_half
     }
     assert_engine(&s, "lt");
     assert!(s.wait_log("end=closed", 10), "{}", s.logs());
+    // Every byte counted, those rustls decrypted with the client's
+    // Finished (passed on by the switch itself) too.
+    let counted = || {
+        s.logs()
+            .lines()
+            .filter(|l| l.contains("connection closed") && l.contains("bytes_up=150000 "))
+            .count()
+    };
+    for _ in 0..100 {
+        if counted() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted(), 2, "{}", s.logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
