@@ -268,17 +268,29 @@ impl RouteMetrics {
             .set(next_update as f64);
     }
 
-    pub fn info(
-        &self,
-        listen: &str,
-        connect_start: &'static str,
-        verify: &'static str,
-        mutual: bool,
-    ) {
-        gauge!(ROUTE_INFO, "route" => self.route.clone(), "listen" => listen.to_owned(),
-            "connect_start" => connect_start, "verify" => verify, "mutual" => if mutual { "true" } else { "false" })
+    /// The route's `route_info` series: how it is configured, and the TLS
+    /// engine it runs (`engine`: "ktls", "userspace", or "plain" for a
+    /// route without a TLS leg).
+    pub fn info(&self, info: RouteInfo<'_>) {
+        gauge!(ROUTE_INFO, "route" => self.route.clone(), "listen" => info.listen.to_owned(),
+            "connect_start" => info.connect_start, "verify" => info.verify,
+            "mutual" => if info.mutual { "true" } else { "false" },
+            "kernel_tls" => info.kernel_tls, "engine" => info.engine)
         .set(1.0);
     }
+}
+
+/// The labels of a route's `route_info` series, but its name.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteInfo<'a> {
+    pub listen: &'a str,
+    pub connect_start: &'static str,
+    pub verify: &'static str,
+    pub mutual: bool,
+    /// `kernel_tls` as configured: "auto" or "off".
+    pub kernel_tls: &'static str,
+    /// "ktls", "userspace" or "plain".
+    pub engine: &'static str,
 }
 
 impl crate::relay::Observe for RouteMetrics {

@@ -3,12 +3,17 @@
 # QEMU guest that boots Debian's stock kernel (linux-image-amd64, which ships
 # the `tls` ULP as a module) over this machine's own filesystem (virtme-ng,
 # 9p). The host kernel may lack kTLS; the guest has it, so the kernel-TLS
-# engine is exercised for real there (issue 18).
+# engine is exercised for real there (issue 18). One boot runs the set on
+# both engines in turn: every sidecar the tests start gets
+# TLS_SIDECAR__KERNEL_TLS=auto (kTLS), then =off (the userspace engine).
 #
-#   bash tests/ktls-guest.sh                  # the default set below
+#   bash tests/ktls-guest.sh                  # the default set, both engines
 #   bash tests/ktls-guest.sh relay_tls endings # only these test binaries
 #   bash tests/ktls-guest.sh 'endings:--skip idle' # NAME:ARGS passes libtest arguments
+#   KTLS_GUEST_ENGINES=auto bash tests/ktls-guest.sh   # one engine only
 #   KTLS_GUEST_FILTER='ktls' bash tests/ktls-guest.sh  # a libtest name filter
+#   KTLS_GUEST_PARALLEL=0 ...   # the engines one after the other (default: side by side)
+#   KTLS_GUEST_NO_VM=1 ...      # the same script on this host (checks the runner)
 #
 # Installs what it needs when missing (idempotent, non-interactive):
 #   apt: qemu-system-x86 linux-image-amd64 busybox-static kmod (python3-pip)
@@ -16,9 +21,11 @@
 # Builds the test binaries on the host (`cargo test --no-run`), then boots the
 # guest without KVM (TCG: KVM guests stop with an emulation failure on some
 # hosts; set KTLS_GUEST_KVM=1 to try it), loads `tls` and runs each binary by
-# path with one test thread, bounded by `timeout`. Prints each binary's
-# result, the failing output, and exits non-zero if any failed or the guest
-# did not come up.
+# path with one test thread, bounded by `timeout`, once per engine. Prints a
+# line per engine and binary (PASS/FAIL, the libtest counts, the failing
+# tests' names and output), a summary per engine, and exits non-zero if any
+# failed or the guest did not come up. Every test's result, per engine, is
+# kept in target/ktls-guest/last/ENGINE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -26,10 +33,15 @@ export DEBIAN_FRONTEND=noninteractive
 
 # The guest sees this machine's files read-only, but for target/ (the tests
 # write their summaries there) and its own /tmp.
-# Test binaries (tests/NAME.rs) run in the guest, every sidecar they start
-# with TLS_SIDECAR__KERNEL_TLS=auto (KTLS_GUEST_KERNEL_TLS=off for the
-# userspace engine in the same guest), each with an optional
-# libtest filter after a colon.
+# Test binaries (tests/NAME.rs) run in the guest, each with an optional
+# libtest filter after a colon, once per engine (KTLS_GUEST_ENGINES, by
+# default "auto off"). tests/ktls.rs expects "auto" (its configs say so;
+# the variable would override that): on another engine only its test of
+# the variable itself runs (own_engine below).
+# The set: the relay (bulk, half-close, truncation, resets), endings,
+# listen_tls, upgrades against real servers, handshakes of every size
+# (record-by-record reads on the listen side), client identity rules, PROXY
+# headers and CONNECT proxies: everything that relays over a TLS leg.
 # Skipped in the guest (they still run on the host): two tests whose
 # bounds emulation cannot meet and that do not touch TLS's engine: a plain
 # route's 1 s idle timeout against a slow reader, and Python's http.server
@@ -40,10 +52,23 @@ default_set=(
   "endings:--skip idle_timeout_with_bytes_stuck_in_flight_resets_the_client"
   "listen_tls:--skip client_certificates_are_required_and_checked_against_client_ca --skip curl_gets_a_real_page_through_the_terminator"
   upgrade_servers
+  large_handshake
+  client_identity
+  proxy_protocol
+  via_proxy
 )
+own_engine=" ktls "
+own_engine_filter="every_sidecar_a_test_starts_runs_the_engine_the_environment_chooses"
 if [ $# -gt 0 ]; then set_=("$@"); else set_=("${default_set[@]}"); fi
+engines=${KTLS_GUEST_ENGINES:-${KTLS_GUEST_KERNEL_TLS:-auto off}}
+for e in $engines; do
+  case $e in auto | off) ;; *) echo "ktls-guest: engine $e is not auto or off" >&2; exit 2 ;; esac
+done
 per_binary_timeout=${KTLS_GUEST_TEST_TIMEOUT:-300}
-guest_timeout=${KTLS_GUEST_TIMEOUT:-900}
+# 1: the engines' runs go side by side (two vCPUs; most of the tests' time
+# is waiting on bounded timers and peers, not CPU).
+parallel=${KTLS_GUEST_PARALLEL:-1}
+guest_timeout=${KTLS_GUEST_TIMEOUT:-1200}
 
 # --- what the guest runner needs -------------------------------------------
 need=()
@@ -86,7 +111,8 @@ for line in sys.stdin:
 cargo build -q --bin tls-sidecar
 
 # --- the script the guest runs ------------------------------------------------
-mkdir -p target/ktls-guest
+mkdir -p target/ktls-guest/last
+rm -f target/ktls-guest/last/*.txt
 work=$(mktemp -d "$root/target/ktls-guest/run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 inner="$work/inner.sh"
@@ -96,35 +122,96 @@ inner="$work/inner.sh"
   echo "cd '$root'"
   echo "export KTLS_GUEST=1 CARGO_TARGET_DIR='$root/target' RUST_BACKTRACE=0"
   echo "export CARGO_BIN_EXE_tls_sidecar='$root/target/debug/tls-sidecar'"
-  # Every sidecar the tests start runs kernel_tls = "auto" (a config that
-  # sets the key itself still wins), so the same tests cover kTLS here.
-  echo "export TLS_SIDECAR__KERNEL_TLS=${KTLS_GUEST_KERNEL_TLS:-auto}"
+  echo "work='$work' keep='$root/target/ktls-guest/last' per_binary_timeout=$per_binary_timeout"
   echo 'ip link set lo up 2>/dev/null || true'
   echo 'if modprobe tls; then echo "guest: tls module loaded"; else echo "guest: modprobe tls FAILED"; fi'
   echo 'grep -q "^tls " /proc/modules && echo "guest: kTLS available" || echo "guest: kTLS NOT available"'
-  echo "status=0"
-  for t in "${set_[@]}"; do
-    name=${t%%:*}
-    filter=""
-    if [ "$t" != "$name" ]; then filter=${t#*:}; fi
-    if [ -n "${KTLS_GUEST_FILTER:-}" ]; then filter=$KTLS_GUEST_FILTER; fi
-    exe=$(printf '%s\n' "$paths" | awk -v n="$name" '$1 == n { print $2 }' | tail -1)
-    [ -n "$exe" ] || { echo "ktls-guest: no binary for $name" >&2; exit 2; }
-    out="$work/$name.out"
-    cat <<EOF
-start=\$(date +%s)
-timeout -k 5 $per_binary_timeout '$exe' --test-threads=1 $filter >'$out' 2>&1
-rc=\$?
-took=\$(( \$(date +%s) - start ))
-if [ \$rc -eq 0 ]; then
-  echo "guest: PASS $name (\${took}s) \$(grep -E '^test result' '$out' | tail -1)"
-else
-  [ \$rc -eq 124 ] && echo "guest: TIMEOUT $name after ${per_binary_timeout}s"
-  echo "guest: FAIL $name (exit \$rc, \${took}s); its output:"
-  grep -vE '^test .* \.\.\. ok$' '$out' | tail -150 | sed 's/^/    /'
-  status=1
-fi
+  # What the sidecar makes of this kernel, and how long its probe takes
+  # (twice: the kernel sets a cipher up on its first use).
+  printf 'kernel_tls = "auto"\n[[route]]\nname = "probe"\nlisten = "127.0.0.1:1"\nconnect = ["localhost:2"]\n[route.connect_tls]\n' >"$work/probe.toml"
+  cat <<EOF
+for i in 1 2; do
+  t=\$(date +%s%N)
+  line=\$('$root/target/debug/tls-sidecar' check -c '$work/probe.toml' 2>&1 | grep 'engine:' | sed 's/^ *//')
+  echo "guest: sidecar's kernel probe \$i: \$line (\$(( (\$(date +%s%N) - t) / 1000000 )) ms)"
+done
 EOF
+  cat <<'EOF'
+# Each engine's run is a subshell (the engines may run side by side):
+# it counts in its own variables and leaves its summary line in
+# $work/summary.ENGINE and the failing binaries' output in
+# $work/fail.ENGINE, printed after every engine is done.
+status=0 passed=0 failed=0 bins_ok=0 bins_bad=""
+# run ENGINE NAME EXE [LIBTEST ARGS]: one test binary on one engine: one
+# line, PASS or FAIL with the libtest counts, and each failing test named;
+# every test's result line goes to $keep/ENGINE.txt.
+run() {
+  local engine=$1 name=$2 exe=$3; shift 3
+  local out="$work/$engine.$name.out" start took rc counts
+  start=$(date +%s)
+  # Every sidecar the tests start runs this engine (tests/common keeps
+  # this one variable; a route's own kernel_tls still wins).
+  TLS_SIDECAR__KERNEL_TLS=$engine timeout -k 5 "$per_binary_timeout" "$exe" --test-threads=1 "$@" >"$out" 2>&1
+  rc=$?
+  took=$(( $(date +%s) - start ))
+  counts=$(grep -E '^test result' "$out" | tail -1 | sed 's/^test result: //')
+  grep -E '^test .* \.\.\. ' "$out" | sed "s/^test /$name: /" >>"$keep/$engine.txt"
+  passed=$(( passed + $(grep -cE '^test .* \.\.\. ok$' "$out") ))
+  failed=$(( failed + $(grep -cE '^test .* \.\.\. FAILED$' "$out") ))
+  if [ $rc -eq 0 ]; then
+    echo "guest: PASS [kernel_tls=$engine] $name (${took}s): $counts"
+    bins_ok=$(( bins_ok + 1 ))
+    return
+  fi
+  status=1
+  bins_bad="$bins_bad $name"
+  local why="exit $rc"
+  [ $rc -eq 124 ] && why="TIMEOUT after ${per_binary_timeout}s"
+  echo "guest: FAIL [kernel_tls=$engine] $name ($why, ${took}s): ${counts:-no libtest summary}"
+  grep -E '^test .* \.\.\. FAILED$' "$out" |
+    sed "s/^test /guest:   failed [kernel_tls=$engine] $name: /; s/ \.\.\. FAILED\$//"
+  {
+    echo "    --- [kernel_tls=$engine] $name: its output (passing tests' lines left out) ---"
+    grep -vE '^test .* \.\.\. ok$' "$out" | tail -150 | sed 's/^/    /'
+  } >>"$work/fail.$engine"
+}
+# done_engine ENGINE START: its summary line and status, for the end.
+done_engine() {
+  echo "guest: engine kernel_tls=$1: $passed tests passed, $failed failed;" \
+    "$bins_ok binaries passed${bins_bad:+, failed:$bins_bad} ($(( $(date +%s) - $2 ))s)" >"$work/summary.$1"
+  echo $status >"$work/status.$1"
+}
+EOF
+  for engine in $engines; do
+    echo "engine_$engine() {"
+    echo "  local start=\$(date +%s)"
+    echo "  echo 'guest: --- engine kernel_tls=$engine ---'"
+    for t in "${set_[@]}"; do
+      name=${t%%:*}
+      filter=""
+      if [ "$t" != "$name" ]; then filter=${t#*:}; fi
+      if [ -n "${KTLS_GUEST_FILTER:-}" ]; then filter=$KTLS_GUEST_FILTER; fi
+      if [ "$engine" != auto ] && [[ "$own_engine" == *" $name "* ]]; then
+        filter="$own_engine_filter"
+      fi
+      exe=$(printf '%s\n' "$paths" | awk -v n="$name" '$1 == n { print $2 }' | tail -1)
+      [ -n "$exe" ] || { echo "ktls-guest: no binary for $name" >&2; exit 2; }
+      echo "  run $engine $name '$exe' $filter"
+    done
+    echo "  done_engine $engine \$start"
+    echo "}"
+  done
+  if [ "$parallel" = 1 ]; then
+    echo "echo 'guest: the engines run side by side'"
+    for engine in $engines; do echo "( engine_$engine ) &"; done
+    echo "wait"
+  else
+    for engine in $engines; do echo "( engine_$engine )"; done
+  fi
+  for engine in $engines; do
+    echo "[ -s '$work/fail.$engine' ] && cat '$work/fail.$engine'"
+    echo "cat '$work/summary.$engine' 2>/dev/null || echo 'guest: engine kernel_tls=$engine: no summary (its run did not finish)'"
+    echo "[ \"\$(cat '$work/status.$engine' 2>/dev/null)\" = 0 ] || status=1"
   done
   echo 'echo "guest: done status=$status"'
   echo 'exit $status'
@@ -137,8 +224,13 @@ if [ "${KTLS_GUEST_KVM:-0}" = 1 ]; then kvm=(); fi
 log="$work/guest.log"
 start=$(date +%s)
 set +e
-timeout -k 10 "$guest_timeout" vng "${kvm[@]}" --force-9p --memory 2G --cpus 2 \
-  --run "$kernel" --rwdir "$root/target" --exec "$inner" </dev/null >"$log" 2>&1
+if [ "${KTLS_GUEST_NO_VM:-0}" = 1 ]; then
+  # The same script on this host's kernel: for checking the runner itself.
+  timeout -k 10 "$guest_timeout" bash "$inner" </dev/null >"$log" 2>&1
+else
+  timeout -k 10 "$guest_timeout" vng "${kvm[@]}" --force-9p --memory 2G --cpus 2 \
+    --run "$kernel" --rwdir "$root/target" --exec "$inner" </dev/null >"$log" 2>&1
+fi
 vrc=$?
 set -e
 took=$(( $(date +%s) - start ))

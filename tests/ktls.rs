@@ -4,6 +4,8 @@
 //! on kTLS; where it has not (a host without the module) every connection
 //! must fall back to the userspace engine cleanly, counted and logged. Each
 //! test asserts which engine ran, from the sidecar's log and metrics.
+//! One test checks the variable by which tests/ktls-guest.sh runs every
+//! other test binary on each engine in turn, and `route_info`'s labels.
 
 mod common;
 
@@ -228,6 +230,21 @@ async fn a_listen_tls_route_terminates_on_the_engine_the_kernel_allows_with_half
     }
     assert_engine(&s, "lt");
     assert!(s.wait_log("end=closed", 10), "{}", s.logs());
+    // Every byte counted, those rustls decrypted with the client's
+    // Finished (passed on by the switch itself) too.
+    let counted = || {
+        s.logs()
+            .lines()
+            .filter(|l| l.contains("connection closed") && l.contains("bytes_up=150000 "))
+            .count()
+    };
+    for _ in 0..100 {
+        if counted() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted(), 2, "{}", s.logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,4 +287,102 @@ async fn check_says_which_engine_each_tls_route_runs_and_why_not_kernel_tls() {
             "{text}"
         );
     }
+}
+
+/// tests/ktls-guest.sh runs the relay, ending, listen and upgrade tests on
+/// each engine by setting `TLS_SIDECAR__KERNEL_TLS` for the test binary;
+/// this proves that a sidecar started by the tests' helpers (which drop
+/// every other `TLS_SIDECAR_*` variable) runs the engine it names, and
+/// that `route_info` says so: `kernel_tls` as configured, `engine` as run
+/// ("plain" for a route without TLS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sidecar_a_test_starts_runs_the_engine_the_environment_chooses() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let srv = tls_echo(server_config(&pki.server.0, &pki.server.1, None)).await;
+    let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bport = backend.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = backend.accept().await {
+            tokio::spawn(echo(s));
+        }
+    });
+    let (p, q) = (free_port(), free_port());
+    let plain = format!(
+        "[[route]]\nname = \"plain\"\nlisten = \"127.0.0.1:{q}\"\nconnect = [\"127.0.0.1:{bport}\"]\n"
+    );
+    // A route whose TLS leg may only speak TLS 1.2 runs userspace whatever
+    // the setting (TLS 1.2 stays on rustls).
+    let r = free_port();
+    let tls12 = route(
+        "tls12",
+        r,
+        &[format!("localhost:{}", srv.port())],
+        &format!(
+            "ca = \"{}\"\nprotocols = [\"TLSv1.2\"]",
+            pki.ca_path.display()
+        ),
+    );
+    let routes = pki.route_to("env", p, srv) + &plain + &tls12;
+    let s = Sidecar::start(dir.path(), &routes);
+    assert_eq!(roundtrip(p, b"hello\n").await.unwrap(), b"hello\n");
+    assert_eq!(roundtrip(q, b"hello\n").await.unwrap(), b"hello\n");
+    let [kernel_tls, engine] = engine_labels();
+    let want = format!("engine=\"{}\"", engine.1);
+    assert!(s.wait_log(&want, 10), "expected {want}:\n{}", s.logs());
+    let logs = s.logs();
+    let closed: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("connection closed") && l.contains("route=env"))
+        .collect();
+    assert_eq!(closed.len(), 1, "{logs}");
+    assert!(closed[0].contains(&want), "{logs}");
+    let listen = format!("127.0.0.1:{p}");
+    let info = [
+        ("route", "env"),
+        ("listen", listen.as_str()),
+        ("connect_start", "direct"),
+        ("verify", "full"),
+        ("mutual", "false"),
+        kernel_tls,
+        engine,
+    ];
+    assert_eq!(
+        s.metric("tls_sidecar_route_info", &info),
+        Some(1.0),
+        "{}",
+        s.metrics()
+    );
+    let listen = format!("127.0.0.1:{q}");
+    let info = [
+        ("route", "plain"),
+        ("listen", listen.as_str()),
+        ("connect_start", "plain"),
+        ("verify", "plain"),
+        ("mutual", "false"),
+        kernel_tls,
+        ("engine", "plain"),
+    ];
+    assert_eq!(
+        s.metric("tls_sidecar_route_info", &info),
+        Some(1.0),
+        "{}",
+        s.metrics()
+    );
+    let listen = format!("127.0.0.1:{r}");
+    let info = [
+        ("route", "tls12"),
+        ("listen", listen.as_str()),
+        ("connect_start", "direct"),
+        ("verify", "full"),
+        ("mutual", "false"),
+        kernel_tls,
+        ("engine", "userspace"),
+    ];
+    assert_eq!(
+        s.metric("tls_sidecar_route_info", &info),
+        Some(1.0),
+        "{}",
+        s.metrics()
+    );
 }

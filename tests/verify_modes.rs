@@ -243,7 +243,9 @@ async fn trust_mode_accepts_a_self_signed_peer_and_is_warned_about_and_labelled(
                 ("listen", &format!("127.0.0.1:{p}")),
                 ("connect_start", "direct"),
                 ("verify", "none"),
-                ("mutual", "false")
+                ("mutual", "false"),
+                engine_labels()[0],
+                engine_labels()[1],
             ]
         ),
         Some(1.0)
@@ -301,7 +303,9 @@ async fn mutual_tls_presents_the_client_certificate_and_a_missing_or_foreign_one
                 ("listen", &format!("127.0.0.1:{p1}")),
                 ("connect_start", "direct"),
                 ("verify", "full"),
-                ("mutual", "true")
+                ("mutual", "true"),
+                engine_labels()[0],
+                engine_labels()[1],
             ]
         ),
         Some(1.0)

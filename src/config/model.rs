@@ -152,6 +152,17 @@ pub enum KernelTls {
     Off,
 }
 
+impl KernelTls {
+    /// The value as written in the config (the `kernel_tls` label of
+    /// `route_info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KernelTls::Auto => "auto",
+            KernelTls::Off => "off",
+        }
+    }
+}
+
 /// One `connect` entry: a host (DNS name or IP literal, resolved at connect
 /// time) and a port.
 #[derive(Debug, Clone, PartialEq, Eq)]

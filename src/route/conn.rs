@@ -48,15 +48,15 @@ pub async fn handle(
         Ok(()) if plan.route.kernel_tls == KernelTls::Auto => switch_to_kernel(&plan, &mut legs)
             .await
             .map_err(Ending::Handshake),
-        other => other,
+        other => other.map(|()| 0),
     };
     let ending = match (set_up, &mut legs.client, &mut legs.upstream) {
-        (Ok(()), Some(client), Some(upstream)) => {
+        (Ok(early), Some(client), Some(upstream)) => {
             let m = &plan.metrics;
             let idle = plan.route.idle_timeout;
             m.connection(ConnResult::Ok);
             m.active.increment(1.0);
-            let outcome = match (client, upstream) {
+            let mut outcome = match (client, upstream) {
                 // Plain or kernel TLS on both sides: splice(2) where the OS
                 // has it.
                 (c, u) if c.spliceable() && u.spliceable() => {
@@ -65,10 +65,12 @@ pub async fn handle(
                 (c, u) => relay::relay_until(c, u, idle, m, cut.cancelled()).await,
             };
             m.active.decrement(1.0);
+            // The client's bytes the switch to kTLS passed on itself.
+            outcome.upstream_bytes += early;
             Ending::Relayed(outcome)
         }
         (Err(e), _, _) => e,
-        (Ok(()), _, _) => unreachable!("a set-up that succeeded has both legs"),
+        (Ok(_), _, _) => unreachable!("a set-up that succeeded has both legs"),
     };
     ending::finish(Finished {
         plan: &plan,
@@ -198,8 +200,9 @@ async fn establish(
 /// keys to the kernel, if every TLS leg can (else all stay in userspace,
 /// counted and logged with the reason). A kernel that refuses the keys
 /// after rustls gave them up loses the connection: a handshake failure
-/// with reason `ktls_refused`.
-async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), HandshakeFailure> {
+/// with reason `ktls_refused`. `Ok`: how many of the client's bytes it
+/// passed on itself (decrypted by rustls with the client's Finished).
+async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<u64, HandshakeFailure> {
     let fits = |s: &Stream| match s {
         Stream::Server(t) => Some(ktls::server_fits(t)),
         Stream::Unbuffered(t) => Some(ktls::client_fits(t)),
@@ -211,7 +214,7 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), Hands
         .filter_map(fits)
         .collect();
     if checks.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let stay = |legs: &mut Legs, f: Fallback| {
         plan.metrics.ktls_fallback(f.label(), f.describe());
@@ -221,7 +224,7 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), Hands
     };
     if let Some(Err(f)) = checks.iter().find(|c| c.is_err()) {
         stay(legs, *f);
-        return Ok(());
+        return Ok(0);
     }
     let refused = |side: Side, e: std::io::Error| HandshakeFailure {
         side,
@@ -271,7 +274,7 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<(), Hands
             relay::Observe::upstream(&plan.metrics, early.len());
         }
     }
-    Ok(())
+    Ok(early.len() as u64)
 }
 
 /// Counts an established TLS session on `side`.

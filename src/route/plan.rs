@@ -6,8 +6,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{self, Config, ConfigError, Route, RouteCtx, Start, Upgrade};
-use crate::telemetry::RouteMetrics;
+use crate::config::{
+    self, Config, ConfigError, KernelTls, Route, RouteCtx, Start, TlsVersion, Upgrade,
+};
+use crate::telemetry::{RouteInfo, RouteMetrics};
 use crate::tls::client::{self, ClientTls, NativeRoots};
 use crate::tls::material::{Loader, Warning};
 use crate::tls::server::{self, ServerTls};
@@ -108,16 +110,39 @@ impl RoutePlan {
             .map_or("plain", |t| t.verify.as_str())
     }
 
+    /// The `engine` label: "plain" without a TLS leg; "ktls" when
+    /// `kernel_tls = "auto"`, the kernel offers kTLS and every TLS leg may
+    /// speak TLS 1.3 (such sessions with a suite the kernel takes then run
+    /// on it; a connection that cannot is counted in
+    /// `ktls_fallbacks_total`); else "userspace".
+    pub fn engine_label(&self) -> &'static str {
+        let r = &self.route;
+        let tls13 = |p: &[TlsVersion]| p.contains(&TlsVersion::Tls13);
+        if r.connect_tls.is_none() && r.listen_tls.is_none() {
+            "plain"
+        } else if r.kernel_tls == KernelTls::Auto
+            && r.connect_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
+            && r.listen_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
+            && crate::relay::ktls::available()
+        {
+            "ktls"
+        } else {
+            "userspace"
+        }
+    }
+
     /// Publishes the route's info series and the not-after of every
     /// configured certificate.
     pub fn publish_metrics(&self) {
         let m = &self.metrics;
-        m.info(
-            &self.route.listen.to_string(),
-            self.route.connect_start(),
-            self.verify_label(),
-            self.mutual(),
-        );
+        m.info(RouteInfo {
+            listen: &self.route.listen.to_string(),
+            connect_start: self.route.connect_start(),
+            verify: self.verify_label(),
+            mutual: self.mutual(),
+            kernel_tls: self.route.kernel_tls.as_str(),
+            engine: self.engine_label(),
+        });
         let certs = self
             .client_tls
             .iter()

@@ -157,7 +157,9 @@ impl Sidecar {
     }
 
     pub fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Generous: under emulation (tests/ktls-guest.sh) on a loaded host,
+        // a start with kernel_tls = "auto" (its kernel probe) took over 20 s.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Some((200, _)) = http_get(self.admin, "/readyz") {
                 return;
@@ -620,19 +622,42 @@ pub fn write_config(dir: &Path, top: &str, routes: &str, level: &str) -> (PathBu
 /// The binary's command line `tls-sidecar ARGS`, stdin closed, without any
 /// `TLS_SIDECAR_*` variable of the test's own environment (an exported
 /// config path or log level must not change what a test sees) and without
-/// colour.
+/// colour. One is kept: [`ENGINE_VAR`], by which tests/ktls-guest.sh runs
+/// the same tests on each TLS engine.
 pub fn cli_command(args: &[&dyn AsRef<OsStr>]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tls-sidecar"));
     for a in args {
         cmd.arg(a);
     }
     for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TLS_SIDECAR") {
+        let name = k.to_string_lossy();
+        if name.starts_with("TLS_SIDECAR") && name != ENGINE_VAR {
             cmd.env_remove(k);
         }
     }
     cmd.env("NO_COLOR", "1").stdin(Stdio::null());
     cmd
+}
+
+/// The top-level `kernel_tls` of every sidecar a test starts, when the
+/// test's environment sets it (tests/ktls-guest.sh: "auto", then "off");
+/// it overrides the file's top-level key, and a route's own key wins.
+pub const ENGINE_VAR: &str = "TLS_SIDECAR__KERNEL_TLS";
+
+/// The `kernel_tls` and `engine` labels of `route_info` for a TLS route
+/// whose config leaves `kernel_tls` to the top level and the top level to
+/// [`ENGINE_VAR`] (unset: "off").
+pub fn engine_labels() -> [(&'static str, &'static str); 2] {
+    let auto = std::env::var(ENGINE_VAR).is_ok_and(|v| v == "auto");
+    let engine = if auto && tls_sidecar::relay::ktls::available() {
+        "ktls"
+    } else {
+        "userspace"
+    };
+    [
+        ("kernel_tls", if auto { "auto" } else { "off" }),
+        ("engine", engine),
+    ]
 }
 
 /// Runs [`cli_command`]`(args)` to its end: (exit code, stdout, stderr).
