@@ -55,7 +55,8 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
     let m = s.metrics();
     let v = |name: &str, labels: &[(&str, &str)]| metric_value(&m, name, labels);
     let dead_label = format!("localhost:{dead}");
-    let expected: &[(&str, &[(&str, &str)], f64)] = &[
+    type Series<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+    let expected: &[Series] = &[
         (
             "tls_sidecar_connections_total",
             &[("route", "good"), ("result", "ok")],
