@@ -154,6 +154,14 @@ impl Sidecar {
         self.rewrite(top, routes);
         self.signal("HUP");
         self.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], ok);
+        // The log is read by another thread and can trail the metric: wait
+        // for the reload's own line, so what it logged before is in too.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.logs().matches("config reloaded").count() < ok as usize
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn wait_ready(&self) {
