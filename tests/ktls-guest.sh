@@ -122,7 +122,7 @@ inner="$work/inner.sh"
   echo "cd '$root'"
   echo "export KTLS_GUEST=1 CARGO_TARGET_DIR='$root/target' RUST_BACKTRACE=0"
   echo "export CARGO_BIN_EXE_tls_sidecar='$root/target/debug/tls-sidecar'"
-  echo "work='$work' keep='$root/target/ktls-guest/last' per_binary_timeout=$per_binary_timeout"
+  echo "export work='$work' keep='$root/target/ktls-guest/last' per_binary_timeout=$per_binary_timeout"
   echo 'ip link set lo up 2>/dev/null || true'
   echo 'if modprobe tls; then echo "guest: tls module loaded"; else echo "guest: modprobe tls FAILED"; fi'
   echo 'grep -q "^tls " /proc/modules && echo "guest: kTLS available" || echo "guest: kTLS NOT available"'
@@ -185,6 +185,7 @@ EOF
   for engine in $engines; do
     echo "engine_$engine() {"
     echo "  local start=\$(date +%s)"
+    echo "  status=0 passed=0 failed=0 bins_ok=0 bins_bad=''"
     echo "  echo 'guest: --- engine kernel_tls=$engine ---'"
     for t in "${set_[@]}"; do
       name=${t%%:*}
@@ -201,12 +202,20 @@ EOF
     echo "  done_engine $engine \$start"
     echo "}"
   done
+  # Each engine's run in a network namespace of its own (a loopback of
+  # its own): side by side, the tests' free ports (bind :0, close, hand
+  # to a sidecar) would otherwise race the other engine's.
+  echo "export -f run done_engine $(for e in $engines; do printf 'engine_%s ' "$e"; done)"
+  echo "if unshare --net true 2>/dev/null; then netns='unshare --net'; else netns=''; fi"
+  for engine in $engines; do
+    echo "engine_run_$engine() { \$netns bash -c 'ip link set lo up 2>/dev/null; engine_$engine'; }"
+  done
   if [ "$parallel" = 1 ]; then
-    echo "echo 'guest: the engines run side by side'"
-    for engine in $engines; do echo "( engine_$engine ) &"; done
+    echo "echo \"guest: the engines run side by side\${netns:+, each in its own network namespace}\""
+    for engine in $engines; do echo "engine_run_$engine &"; done
     echo "wait"
   else
-    for engine in $engines; do echo "( engine_$engine )"; done
+    for engine in $engines; do echo "engine_run_$engine"; done
   fi
   for engine in $engines; do
     echo "[ -s '$work/fail.$engine' ] && cat '$work/fail.$engine'"
