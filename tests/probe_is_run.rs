@@ -267,5 +267,5 @@ async fn probe_and_a_relayed_connection_agree_on_every_route_kind() {
         );
         assert_eq!(run, c.want, "{}:\n{report}", c.name);
     }
-    assert_eq!(code, 1, "probe --all fails when a route fails");
+    assert_eq!(code, 3, "probe --all fails (exit 3) when a route fails");
 }
