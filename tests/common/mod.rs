@@ -551,7 +551,9 @@ impl OpensslServer {
             .spawn()
             .expect("openssl s_server (install it with tests/setup.sh)");
         let server = OpensslServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Generous: with hundreds of CA names to load, under emulation on a
+        // loaded host (tests/ktls-guest.sh), it took over 10 s.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if StdStream::connect(("127.0.0.1", port)).is_ok() {
                 return server;
