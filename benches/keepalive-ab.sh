@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A/B of two (or more) tls-sidecar builds on one small-record figure: CPU
+# per keep-alive request, plain → sidecar → TLS 1.3 nginx `return 200`, wrk
+# with 16 connections for 5 s, the builds alternating ROUNDS times. For
+# telling a regression from compare.sh's noise on this figure (issue 17).
+#
+#   bash benches/keepalive-ab.sh OLD_BINARY NEW_BINARY [MORE...]
+#   ROUNDS=5 bash benches/keepalive-ab.sh ...
+#
+# Needs nginx, wrk and openssl (benches/compare.sh installs them). Listens
+# on 127.0.0.1:24080 and :24443 only; everything it starts is stopped.
+set -euo pipefail
+[ $# -ge 2 ] || { sed -n 2,11p "$0"; exit 2; }
+ROUNDS=${ROUNDS:-3}
+W=$(mktemp -d)
+trap 'kill $(cat "$W/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$W"' EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/k.pem" \
+  -out "$W/c.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+cat >"$W/nginx.conf" <<EOF
+worker_processes 1;
+error_log $W/nginx.err;
+pid $W/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:24443 ssl;
+    ssl_certificate $W/c.pem;
+    ssl_certificate_key $W/k.pem;
+    ssl_protocols TLSv1.3;
+    keepalive_requests 1000000;
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+# verify = "none": the throwaway certificate is its own CA, which full
+# verification refuses as an end entity; the record path is the same.
+cat >"$W/sc.toml" <<EOF
+shutdown_grace = "1s"
+[log]
+level = "warn"
+[[route]]
+name = "r"
+listen = "127.0.0.1:24080"
+connect = ["127.0.0.1:24443"]
+[route.connect_tls]
+server_name = "localhost"
+verify = "none"
+EOF
+nginx -p "$W" -c "$W/nginx.conf"
+sleep 0.5
+
+one() {
+  local bin=$1 pid t0 t1 out req
+  "$bin" run -c "$W/sc.toml" 2>/dev/null &
+  pid=$!
+  sleep 1.5
+  wrk -c16 -t2 -d1s http://127.0.0.1:24080/ >/dev/null 2>&1 # warm-up
+  t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  out=$(wrk -c16 -t2 -d5s http://127.0.0.1:24080/ 2>&1)
+  t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  req=$(echo "$out" | awk '/requests in/ {print $1}')
+  awk -v a="$t0" -v b="$t1" -v r="$req" -v n="$bin" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%-40s %8d req  %5.1f µs CPU per request\n", n, r, (b-a)*1e6/hz/r }'
+}
+
+for round in $(seq "$ROUNDS"); do
+  echo "round $round"
+  for bin in "$@"; do one "$bin"; done
+done
