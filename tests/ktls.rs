@@ -337,6 +337,17 @@ async fn every_sidecar_a_test_starts_runs_the_engine_the_environment_chooses() {
         .collect();
     assert_eq!(closed.len(), 1, "{logs}");
     assert!(closed[0].contains(&want), "{logs}");
+    // A route without a TLS leg says so in its log line, as in route_info.
+    assert!(
+        s.wait_log("connection closed route=plain", 10),
+        "the plain route's connection is logged:\n{logs}"
+    );
+    let logs = s.logs();
+    let plain_closed = logs
+        .lines()
+        .find(|l| l.contains("connection closed") && l.contains("route=plain"))
+        .expect("the plain route's connection closed line");
+    assert!(plain_closed.contains("engine=\"plain\""), "{plain_closed}");
     let listen = format!("127.0.0.1:{p}");
     let info = [
         ("route", "env"),

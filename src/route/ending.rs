@@ -128,15 +128,17 @@ pub async fn finish(f: Finished<'_>) {
                 .as_ref()
                 .and_then(Stream::tls_names)
                 .unwrap_or(("none", "none"));
-            let engine = if [&client, &upstream]
+            // The connection's engine is its TLS legs': kTLS if either leg
+            // runs there, plain only when neither leg is TLS.
+            let legs: Vec<&str> = [&client, &upstream]
                 .into_iter()
                 .flatten()
-                .any(Stream::is_ktls)
-            {
-                "ktls"
-            } else {
-                "userspace"
-            };
+                .map(Stream::engine)
+                .collect();
+            let engine = ["ktls", "userspace"]
+                .into_iter()
+                .find(|e| legs.contains(e))
+                .unwrap_or("plain");
             if let Some(reason) = refused_after_handshake(o) {
                 if let End::Upstream(fail) = &o.end {
                     tracing::warn!(route = %route, client = %client_addr, upstream = %upstream_label,

@@ -67,8 +67,14 @@ impl Stream {
         matches!(self, Stream::Plain(_) | Stream::Ktls(_))
     }
 
-    pub fn is_ktls(&self) -> bool {
-        matches!(self, Stream::Ktls(_))
+    /// The engine this leg runs on, as the `engine` of `route_info` and of
+    /// the "connection closed" line: `plain`, `userspace` or `ktls`.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Stream::Plain(_) => "plain",
+            Stream::Ktls(_) => "ktls",
+            Stream::Unbuffered(_) | Stream::Server(_) => "userspace",
+        }
     }
 
     /// Ends the connection with a TCP reset and no TLS close_notify, so the
