@@ -122,7 +122,6 @@ fn describe() {
     describe_counter!(TLS_SESSIONS, "Established TLS sessions.");
     // CERT_EXPIRY and CRL_NEXT_UPDATE are rendered by `owned`.
     describe_counter!(CONFIG_RELOADS, "Configuration reloads by result.");
-    describe_gauge!(ROUTE_INFO, "One series per route, value 1, to join on.");
     describe_counter!(
         KTLS_FALLBACKS,
         "Connections of kernel_tls = \"auto\" routes left on the userspace TLS engine, by reason."
@@ -272,11 +271,17 @@ impl RouteMetrics {
     /// engine it runs (`engine`: "ktls", "userspace", or "plain" for a
     /// route without a TLS leg).
     pub fn info(&self, info: RouteInfo<'_>) {
-        gauge!(ROUTE_INFO, "route" => self.route.clone(), "listen" => info.listen.to_owned(),
-            "connect_start" => info.connect_start, "verify" => info.verify,
-            "mutual" => if info.mutual { "true" } else { "false" },
-            "kernel_tls" => info.kernel_tls, "engine" => info.engine)
-        .set(1.0);
+        owned::set_info(
+            &self.route,
+            &[
+                ("listen", info.listen),
+                ("connect_start", info.connect_start),
+                ("verify", info.verify),
+                ("mutual", if info.mutual { "true" } else { "false" }),
+                ("kernel_tls", info.kernel_tls),
+                ("engine", info.engine),
+            ],
+        );
     }
 }
 

@@ -541,6 +541,17 @@ async fn max_connections_holds_across_a_reload_that_moves_the_listen_address() {
     let c = held_echo(p_new).await;
     assert!(!served(p_new).await, "full again with b and c");
     drop((b, c));
+    // route_info follows the move: one series, the new address.
+    let m = s.metrics();
+    let info: Vec<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("tls_sidecar_route_info{route=\"moving\""))
+        .collect();
+    assert_eq!(info.len(), 1, "one route_info series per route:\n{m}");
+    assert!(
+        info[0].contains(&format!("listen=\"127.0.0.1:{p_new}\"")),
+        "{m}"
+    );
 }
 
 /// A certificate file replaced while a reload reads the config is not

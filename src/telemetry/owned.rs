@@ -5,6 +5,8 @@
 //! gauges that are set once and stay true (a configured certificate's
 //! not-after, `route_info`). So:
 //!
+//! - `route_info`, whose labels change with a reload (listen, verify, the
+//!   engine): one series per route, replaced, never added beside the old.
 //! - The gauges whose label sets change with what peers and files say —
 //!   certificate not-after (`role` client/server/ca per route, `peer` per
 //!   route and upstream entry) and CRL nextUpdate — live here, in maps keyed
@@ -37,6 +39,9 @@ struct Owned {
     peer: BTreeMap<String, BTreeMap<String, (String, f64)>>,
     /// CRLs: route → [(issuer, nextUpdate)].
     crl: BTreeMap<String, Vec<(String, f64)>>,
+    /// `route_info`: route → its labels after `route`, rendered. A reload
+    /// that changes one (listen, verify, the engine) replaces the series.
+    info: BTreeMap<String, String>,
 }
 
 static OWNED: Mutex<Option<Owned>> = Mutex::new(None);
@@ -84,6 +89,16 @@ pub fn set_crls(route: &str, crls: Vec<(String, i64)>) {
     with(|o| o.crl.insert(route.to_owned(), crls));
 }
 
+/// The `route_info` labels of `route` other than `route` itself, as
+/// (name, value) pairs in order; replaces the route's previous series.
+pub fn set_info(route: &str, labels: &[(&str, &str)]) {
+    let mut text = String::new();
+    for (k, v) in labels {
+        let _ = write!(text, ",{k}=\"{}\"", esc(v));
+    }
+    with(|o| o.info.insert(route.to_owned(), text));
+}
+
 /// The routes now served, with their connect entries: every series of
 /// another route, and every peer series of an entry no longer in its
 /// route's `connect`, goes.
@@ -93,6 +108,7 @@ pub fn retain_routes<'a>(routes: impl IntoIterator<Item = (&'a str, Vec<String>)
     with(|o| {
         o.configured.retain(|r, _| routes.contains_key(r));
         o.crl.retain(|r, _| routes.contains_key(r));
+        o.info.retain(|r, _| routes.contains_key(r));
         o.peer.retain(|r, by_upstream| match routes.get(r) {
             Some(ups) => {
                 by_upstream.retain(|u, _| ups.contains(u));
@@ -125,6 +141,22 @@ fn esc(v: &str) -> String {
 pub fn render(recorder: &str) -> String {
     with(|o| {
         let mut out = filter_routes(recorder, o.live.as_ref());
+        if !o.info.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP {0} One series per route, value 1, to join on.\n# TYPE {0} gauge",
+                super::ROUTE_INFO
+            );
+            for (route, labels) in &o.info {
+                let _ = writeln!(
+                    out,
+                    "{}{{route=\"{}\"{labels}}} 1",
+                    super::ROUTE_INFO,
+                    esc(route)
+                );
+            }
+            out.push('\n');
+        }
         let mut expiry = String::new();
         for (route, certs) in &o.configured {
             for (role, subject, t) in certs {
