@@ -22,7 +22,7 @@ use crate::relay;
 use crate::relay::ktls::{self, Fallback};
 use crate::telemetry::ConnResult;
 use crate::tls::material::CertInfo;
-use crate::tls::reason::Reason;
+use crate::tls::reason::{classify, Reason};
 use crate::tls::{suite_name, version_name};
 
 /// Serves one accepted client to its end. Never panics on peer input and
@@ -268,9 +268,19 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<u64, Hand
     if !early.is_empty() {
         use tokio::io::AsyncWriteExt;
         if let Some(u) = &mut legs.upstream {
-            u.write_all(&early)
-                .await
-                .map_err(|e| refused(Side::Upstream, e))?;
+            // Flushed: on a leg left in userspace they would otherwise wait
+            // for the relay's next write. A failure here is the upstream's,
+            // not the kernel's, and says so.
+            let passed = async {
+                u.write_all(&early).await?;
+                u.flush().await
+            };
+            passed.await.map_err(|e| HandshakeFailure {
+                side: Side::Upstream,
+                stage: legs::Stage::Tls,
+                reason: classify(&e),
+                detail: format!("passing on the client's first bytes failed: {e}"),
+            })?;
             relay::Observe::upstream(&plan.metrics, early.len());
         }
     }

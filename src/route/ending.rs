@@ -26,7 +26,7 @@ use tokio::time::{timeout, Instant};
 use super::connect::ConnectError;
 use super::legs::{HandshakeFailure, Side, Stage};
 use super::plan::RoutePlan;
-use super::stream::Stream;
+use super::stream::{Engine, Stream};
 use crate::relay::{End, FailKind, Failure, Outcome};
 use crate::telemetry::ConnResult;
 use crate::tls::reason::{classify, describe, rustls_error, Reason};
@@ -128,17 +128,13 @@ pub async fn finish(f: Finished<'_>) {
                 .as_ref()
                 .and_then(Stream::tls_names)
                 .unwrap_or(("none", "none"));
-            // The connection's engine is its TLS legs': kTLS if either leg
-            // runs there, plain only when neither leg is TLS.
-            let legs: Vec<&str> = [&client, &upstream]
+            let engine = [&client, &upstream]
                 .into_iter()
                 .flatten()
                 .map(Stream::engine)
-                .collect();
-            let engine = ["ktls", "userspace"]
-                .into_iter()
-                .find(|e| legs.contains(e))
-                .unwrap_or("plain");
+                .max()
+                .unwrap_or(Engine::Plain)
+                .as_str();
             if let Some(reason) = refused_after_handshake(o) {
                 if let End::Upstream(fail) = &o.end {
                     tracing::warn!(route = %route, client = %client_addr, upstream = %upstream_label,

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::stream::Engine;
 use crate::config::{
     self, Config, ConfigError, KernelTls, Route, RouteCtx, Start, TlsVersion, Upgrade,
 };
@@ -110,24 +111,24 @@ impl RoutePlan {
             .map_or("plain", |t| t.verify.as_str())
     }
 
-    /// The `engine` label: "plain" without a TLS leg; "ktls" when
+    /// The `engine` label: plain without a TLS leg; kTLS when
     /// `kernel_tls = "auto"`, the kernel offers kTLS and every TLS leg may
     /// speak TLS 1.3 (such sessions with a suite the kernel takes then run
     /// on it; a connection that cannot is counted in
-    /// `ktls_fallbacks_total`); else "userspace".
-    pub fn engine_label(&self) -> &'static str {
+    /// `ktls_fallbacks_total`); else userspace.
+    pub fn engine(&self) -> Engine {
         let r = &self.route;
         let tls13 = |p: &[TlsVersion]| p.contains(&TlsVersion::Tls13);
         if r.connect_tls.is_none() && r.listen_tls.is_none() {
-            "plain"
+            Engine::Plain
         } else if r.kernel_tls == KernelTls::Auto
             && r.connect_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
             && r.listen_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
             && crate::relay::ktls::available()
         {
-            "ktls"
+            Engine::Ktls
         } else {
-            "userspace"
+            Engine::Userspace
         }
     }
 
@@ -141,7 +142,7 @@ impl RoutePlan {
             verify: self.verify_label(),
             mutual: self.mutual(),
             kernel_tls: self.route.kernel_tls.as_str(),
-            engine: self.engine_label(),
+            engine: self.engine().as_str(),
         });
         let certs = self
             .client_tls

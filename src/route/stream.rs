@@ -14,6 +14,27 @@ use crate::relay::ktls::{AfterError, KtlsStream, ServerTls};
 use crate::relay::{Source, SpliceEnd, SpliceError};
 use crate::tls::engine::TlsClient;
 
+/// The engine a leg runs on: the `engine` label of `route_info` and of
+/// the "connection closed" line. Ordered, so that a connection's engine is
+/// its legs' greatest: kTLS if either leg runs there, plain only when
+/// neither leg is TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Engine {
+    Plain,
+    Userspace,
+    Ktls,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Plain => "plain",
+            Engine::Userspace => "userspace",
+            Engine::Ktls => "ktls",
+        }
+    }
+}
+
 pub enum Stream {
     Plain(TcpStream),
     /// We are the TLS client (the upstream leg), on rustls's unbuffered
@@ -67,13 +88,12 @@ impl Stream {
         matches!(self, Stream::Plain(_) | Stream::Ktls(_))
     }
 
-    /// The engine this leg runs on, as the `engine` of `route_info` and of
-    /// the "connection closed" line: `plain`, `userspace` or `ktls`.
-    pub fn engine(&self) -> &'static str {
+    /// The engine this leg runs on.
+    pub fn engine(&self) -> Engine {
         match self {
-            Stream::Plain(_) => "plain",
-            Stream::Ktls(_) => "ktls",
-            Stream::Unbuffered(_) | Stream::Server(_) => "userspace",
+            Stream::Plain(_) => Engine::Plain,
+            Stream::Ktls(_) => Engine::Ktls,
+            Stream::Unbuffered(_) | Stream::Server(_) => Engine::Userspace,
         }
     }
 

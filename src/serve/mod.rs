@@ -65,9 +65,9 @@ impl ServeError {
         }
     }
 
-    fn io(what: &str) -> impl FnOnce(io::Error) -> ServeError + '_ {
-        move |source| ServeError::Io {
-            what: what.to_owned(),
+    fn io(what: impl Into<String>, source: io::Error) -> ServeError {
+        ServeError::Io {
+            what: what.into(),
             source,
         }
     }
@@ -184,20 +184,17 @@ pub async fn run_with(
     }
     running.start(plan, listeners);
 
-    let signals = ServeError::io("failed to install the signal handlers");
-    let (mut hup, mut term, mut int) = (|| {
-        Ok((
-            signal(SignalKind::hangup())?,
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::interrupt())?,
-        ))
-    })()
-    .map_err(signals)?;
+    let handler =
+        |kind| signal(kind).map_err(|e| ServeError::io("failed to install the signal handlers", e));
+    let mut hup = handler(SignalKind::hangup())?;
+    let mut term = handler(SignalKind::terminate())?;
+    let mut int = handler(SignalKind::interrupt())?;
     // After the handlers: a SIGHUP sent by whoever reads the pid must not
     // meet the default action (which ends the process).
     if let Some(p) = &opts.pid_file {
-        let what = format!("failed to write the pid file {}", p.display());
-        std::fs::write(p, format!("{}\n", std::process::id())).map_err(ServeError::io(&what))?;
+        std::fs::write(p, format!("{}\n", std::process::id())).map_err(|e| {
+            ServeError::io(format!("failed to write the pid file {}", p.display()), e)
+        })?;
     }
     telemetry::register_reloads();
     ready.store(true, Ordering::Release);

@@ -218,6 +218,7 @@ fn encrypt(
     if data.is_empty() {
         return Ok(0);
     }
+    // Held from here on, so `free` counts its room.
     out.buf();
     if out.free() < PER_RECORD {
         out.compact();

@@ -34,6 +34,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsClient<IO> {
     /// Reads more ciphertext from the socket. `Ready(Ok(false))` at EOF.
     fn read_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
         let incoming = &mut self.incoming;
+        // Held from here on (taken from the pool if need be), so `free`
+        // counts its room.
         incoming.buf();
         if incoming.free() < MAX_RECORD && incoming.start > 0 {
             incoming.compact();
