@@ -264,26 +264,33 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<u64, Hand
         };
         *slot = Some(Stream::Ktls(Box::new(switched)));
     }
-    // The client's first bytes, decrypted by rustls with its Finished.
-    if !early.is_empty() {
-        use tokio::io::AsyncWriteExt;
-        if let Some(u) = &mut legs.upstream {
-            // Flushed: on a leg left in userspace they would otherwise wait
-            // for the relay's next write. A failure here is the upstream's,
-            // not the kernel's, and says so.
-            let passed = async {
-                u.write_all(&early).await?;
-                u.flush().await
-            };
-            passed.await.map_err(|e| HandshakeFailure {
-                side: Side::Upstream,
-                stage: legs::Stage::Tls,
-                reason: classify(&e),
-                detail: format!("passing on the client's first bytes failed: {e}"),
-            })?;
-            relay::Observe::upstream(&plan.metrics, early.len());
-        }
-    }
+    pass_on_early(plan, legs, early).await
+}
+
+/// Passes on the client's first bytes, decrypted by rustls with its Finished,
+/// before the relay starts. Flushed: on a leg left in userspace they would
+/// otherwise wait for the relay's next write. A failure here is the
+/// upstream's, not the kernel's, and says so.
+async fn pass_on_early(
+    plan: &RoutePlan,
+    legs: &mut Legs,
+    early: Vec<u8>,
+) -> Result<u64, HandshakeFailure> {
+    use tokio::io::AsyncWriteExt;
+    let Some(u) = legs.upstream.as_mut().filter(|_| !early.is_empty()) else {
+        return Ok(early.len() as u64);
+    };
+    let passed = async {
+        u.write_all(&early).await?;
+        u.flush().await
+    };
+    passed.await.map_err(|e| HandshakeFailure {
+        side: Side::Upstream,
+        stage: legs::Stage::Tls,
+        reason: classify(&e),
+        detail: format!("passing on the client's first bytes failed: {e}"),
+    })?;
+    relay::Observe::upstream(&plan.metrics, early.len());
     Ok(early.len() as u64)
 }
 
