@@ -257,34 +257,13 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
         )?;
         notes.push(format!("trusted-ca → ca = {v:?}"));
     }
-    if let Some(v) = p.get("tls-crl") {
-        set(
-            &mut t.crl,
-            vec![v.to_owned()],
-            "tls-crl",
-            "connect_tls.crl",
-            "the revocation list",
-        )?;
-        notes.push(format!("tls-crl → crl = [{v:?}]"));
-    }
-    if let Some(list) = c.protocols {
-        set(
-            &mut t.protocols,
-            list,
-            "sec-protocol",
-            "connect_tls.protocols",
-            "the protocol versions",
-        )?;
-    }
-    if let Some(list) = c.ciphers {
-        set(
-            &mut t.ciphers,
-            list,
-            "cipher-list",
-            "connect_tls.ciphers",
-            "the cipher suites",
-        )?;
-    }
+    revocation_and_suites(
+        &p,
+        c,
+        "connect_tls",
+        (&mut t.crl, &mut t.protocols, &mut t.ciphers),
+        &mut notes,
+    )?;
     Ok(notes)
 }
 
@@ -338,39 +317,58 @@ pub fn listen(text: &str, t: &mut RawListenTls) -> Result<Vec<String>, String> {
         )),
         (false, None) => {}
     }
+    if p.get("tls-crl").is_some() && !mutual {
+        return Err("tls-crl checks client certificates: it needs tls-mutual=1".into());
+    }
+    revocation_and_suites(
+        &p,
+        c,
+        "listen_tls",
+        (&mut t.crl, &mut t.protocols, &mut t.ciphers),
+        &mut notes,
+    )?;
+    Ok(notes)
+}
+
+/// `tls-crl`, `sec-protocol` and `cipher-list`, the same on either side:
+/// `side` names our table; the slots are its crl, protocols and ciphers.
+fn revocation_and_suites(
+    p: &Params,
+    c: Common,
+    side: &str,
+    (crl, protocols, ciphers): (Lists, Lists, Lists),
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
     if let Some(v) = p.get("tls-crl") {
-        if !mutual {
-            return Err("tls-crl checks client certificates: it needs tls-mutual=1".into());
-        }
+        let what = "the revocation list";
         set(
-            &mut t.crl,
+            crl,
             vec![v.to_owned()],
             "tls-crl",
-            "listen_tls.crl",
-            "the revocation list",
+            &format!("{side}.crl"),
+            what,
         )?;
         notes.push(format!("tls-crl → crl = [{v:?}]"));
     }
     if let Some(list) = c.protocols {
+        let ours = format!("{side}.protocols");
         set(
-            &mut t.protocols,
+            protocols,
             list,
             "sec-protocol",
-            "listen_tls.protocols",
+            &ours,
             "the protocol versions",
         )?;
     }
     if let Some(list) = c.ciphers {
-        set(
-            &mut t.ciphers,
-            list,
-            "cipher-list",
-            "listen_tls.ciphers",
-            "the cipher suites",
-        )?;
+        let ours = format!("{side}.ciphers");
+        set(ciphers, list, "cipher-list", &ours, "the cipher suites")?;
     }
-    Ok(notes)
+    Ok(())
 }
+
+/// A table's list slot that a Genesys parameter may fill.
+type Lists<'a> = &'a mut Option<Vec<String>>;
 
 /// `certificate` and `certificate-key`, the same on either side: `side`
 /// names our keys (`connect_tls`, `listen_tls`), `whose` the identity
