@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DistinguishedName, Error};
+use rustls::{CertificateError, Error};
 use x509_parser::extensions::GeneralName;
 
 use super::server::name_matches;
@@ -209,17 +209,7 @@ pub struct AllowList {
 }
 
 impl ClientCertVerifier for AllowList {
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
+    delegate_client_auth!(inner);
 
     fn verify_client_cert(
         &self,

@@ -35,6 +35,25 @@ macro_rules! delegate_signatures {
     };
 }
 
+/// The three methods of a rustls client-certificate verifier that say what
+/// is asked of clients, handed to the verifier in `self.$field`: the
+/// wrappers here add a check after the inner one, never change what is asked.
+macro_rules! delegate_client_auth {
+    ($field:tt) => {
+        fn offer_client_auth(&self) -> bool {
+            self.$field.offer_client_auth()
+        }
+
+        fn client_auth_mandatory(&self) -> bool {
+            self.$field.client_auth_mandatory()
+        }
+
+        fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+            self.$field.root_hint_subjects()
+        }
+    };
+}
+
 /// The same three methods for a verifier that checks signatures itself,
 /// with the algorithms of the crypto provider in `self.$field`.
 macro_rules! provider_signatures {

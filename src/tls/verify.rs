@@ -10,7 +10,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DistinguishedName, Error};
+use rustls::{CertificateError, Error};
 
 use super::material::spki_sha256;
 
@@ -179,17 +179,7 @@ pub struct NamedClientRevocation {
 }
 
 impl ClientCertVerifier for NamedClientRevocation {
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
+    delegate_client_auth!(inner);
 
     fn verify_client_cert(
         &self,
