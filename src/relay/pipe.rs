@@ -92,17 +92,7 @@ impl Pipe {
                         // A reader that writes its bytes itself.
                         if let Some(p) = reader.poll_splice(cx, &mut *writer) {
                             match p {
-                                Poll::Pending => {
-                                    if let Some(b) = self.buf.take() {
-                                        give_back(b);
-                                    }
-                                    if self.need_flush {
-                                        ready!(Pin::new(&mut *writer).poll_flush(cx))
-                                            .map_err(PipeError::Write)?;
-                                        self.need_flush = false;
-                                    }
-                                    return Poll::Pending;
-                                }
+                                Poll::Pending => return self.idle(cx, writer),
                                 Poll::Ready(Ok(0)) => self.state = State::ShuttingDown,
                                 Poll::Ready(Ok(n)) => {
                                     self.bytes += n as u64;
@@ -122,20 +112,7 @@ impl Pipe {
                         let buf = self.buf.get_or_insert_with(|| take_buffer(size));
                         let mut rb = ReadBuf::new(buf);
                         match Pin::new(&mut *reader).poll_read(cx, &mut rb) {
-                            Poll::Pending => {
-                                // Nothing in flight: the buffer goes back.
-                                if let Some(b) = self.buf.take() {
-                                    give_back(b);
-                                }
-                                // The reader has nothing more for now: push
-                                // out what was written (tokio#4001).
-                                if self.need_flush {
-                                    ready!(Pin::new(&mut *writer).poll_flush(cx))
-                                        .map_err(PipeError::Write)?;
-                                    self.need_flush = false;
-                                }
-                                return Poll::Pending;
-                            }
+                            Poll::Pending => return self.idle(cx, writer),
                             Poll::Ready(Err(e)) => {
                                 self.state = State::Failing(Some(e));
                                 continue;
@@ -187,6 +164,25 @@ impl Pipe {
                 State::Done => return Poll::Ready(Ok(())),
             }
         }
+    }
+}
+
+impl Pipe {
+    /// The reader has nothing more for now, and nothing is in flight: the
+    /// buffer goes back to the pool, and what was written is pushed out
+    /// (tokio#4001). `Pending` unless the flush fails.
+    fn idle<W>(&mut self, cx: &mut Context<'_>, writer: &mut W) -> Poll<Result<(), PipeError>>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        if let Some(b) = self.buf.take() {
+            give_back(b);
+        }
+        if self.need_flush {
+            ready!(Pin::new(&mut *writer).poll_flush(cx)).map_err(PipeError::Write)?;
+            self.need_flush = false;
+        }
+        Poll::Pending
     }
 }
 
