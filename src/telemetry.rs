@@ -46,7 +46,8 @@ pub const HANDSHAKE_BUCKETS: &[f64] = &[
 ];
 
 /// A connection's outcome: the `result` label of `connections_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum ConnResult {
     Ok,
     RefusedLimit,
@@ -58,36 +59,12 @@ pub enum ConnResult {
 
 impl ConnResult {
     /// Every outcome, in label order.
-    pub const ALL: [ConnResult; 6] = [
-        ConnResult::Ok,
-        ConnResult::RefusedLimit,
-        ConnResult::ConnectError,
-        ConnResult::UpgradeError,
-        ConnResult::HandshakeError,
-        ConnResult::Timeout,
-    ];
+    pub const ALL: &'static [ConnResult] = <Self as strum::VariantArray>::VARIANTS;
 
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ConnResult::Ok => "ok",
-            ConnResult::RefusedLimit => "refused_limit",
-            ConnResult::ConnectError => "connect_error",
-            ConnResult::UpgradeError => "upgrade_error",
-            ConnResult::HandshakeError => "handshake_error",
-            ConnResult::Timeout => "timeout",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
-
-/// Connection outcomes, the `result` label of `connections_total`.
-pub const RESULTS: [&str; 6] = [
-    ConnResult::Ok.as_str(),
-    ConnResult::RefusedLimit.as_str(),
-    ConnResult::ConnectError.as_str(),
-    ConnResult::UpgradeError.as_str(),
-    ConnResult::HandshakeError.as_str(),
-    ConnResult::Timeout.as_str(),
-];
 
 /// Installs the global Prometheus recorder and returns the handle that
 /// renders the text format. Call once per process.
@@ -162,7 +139,8 @@ pub struct RouteMetrics {
     pub activity: Arc<RouteActivity>,
     pub bytes_up: Counter,
     pub bytes_down: Counter,
-    results: [Counter; 6],
+    /// One counter a result, in `ConnResult::ALL`'s order.
+    results: Vec<Counter>,
     pub handshake_connect: Histogram,
     pub handshake_listen: Histogram,
 }
@@ -182,7 +160,7 @@ impl RouteMetrics {
             activity,
             bytes_up: counter!(BYTES_TOTAL, "route" => r.clone(), "direction" => "upstream"),
             bytes_down: counter!(BYTES_TOTAL, "route" => r.clone(), "direction" => "downstream"),
-            results: RESULTS.map(result),
+            results: ConnResult::ALL.iter().map(|c| result(c.as_str())).collect(),
             handshake_connect: histogram!(HANDSHAKE_DURATION, "route" => r.clone(), "side" => Side::Upstream.as_str()),
             handshake_listen: histogram!(HANDSHAKE_DURATION, "route" => r.clone(), "side" => Side::Client.as_str()),
         }

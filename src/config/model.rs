@@ -53,8 +53,9 @@ pub enum LogFormat {
 }
 
 /// `log.level`: the least severe events logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum LogLevel {
     Error,
     Warn,
@@ -66,13 +67,7 @@ pub enum LogLevel {
 impl LogLevel {
     /// The word used in config, and the `tracing` filter directive.
     pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-            LogLevel::Trace => "trace",
-        }
+        self.into()
     }
 }
 
@@ -107,8 +102,9 @@ pub struct Route {
 }
 
 /// The PROXY protocol version a route sends (`proxy_protocol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ProxyProtocol {
     V1,
     V2,
@@ -117,10 +113,7 @@ pub enum ProxyProtocol {
 impl ProxyProtocol {
     /// The word used in config and logs: "v1" or "v2".
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProxyProtocol::V1 => "v1",
-            ProxyProtocol::V2 => "v2",
-        }
+        self.into()
     }
 }
 
@@ -142,8 +135,9 @@ impl std::fmt::Display for Via {
 
 /// `kernel_tls`: whether a TLS leg hands its keys to the kernel after the
 /// handshake (kTLS) and the relay splices, or stays on rustls in userspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum KernelTls {
     /// kTLS where the kernel offers it and the suite allows; else userspace.
     Auto,
@@ -156,10 +150,7 @@ impl KernelTls {
     /// The value as written in the config (the `kernel_tls` label of
     /// `route_info`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            KernelTls::Auto => "auto",
-            KernelTls::Off => "off",
-        }
+        self.into()
     }
 }
 
@@ -222,7 +213,10 @@ pub enum Upgrade {
 }
 
 /// A built-in upgrade profile (`upgrade = "postgres"`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::Display, strum::VariantArray,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Profile {
     Postgres,
     Smtp,
@@ -234,36 +228,17 @@ pub enum Profile {
 
 impl Profile {
     /// Every built-in profile.
-    pub const ALL: [Profile; 6] = [
-        Profile::Postgres,
-        Profile::Smtp,
-        Profile::Pop3,
-        Profile::Imap,
-        Profile::Ftp,
-        Profile::Ldap,
-    ];
+    pub const ALL: &'static [Profile] = <Self as strum::VariantArray>::VARIANTS;
 
     /// The word used in config and in `check`'s output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Profile::Postgres => "postgres",
-            Profile::Smtp => "smtp",
-            Profile::Pop3 => "pop3",
-            Profile::Imap => "imap",
-            Profile::Ftp => "ftp",
-            Profile::Ldap => "ldap",
-        }
-    }
-}
-
-impl std::fmt::Display for Profile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// How the upstream's certificate is checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Verify {
     /// Chain to a trust anchor, and the name.
     Full,
@@ -278,27 +253,21 @@ pub enum Verify {
 impl Verify {
     /// The word used in config, logs and the `verify` metric label.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Verify::Full => "full",
-            Verify::Chain => "chain",
-            Verify::Pin(_) => "pin",
-            Verify::None => "none",
-        }
+        self.into()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::IntoStaticStr)]
 pub enum TlsVersion {
+    #[strum(serialize = "TLSv1.2")]
     Tls12,
+    #[strum(serialize = "TLSv1.3")]
     Tls13,
 }
 
 impl TlsVersion {
     pub fn as_str(self) -> &'static str {
-        match self {
-            TlsVersion::Tls12 => "TLSv1.2",
-            TlsVersion::Tls13 => "TLSv1.3",
-        }
+        self.into()
     }
 }
 

@@ -50,7 +50,8 @@ pub struct RawStep {
 }
 
 /// The action of a step: which of [`RawStep`]'s action keys it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     Send,
     SendHex,
@@ -67,18 +68,7 @@ pub enum Action {
 impl Action {
     /// The key, as written.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Send => "send",
-            Action::SendHex => "send_hex",
-            Action::Expect => "expect",
-            Action::ExpectHex => "expect_hex",
-            Action::ExpectRegex => "expect_regex",
-            Action::Relay => "relay",
-            Action::Reply => "reply",
-            Action::ReplyHex => "reply_hex",
-            Action::ClientExpect => "client_expect",
-            Action::ClientExpectHex => "client_expect_hex",
-        }
+        self.into()
     }
 }
 

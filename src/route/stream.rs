@@ -18,7 +18,8 @@ use crate::tls::engine::TlsClient;
 /// the "connection closed" line. Ordered, so that a connection's engine is
 /// its legs' greatest: kTLS if either leg runs there, plain only when
 /// neither leg is TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Engine {
     Plain,
     Userspace,
@@ -27,11 +28,7 @@ pub enum Engine {
 
 impl Engine {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Plain => "plain",
-            Engine::Userspace => "userspace",
-            Engine::Ktls => "ktls",
-        }
+        self.into()
     }
 }
 

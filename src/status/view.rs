@@ -129,14 +129,15 @@ pub(super) fn route_view(rp: &RoutePlan, now: SystemTime) -> RouteView {
         mutual: rp.mutual(),
         open_connections: a.open(),
         upstreams,
-        recent: crate::telemetry::RESULTS
+        recent: crate::telemetry::ConnResult::ALL
             .iter()
+            .map(|r| r.as_str())
             .map(|r| Count {
                 result: r,
                 count: recent
                     .results
                     .iter()
-                    .find(|(k, _)| k == r)
+                    .find(|(k, _)| *k == r)
                     .map_or(0, |(_, n)| *n),
             })
             .collect(),

@@ -12,16 +12,20 @@ use std::fmt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// What a certificate, key or trust file holds, told by its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum Format {
     /// PEM text (or anything that is not a keystore: the PEM reader says
     /// what is wrong with it).
+    #[strum(serialize = "PEM")]
     Pem,
     /// PKCS#12: a DER SEQUENCE.
+    #[strum(serialize = "PKCS#12")]
     Pkcs12,
     /// Sun's JKS: magic 0xFEEDFEED.
+    #[strum(serialize = "JKS")]
     Jks,
     /// Sun's JCEKS: magic 0xCECECECE (no pure-Rust reader; refused).
+    #[strum(serialize = "JCEKS")]
     Jceks,
 }
 
@@ -49,12 +53,7 @@ impl Format {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Pem => "PEM",
-            Format::Pkcs12 => "PKCS#12",
-            Format::Jks => "JKS",
-            Format::Jceks => "JCEKS",
-        }
+        self.into()
     }
 }
 

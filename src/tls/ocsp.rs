@@ -38,7 +38,8 @@ impl std::fmt::Debug for Staple {
 }
 
 /// What the responder says of the certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Status {
     Good,
     Revoked,
@@ -47,11 +48,7 @@ pub enum Status {
 
 impl Status {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Good => "good",
-            Status::Revoked => "revoked",
-            Status::Unknown => "unknown",
-        }
+        self.into()
     }
 }
 

@@ -11,7 +11,18 @@ use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
 /// Why a handshake failed: the `reason` label of
 /// `tls_sidecar_handshake_errors_total` (the interface's names, plus
 /// `ktls_refused`, documented in the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     UnknownCa,
     Expired,
@@ -38,53 +49,11 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in label order.
-    pub const ALL: [Reason; 20] = [
-        Reason::UnknownCa,
-        Reason::Expired,
-        Reason::NotYetValid,
-        Reason::Revoked,
-        Reason::RevocationUnknown,
-        Reason::NameMismatch,
-        Reason::PinMismatch,
-        Reason::BadCertificate,
-        Reason::NoClientCert,
-        Reason::ProtocolVersion,
-        Reason::NoSni,
-        Reason::NotAuthorized,
-        Reason::UpgradeRefused,
-        Reason::UpgradeProtocol,
-        Reason::ProxyProtocol,
-        Reason::ProxyRefused,
-        Reason::Timeout,
-        Reason::PeerClosed,
-        Reason::KtlsRefused,
-        Reason::Other,
-    ];
+    pub const ALL: &'static [Reason] = <Self as strum::VariantArray>::VARIANTS;
 
     /// The label.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Reason::UnknownCa => "unknown_ca",
-            Reason::Expired => "expired",
-            Reason::NotYetValid => "not_yet_valid",
-            Reason::Revoked => "revoked",
-            Reason::RevocationUnknown => "revocation_unknown",
-            Reason::NameMismatch => "name_mismatch",
-            Reason::PinMismatch => "pin_mismatch",
-            Reason::BadCertificate => "bad_certificate",
-            Reason::NoClientCert => "no_client_cert",
-            Reason::ProtocolVersion => "protocol_version",
-            Reason::NoSni => "no_sni",
-            Reason::NotAuthorized => "not_authorized",
-            Reason::UpgradeRefused => "upgrade_refused",
-            Reason::UpgradeProtocol => "upgrade_protocol",
-            Reason::ProxyProtocol => "proxy_protocol",
-            Reason::ProxyRefused => "proxy_refused",
-            Reason::Timeout => "timeout",
-            Reason::PeerClosed => "peer_closed",
-            Reason::KtlsRefused => "ktls_refused",
-            Reason::Other => "other",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
     /// Which check failed, in words, for a reason rustls reports.
@@ -111,34 +80,21 @@ impl Reason {
     }
 }
 
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Which leg of a connection: the `side` label of the handshake metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display)]
 pub enum Side {
     /// The local application's leg (`listen`).
+    #[strum(serialize = "listen")]
     Client,
     /// The peer's leg (`connect`).
+    #[strum(serialize = "connect")]
     Upstream,
 }
 
 impl Side {
     /// The label.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Side::Client => "listen",
-            Side::Upstream => "connect",
-        }
-    }
-}
-
-impl std::fmt::Display for Side {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 

@@ -50,7 +50,7 @@ fn an_unknown_upgrade_profile_is_refused_with_the_accepted_words() {
 
 #[test]
 fn every_built_in_profile_is_read_by_its_name() {
-    for profile in Profile::ALL {
+    for &profile in Profile::ALL {
         let c = load(&connect_tls(&format!(
             "start = \"upgrade\"\nupgrade = \"{profile}\""
         )))

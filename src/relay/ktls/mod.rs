@@ -40,7 +40,8 @@ pub use stream::KtlsStream;
 
 /// Why a TLS leg runs on the userspace engine rather than kTLS. Its label
 /// is the `reason` of `tls_sidecar_ktls_fallbacks_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Fallback {
     /// The kernel has no `tls` ULP (module not loaded, or not built).
     NoUlp,
@@ -50,8 +51,10 @@ pub enum Fallback {
     /// close_notify at once (RFC 5246), which would end the other
     /// direction of a half-closed connection early; TLS 1.2 stays on
     /// rustls, which carries half-close.
+    #[strum(serialize = "tls12")]
     Tls12,
     /// rustls already holds records past the handshake (read, or to send).
+    #[strum(serialize = "buffered_records")]
     Buffered,
     /// The other TLS leg of the connection stays in userspace.
     OtherLeg,
@@ -64,15 +67,7 @@ pub enum Fallback {
 
 impl Fallback {
     pub fn label(self) -> &'static str {
-        match self {
-            Fallback::NoUlp => "no_ulp",
-            Fallback::UnsupportedSuite => "unsupported_suite",
-            Fallback::Tls12 => "tls12",
-            Fallback::Buffered => "buffered_records",
-            Fallback::OtherLeg => "other_leg",
-            Fallback::UlpRefused => "ulp_refused",
-            Fallback::NotLinux => "not_linux",
-        }
+        self.into()
     }
 
     pub fn describe(self) -> &'static str {

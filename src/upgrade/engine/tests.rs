@@ -374,7 +374,7 @@ fn waits_are_bounded_by_the_byte_limits() {
 #[test]
 fn garbage_never_panics_on_any_profile() {
     let mut seed = 0x1234_5678u32;
-    for profile in Profile::ALL {
+    for &profile in Profile::ALL {
         let script = builtin(profile, "h");
         for len in 0..200 {
             let bytes: Vec<u8> = (0..len)
