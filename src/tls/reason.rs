@@ -42,7 +42,9 @@ pub enum Reason {
     ProxyRefused,
     Timeout,
     PeerClosed,
-    /// The kernel refused the TLS keys (`kernel_tls = "on"`).
+    /// The kernel took the `tls` ULP but refused the keys, after rustls gave
+    /// them up (`kernel_tls = "auto"`): the one kTLS failure that ends a
+    /// connection rather than falling back.
     KtlsRefused,
     Other,
 }
