@@ -45,11 +45,7 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
     }
     let _ = roundtrip(p2, MSG).await;
     let _ = roundtrip(p3, MSG).await;
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "dead"), ("result", "connect_error")],
-        1.0,
-    );
+    s.wait_connections("dead", "connect_error", 1.0);
     s.wait_metric("tls_sidecar_connections_active", &[("route", "good")], 0.0);
 
     let m = s.metrics();
@@ -402,11 +398,7 @@ async fn peer_certificate_series_stay_one_per_upstream_and_a_removed_routes_seri
         *open_current.lock().unwrap() = cfg(&leaf, &format!("ss{i}"));
         assert_eq!(roundtrip(p2, MSG).await.unwrap(), MSG);
     }
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "open"), ("result", "ok")],
-        20.0,
-    );
+    s.wait_connections("open", "ok", 20.0);
     let m = s.metrics();
     let open = peer_series(&m, "open");
     assert_eq!(open.len(), 1, "{m}");

@@ -145,15 +145,7 @@ async fn openssl_s_client_status_sees_the_stapled_response_and_it_follows_the_fi
                 resp.display()
             )
         ),
-        listen_route(
-            "unstapled",
-            plain,
-            &format!(
-                "cert = \"{}\"\nkey = \"{}\"",
-                pki.server.0.display(),
-                pki.server.1.display()
-            )
-        )
+        listen_route("unstapled", plain, &pki.listen_tls())
     );
     let s = Sidecar::start(d, &routes);
 

@@ -133,11 +133,7 @@ async fn crls_are_checked_for_the_whole_upstream_chain_and_a_missing_one_is_name
                     got.as_ref().map_or(true, |b| b.is_empty()),
                     "{name}: {got:?}"
                 );
-                s.wait_metric(
-                    "tls_sidecar_handshake_errors_total",
-                    &[("route", name), ("side", "connect"), ("reason", reason)],
-                    1.0,
-                );
+                s.wait_handshake_errors(name, "connect", reason, 1.0);
             }
         }
         observed.push(format!("{name}: {}", want.unwrap_or("ok")));
@@ -227,11 +223,7 @@ async fn a_client_under_a_revoked_intermediate_is_refused_by_the_listener() {
             );
         } else {
             assert_ne!(body, "ok\n", "{name}");
-            s.wait_metric(
-                "tls_sidecar_handshake_errors_total",
-                &[("route", name), ("side", "listen"), ("reason", want)],
-                1.0,
-            );
+            s.wait_handshake_errors(name, "listen", want, 1.0);
         }
     }
     assert!(

@@ -106,11 +106,7 @@ async fn a_tls_upstream_is_reached_through_tinyproxy_with_basic_auth_and_keeps_i
         ),
     );
     assert!(echoes(port).await, "{}\n{}", s.logs(), proxy_d.output());
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "via"), ("result", "ok")],
-        1.0,
-    );
+    s.wait_connections("via", "ok", 1.0);
     // The proxy opened the tunnel to the name, not to an address we chose.
     assert!(
         proxy_d
@@ -196,20 +192,8 @@ async fn a_proxy_refusal_is_a_connect_error_with_reason_proxy_refused_and_its_st
         ("forbidden", forbidden, "HTTP 403"),
     ] {
         assert!(!echoes(port).await, "{route} went through");
-        s.wait_metric(
-            "tls_sidecar_handshake_errors_total",
-            &[
-                ("route", route),
-                ("side", "connect"),
-                ("reason", "proxy_refused"),
-            ],
-            1.0,
-        );
-        s.wait_metric(
-            "tls_sidecar_connections_total",
-            &[("route", route), ("result", "connect_error")],
-            1.0,
-        );
+        s.wait_handshake_errors(route, "connect", "proxy_refused", 1.0);
+        s.wait_connections(route, "connect_error", 1.0);
         // The log is read from the sidecar's stderr by a thread: wait for it.
         s.wait_log(&format!("route={route}"), 10);
         s.wait_log(status, 10);
@@ -262,11 +246,7 @@ async fn failover_moves_through_the_proxy_to_the_next_upstream() {
         ],
         1.0,
     );
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "failover"), ("result", "ok")],
-        1.0,
-    );
+    s.wait_connections("failover", "ok", 1.0);
     assert!(s.wait_log("HTTP 403", 10), "{}", s.logs());
 }
 
@@ -326,11 +306,7 @@ async fn a_proxy_that_is_down_is_a_connect_error_naming_the_proxy() {
         ),
     );
     assert!(!echoes(port).await);
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "down"), ("result", "connect_error")],
-        1.0,
-    );
+    s.wait_connections("down", "connect_error", 1.0);
     assert!(
         s.wait_log(
             &format!("failed to reach the proxy http://127.0.0.1:{proxy}: "),

@@ -219,6 +219,26 @@ impl Sidecar {
         );
     }
 
+    /// [`Sidecar::wait_metric`] on `tls_sidecar_handshake_errors_total`:
+    /// `route`'s `side` ("listen" or "connect") has counted `n` of `reason`.
+    pub fn wait_handshake_errors(&self, route: &str, side: &str, reason: &str, n: f64) {
+        self.wait_metric(
+            "tls_sidecar_handshake_errors_total",
+            &[("route", route), ("side", side), ("reason", reason)],
+            n,
+        );
+    }
+
+    /// [`Sidecar::wait_metric`] on `tls_sidecar_connections_total`: `route`
+    /// has counted `n` connections that ended with `result`.
+    pub fn wait_connections(&self, route: &str, result: &str, n: f64) {
+        self.wait_metric(
+            "tls_sidecar_connections_total",
+            &[("route", route), ("result", result)],
+            n,
+        );
+    }
+
     pub fn signal(&self, sig: &str) {
         Command::new("kill")
             .arg(format!("-{sig}"))
@@ -363,6 +383,15 @@ impl Pki {
     /// client authentication.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         server_config(&self.server.0, &self.server.1, None)
+    }
+
+    /// The `listen_tls` lines that serve the server leaf: `cert` and `key`.
+    pub fn listen_tls(&self) -> String {
+        format!(
+            "cert = \"{}\"\nkey = \"{}\"",
+            self.server.0.display(),
+            self.server.1.display()
+        )
     }
 
     /// A plain→TLS route (see [`tls_route`]) to `upstream` by the server
