@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::daemon::Daemon;
 use common::*;
@@ -126,13 +125,7 @@ async fn a_tls_upstream_is_reached_through_tinyproxy_with_basic_auth_and_keeps_i
     assert!(!s.logs().contains(PASSWORD) && !s.logs().contains(&b64));
 
     // `check` shows the proxy; `probe` goes through it.
-    let bin = env!("CARGO_BIN_EXE_tls-sidecar");
-    let out = Command::new(bin)
-        .args(["check", "-c"])
-        .arg(&s.config)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, text, _) = cli(&[&"check", &"-c", &s.config]);
     assert!(
         text.contains(&format!(
             "via http://127.0.0.1:{proxy} (credentials from {})",
@@ -140,14 +133,8 @@ async fn a_tls_upstream_is_reached_through_tinyproxy_with_basic_auth_and_keeps_i
         )),
         "{text}"
     );
-    let out = Command::new(bin)
-        .args(["probe", "-c"])
-        .arg(&s.config)
-        .arg("via")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text, _) = cli(&[&"probe", &"-c", &s.config, &"via"]);
+    assert_eq!(code, 0, "{text}");
     assert!(
         text.contains(&format!("(tunnel through http://127.0.0.1:{proxy})")),
         "{text}"
