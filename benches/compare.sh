@@ -88,6 +88,7 @@ log() {
 }
 
 # ---------------------------------------------------------------- install
+. "$ROOT/benches/lib.sh"
 need_pkgs() {
   local -A cmd=([haproxy]=haproxy [nginx]=nginx [stunnel4]=stunnel4 [socat]=socat [iperf3]=iperf3
     [wrk]=wrk [sockperf]=sockperf [openssl]=openssl [python3]=python3 [procps]=pgrep [iproute2]=ss)
@@ -95,21 +96,7 @@ need_pkgs() {
   for p in "${!cmd[@]}"; do command -v "${cmd[$p]}" >/dev/null 2>&1 || missing+=("$p"); done
   # nginx's stream module is a separate package on Debian.
   [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
-  if [ ${#missing[@]} -gt 0 ]; then
-    if [ "${SKIP_INSTALL:-0}" = 1 ]; then
-      echo "compare: missing ${missing[*]} and SKIP_INSTALL=1" >&2
-      exit 2
-    fi
-    log "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # Post-install scripts may start the packaged services; this script
-    # runs its own instances on its own ports.
-    for svc in haproxy nginx stunnel4 iperf3; do
-      if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
-    done
-  fi
+  apt_install compare "haproxy nginx stunnel4 iperf3" ${missing[@]+"${missing[@]}"}
   [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || { echo "compare: ngx_stream_module not found" >&2; exit 2; }
 }
 need_pkgs

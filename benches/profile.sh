@@ -48,21 +48,8 @@ case "$DIR" in up | down) ;; *) echo "profile: DIR is up or down" >&2; exit 2 ;;
 log() { printf '[%4ds] %s\n' $(($(date +%s) - T_START)) "$*" >&2; }
 
 # ---------------------------------------------------------------- install
-install_pkgs() {
-  [ $# -gt 0 ] || return 0
-  if [ "${SKIP_INSTALL:-0}" = 1 ]; then
-    echo "profile: missing $* and SKIP_INSTALL=1" >&2
-    exit 2
-  fi
-  log "installing $*"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-  # This script runs its own instances on its own ports.
-  for svc in nginx iperf3; do
-    if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
-  done
-}
+. "$ROOT/benches/lib.sh"
+install_pkgs() { apt_install profile "nginx iperf3" "$@"; }
 missing=()
 for p in nginx iperf3 openssl python3; do command -v "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
