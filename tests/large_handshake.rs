@@ -7,11 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// `count` DNS names, "localhost" first; a leaf for them is about 50 bytes
 /// per name.
@@ -183,27 +183,8 @@ async fn a_certificate_request_listing_hundreds_of_cas_is_answered_with_our_clie
     );
 }
 
-/// A plain HTTP backend answering every request with "big ok".
-async fn http_backend() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nbig ok\n")
-                    .await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    port
-}
-
 /// A sidecar whose route "web" serves the server leaf in front of
-/// [`http_backend`], asking for client certificates under `client_ca`, and
+/// [`http_backend`] ("big ok"), asking for client certificates under `client_ca`, and
 /// curl's `GET /` through it with the client certificate (`cert`, `key`):
 /// (the sidecar, curl's output).
 async fn curl_through_web(
@@ -213,7 +194,7 @@ async fn curl_through_web(
     cert: &Path,
     key: &Path,
 ) -> (Sidecar, Output) {
-    let backend = http_backend().await;
+    let backend = http_backend("big ok\n").await;
     let p = free_port();
     let tls = format!(
         "{}\nclient_ca = \"{}\"",
@@ -221,17 +202,7 @@ async fn curl_through_web(
         client_ca.display()
     );
     let s = Sidecar::start(d, &listen_route("web", p, backend, &tls));
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(&pki.ca_path)
-        .arg("--cert")
-        .arg(cert)
-        .arg("--key")
-        .arg(key)
-        .arg(format!("https://localhost:{p}/"))
-        .output()
-        .expect("curl");
-    (s, out)
+    (s, curl_with_cert(p, &pki.ca_path, cert, key))
 }
 
 /// A leaf of about 50 KB (1,000 names) whose only use is to make a

@@ -286,14 +286,8 @@ async fn the_accepted_header_is_never_relayed_and_its_client_is_the_one_passed_o
 
     // Header and data in one write: the upstream gets the data only.
     let v2 = encode(Version::V2, Some(lb));
-    let mut tcp = TcpStream::connect(("127.0.0.1", strip)).await.unwrap();
-    tcp.write_all(&[v2.as_slice(), b"hello"].concat())
-        .await
-        .unwrap();
-    tcp.shutdown().await.unwrap();
-    let mut out = Vec::new();
-    tcp.read_to_end(&mut out).await.unwrap();
-    assert_eq!(out, b"hello");
+    let out = roundtrip(strip, &[v2.as_slice(), b"hello"].concat()).await;
+    assert_eq!(out.unwrap(), b"hello");
     assert!(s.wait_log("client=203.0.113.9:4242", 10), "{}", s.logs());
 
     // The header split over two writes, data behind it: the same.
@@ -307,15 +301,9 @@ async fn the_accepted_header_is_never_relayed_and_its_client_is_the_one_passed_o
     assert_eq!(out, b"world");
 
     // A route that also sends a header: ours names the accepted client.
-    let mut tcp = TcpStream::connect(("127.0.0.1", pass)).await.unwrap();
-    tcp.write_all(&[v2.as_slice(), b"data"].concat())
-        .await
-        .unwrap();
-    tcp.shutdown().await.unwrap();
-    let mut out = Vec::new();
-    tcp.read_to_end(&mut out).await.unwrap();
+    let out = roundtrip(pass, &[v2.as_slice(), b"data"].concat()).await;
     assert_eq!(
-        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&out.unwrap()),
         "PROXY TCP4 203.0.113.9 198.51.100.1 4242 443\r\ndata"
     );
 

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -163,21 +162,7 @@ async fn a_client_under_a_revoked_intermediate_is_refused_by_the_listener() {
     let d = dir.path();
     let c = chain(d);
     let pki = Pki::new(d);
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = backend.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
-                let _ = s
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
-                    )
-                    .await;
-            });
-        }
-    });
+    let bport = http_backend("ok\n").await;
     let cases: [(&str, &[&str], &str); 3] = [
         ("web-good", &["root-empty.crl", "inter-empty.crl"], "ok"),
         (
@@ -192,27 +177,18 @@ async fn a_client_under_a_revoked_intermediate_is_refused_by_the_listener() {
         .iter()
         .zip(&ports)
         .map(|((name, crls, _), p)| {
-            format!(
-                "[[route]]\nname = \"{name}\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:{bport}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n{}\n",
-                pki.server.0.display(),
-                pki.server.1.display(),
+            let tls = format!(
+                "{}\nclient_ca = \"{}\"\n{}",
+                pki.listen_tls(),
                 c.root.display(),
                 crl_list(d, crls)
-            )
+            );
+            listen_route(name, *p, bport, &tls)
         })
         .collect();
     let s = Sidecar::start(d, &routes.join("\n"));
     for ((name, _, want), p) in cases.iter().zip(&ports) {
-        let out = Command::new("curl")
-            .args(["-sS", "--max-time", "10", "--cacert"])
-            .arg(&pki.ca_path)
-            .arg("--cert")
-            .arg(&c.full)
-            .arg("--key")
-            .arg(&c.leaf.1)
-            .arg(format!("https://localhost:{p}/"))
-            .output()
-            .expect("curl");
+        let out = curl_with_cert(*p, &pki.ca_path, &c.full, &c.leaf.1);
         let body = String::from_utf8_lossy(&out.stdout);
         if *want == "ok" {
             assert_eq!(

@@ -534,6 +534,44 @@ pub async fn greeter() -> u16 {
     port
 }
 
+/// A plain HTTP backend that answers every request with 200 and `body`,
+/// then closes; its port.
+pub async fn http_backend(body: &'static str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// `curl https://localhost:PORT/` trusting `ca` and presenting the client
+/// certificate `cert` (`key`), for at most 10 s.
+pub fn curl_with_cert(port: u16, ca: &Path, cert: &Path, key: &Path) -> std::process::Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .expect("curl (install it with tests/setup.sh)")
+}
+
 /// Reads `r` to its end, each read within 60 s: (bytes read, their
 /// SHA-256).
 pub async fn sha256_to_end<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> (usize, Vec<u8>) {
