@@ -234,12 +234,7 @@ R_BULK=1 R_PING=2 R_HTTP=3 R_ECHO=4 R_RESUME=5
 # ---------------------------------------------------------------- PKI
 log "making a CA and the terminator's certificate ($KEY) in $W"
 if [ "$KEY" = rsa ]; then KEYARGS=(-newkey rsa:2048); else KEYARGS=(-newkey ec -pkeyopt ec_paramgen_curve:P-256); fi
-openssl req -x509 "${KEYARGS[@]}" -nodes -keyout "$W/ca.key" -out "$W/ca.pem" -days 7 -subj "/CN=compare CA" \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-openssl req "${KEYARGS[@]}" -nodes -keyout "$W/server.key" -out "$W/server.csr" -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$W/server.ext"
-openssl x509 -req -in "$W/server.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial -days 7 \
-  -extfile "$W/server.ext" -out "$W/server.pem" 2>/dev/null
+make_certs "$W" "compare CA" "${KEYARGS[@]}"
 CA=$W/ca.pem
 
 # ---------------------------------------------------------------- helpers (Python)

@@ -127,13 +127,7 @@ print(n)'
 P_BACK=24001 P_TLS=24002 P_ROUTE=24003
 
 log "a CA and the terminator's certificate (ECDSA P-256) in $W"
-KEYARGS=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
-openssl req -x509 "${KEYARGS[@]}" -nodes -keyout "$W/ca.key" -out "$W/ca.pem" -days 7 -subj "/CN=profile CA" \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-openssl req "${KEYARGS[@]}" -nodes -keyout "$W/server.key" -out "$W/server.csr" -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >"$W/server.ext"
-openssl x509 -req -in "$W/server.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial -days 7 \
-  -extfile "$W/server.ext" -out "$W/server.pem" 2>/dev/null
+make_certs "$W" "profile CA" -newkey ec -pkeyopt ec_paramgen_curve:P-256
 
 cat >"$W/terminator.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
