@@ -8,10 +8,8 @@ mod common;
 
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// `count` DNS names, "localhost" first; a leaf for them is about 50 bytes
 /// per name.
@@ -44,19 +42,6 @@ fn big_chain(dir: &Path, name: &str, names: &[String]) -> (Ca, usize) {
 
 fn path(dir: &Path, file: &str) -> String {
     dir.join(file).display().to_string()
-}
-
-/// Sends one line and reads one line back (s_server -rev keeps the
-/// connection open).
-async fn line_through(port: u16, line: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(line).await?;
-    let mut r = BufReader::new(s);
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), r.read_until(b'\n', &mut out))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no line"))??;
-    Ok(out)
 }
 
 /// Starts a sidecar on `routes`, sends `word` through `port` to the

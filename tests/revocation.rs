@@ -7,10 +7,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Root → intermediate → leaf (localhost), with CRLs of both CAs written
 /// to `dir`: root-empty.crl, root-revokes-inter.crl, inter-empty.crl,
@@ -49,18 +47,6 @@ fn crl_list(dir: &Path, names: &[&str]) -> String {
         .map(|n| format!("\"{}\"", dir.join(n).display()))
         .collect();
     format!("crl = [{}]", list.join(", "))
-}
-
-/// Sends one line and reads one line back; Err if the link fails.
-async fn line_through(port: u16) -> std::io::Result<Vec<u8>> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(b"crl\n").await?;
-    let mut r = BufReader::new(s);
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), r.read_until(b'\n', &mut out))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no line"))??;
-    Ok(out)
 }
 
 /// `openssl s_server -rev` serving the chain's leaf and intermediate.
@@ -124,7 +110,7 @@ async fn crls_are_checked_for_the_whole_upstream_chain_and_a_missing_one_is_name
     let s = Sidecar::start(d, &routes.join("\n"));
     let mut observed = Vec::new();
     for ((name, _, want), p) in cases.iter().zip(&ports) {
-        let got = line_through(*p).await;
+        let got = line_through(*p, b"crl\n").await;
         match want {
             None => assert_eq!(got.as_deref().ok(), Some(&b"lrc\n"[..]), "{name}: {got:?}"),
             Some(reason) => {
@@ -262,7 +248,7 @@ async fn a_crl_past_its_next_update_is_a_warning_and_a_gauge_but_still_used() {
     assert!(v("CN=Revocation Root") < now);
     assert!(v("CN=Revocation Intermediate") > now + 29.0 * 86400.0);
     // The stale list is still used: the chain is checked and passes.
-    assert_eq!(line_through(p).await.unwrap(), b"lrc\n");
+    assert_eq!(line_through(p, b"crl\n").await.unwrap(), b"lrc\n");
     Summary::new("a_crl_past_its_next_update_is_a_warning_and_a_gauge_but_still_used").row(
         "A CRL past its nextUpdate",
         "route with the root's CRL one day past nextUpdate: start, `check`, /metrics",

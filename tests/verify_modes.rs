@@ -342,9 +342,9 @@ async fn openssl_s_server_is_verified_and_a_client_certificate_it_demands_is_pre
     .join("\n");
     let s = Sidecar::start(dir.path(), &routes);
     // s_server -rev answers each line reversed.
-    let got = roundtrip_line(p1, b"hello\n").await;
+    let got = line_through(p1, b"hello\n").await.unwrap();
     assert_eq!(got, b"olleh\n");
-    let got = roundtrip_line(p2, b"stats\n").await;
+    let got = line_through(p2, b"stats\n").await.unwrap();
     assert_eq!(
         got,
         b"stats"
@@ -358,23 +358,4 @@ async fn openssl_s_server_is_verified_and_a_client_certificate_it_demands_is_pre
     let r = roundtrip(p3, b"x\n").await;
     assert!(r.as_ref().map_or(true, |b| b.is_empty()), "{r:?}");
     s.wait_connections("statserver-nocert", "handshake_error", 1.0);
-}
-
-/// Sends one line and reads one line back (s_server -rev keeps the connection open).
-async fn roundtrip_line(port: u16, line: &[u8]) -> Vec<u8> {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    s.write_all(line).await.unwrap();
-    let mut r = BufReader::new(s);
-    let mut out = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        r.read_until(b'\n', &mut out),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    out
 }

@@ -659,6 +659,22 @@ pub async fn read_until_end<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
+/// Sends `line` through a plain connection to `port` and reads one line
+/// back, within 10 s, leaving the connection open (as `openssl s_server
+/// -rev`, which answers each line reversed, wants). Err if the connection
+/// fails or no line comes.
+pub async fn line_through(port: u16, line: &[u8]) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(line).await?;
+    let mut r = BufReader::new(s);
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), r.read_until(b'\n', &mut out))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no line"))??;
+    Ok(out)
+}
+
 /// Sends `msg` through a plain connection to `port`, shuts down writing,
 /// and reads everything back. Err if the connection fails or is reset.
 pub async fn roundtrip(port: u16, msg: &[u8]) -> std::io::Result<Vec<u8>> {
