@@ -88,6 +88,7 @@ log() {
 }
 
 # ---------------------------------------------------------------- install
+. "$ROOT/benches/lib.sh"
 need_pkgs() {
   local -A cmd=([haproxy]=haproxy [nginx]=nginx [stunnel4]=stunnel4 [socat]=socat [iperf3]=iperf3
     [wrk]=wrk [sockperf]=sockperf [openssl]=openssl [python3]=python3 [procps]=pgrep [iproute2]=ss)
@@ -95,21 +96,7 @@ need_pkgs() {
   for p in "${!cmd[@]}"; do command -v "${cmd[$p]}" >/dev/null 2>&1 || missing+=("$p"); done
   # nginx's stream module is a separate package on Debian.
   [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
-  if [ ${#missing[@]} -gt 0 ]; then
-    if [ "${SKIP_INSTALL:-0}" = 1 ]; then
-      echo "compare: missing ${missing[*]} and SKIP_INSTALL=1" >&2
-      exit 2
-    fi
-    log "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # Post-install scripts may start the packaged services; this script
-    # runs its own instances on its own ports.
-    for svc in haproxy nginx stunnel4 iperf3; do
-      if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
-    done
-  fi
+  apt_install compare "haproxy nginx stunnel4 iperf3" ${missing[@]+"${missing[@]}"}
   [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || { echo "compare: ngx_stream_module not found" >&2; exit 2; }
 }
 need_pkgs
@@ -247,12 +234,7 @@ R_BULK=1 R_PING=2 R_HTTP=3 R_ECHO=4 R_RESUME=5
 # ---------------------------------------------------------------- PKI
 log "making a CA and the terminator's certificate ($KEY) in $W"
 if [ "$KEY" = rsa ]; then KEYARGS=(-newkey rsa:2048); else KEYARGS=(-newkey ec -pkeyopt ec_paramgen_curve:P-256); fi
-openssl req -x509 "${KEYARGS[@]}" -nodes -keyout "$W/ca.key" -out "$W/ca.pem" -days 7 -subj "/CN=compare CA" \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-openssl req "${KEYARGS[@]}" -nodes -keyout "$W/server.key" -out "$W/server.csr" -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$W/server.ext"
-openssl x509 -req -in "$W/server.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial -days 7 \
-  -extfile "$W/server.ext" -out "$W/server.pem" 2>/dev/null
+make_certs "$W" "compare CA" "${KEYARGS[@]}"
 CA=$W/ca.pem
 
 # ---------------------------------------------------------------- helpers (Python)

@@ -48,21 +48,8 @@ case "$DIR" in up | down) ;; *) echo "profile: DIR is up or down" >&2; exit 2 ;;
 log() { printf '[%4ds] %s\n' $(($(date +%s) - T_START)) "$*" >&2; }
 
 # ---------------------------------------------------------------- install
-install_pkgs() {
-  [ $# -gt 0 ] || return 0
-  if [ "${SKIP_INSTALL:-0}" = 1 ]; then
-    echo "profile: missing $* and SKIP_INSTALL=1" >&2
-    exit 2
-  fi
-  log "installing $*"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-  # This script runs its own instances on its own ports.
-  for svc in nginx iperf3; do
-    if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
-  done
-}
+. "$ROOT/benches/lib.sh"
+install_pkgs() { apt_install profile "nginx iperf3" "$@"; }
 missing=()
 for p in nginx iperf3 openssl python3; do command -v "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
@@ -140,13 +127,7 @@ print(n)'
 P_BACK=24001 P_TLS=24002 P_ROUTE=24003
 
 log "a CA and the terminator's certificate (ECDSA P-256) in $W"
-KEYARGS=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
-openssl req -x509 "${KEYARGS[@]}" -nodes -keyout "$W/ca.key" -out "$W/ca.pem" -days 7 -subj "/CN=profile CA" \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-openssl req "${KEYARGS[@]}" -nodes -keyout "$W/server.key" -out "$W/server.csr" -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >"$W/server.ext"
-openssl x509 -req -in "$W/server.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial -days 7 \
-  -extfile "$W/server.ext" -out "$W/server.pem" 2>/dev/null
+make_certs "$W" "profile CA" -newkey ec -pkeyopt ec_paramgen_curve:P-256
 
 cat >"$W/terminator.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;

@@ -22,11 +22,15 @@
 //!   cargo bench --bench relay -- --test    # each benchmark once (CI)
 //!   cargo bench --bench relay -- duplex_tls
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -118,7 +122,7 @@ async fn drain<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> usize {
 async fn carry<A, P>(
     total: usize,
     (source, sink): (&mut A, &mut P),
-    relay: impl std::future::Future<Output = ()>,
+    relay: impl Future<Output = ()>,
 ) -> Duration
 where
     A: AsyncRead + AsyncWrite + Unpin,
@@ -304,28 +308,15 @@ fn duplex_plain(c: &mut Criterion) {
     for size in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
         for engine in Engine::ALL {
-            g.bench_with_input(
-                BenchmarkId::new(engine.name(), label(size)),
-                &size,
-                |b, &size| {
-                    b.iter_custom(|iters| {
-                        rt.block_on(async {
-                            let mut spent = Duration::ZERO;
-                            for _ in 0..iters {
-                                let (mut app, mut client) = duplex(PIPE);
-                                let (mut upstream, mut peer) = duplex(PIPE);
-                                spent += carry(
-                                    size,
-                                    (&mut app, &mut peer),
-                                    engine.run(&mut client, &mut upstream),
-                                )
-                                .await;
-                            }
-                            spent
-                        })
-                    })
-                },
-            );
+            let id = BenchmarkId::new(engine.name(), label(size));
+            g.bench_with_input(id, &size, |b, &size| {
+                timed(b, &rt, || async move {
+                    let (mut app, mut client) = duplex(PIPE);
+                    let (mut upstream, mut peer) = duplex(PIPE);
+                    let ends = (&mut app, &mut peer);
+                    carry(size, ends, engine.run(&mut client, &mut upstream)).await
+                })
+            });
         }
     }
     g.finish();
@@ -337,44 +328,66 @@ fn duplex_tls(c: &mut Criterion) {
     let mut g = c.benchmark_group("duplex_tls");
     configure(&mut g);
     for size in SIZES {
-        g.throughput(Throughput::Bytes(size as u64));
-        for (engine, client) in TLS_CASES {
-            for to_tls in [true, false] {
-                let id = format!(
-                    "{}/{}",
-                    case_name(engine, client),
-                    if to_tls {
-                        "plain_to_tls"
-                    } else {
-                        "tls_to_plain"
-                    }
-                );
-                g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
-                    b.iter_custom(|iters| {
-                        rt.block_on(async {
-                            let mut spent = Duration::ZERO;
-                            for _ in 0..iters {
-                                let (mut app, mut client_end) = duplex(PIPE);
-                                let (up_io, peer_io) = duplex(PIPE);
-                                spent += tls
-                                    .one_way(
-                                        client,
-                                        engine,
-                                        size,
-                                        to_tls,
-                                        (&mut app, &mut client_end),
-                                        (up_io, peer_io),
-                                    )
-                                    .await;
-                            }
-                            spent
-                        })
-                    })
-                });
-            }
-        }
+        tls_cases(&mut g, &rt, &tls, size, || async {
+            (duplex(PIPE), duplex(PIPE))
+        });
     }
     g.finish();
+}
+
+/// Every case of [`TLS_CASES`] both ways at `size`, each transfer over
+/// fresh `((app, client end), (upstream io, peer io))` from `pairs`.
+fn tls_cases<S, F, Fut>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    tls: &Tls,
+    size: usize,
+    pairs: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ((S, S), (S, S))>,
+    S: Source + AsyncRead + AsyncWrite + Unpin,
+    TlsClient<S>: Source,
+    tokio_rustls::client::TlsStream<S>: Source,
+{
+    g.throughput(Throughput::Bytes(size as u64));
+    let pairs = &pairs;
+    for (engine, client) in TLS_CASES {
+        for to_tls in [true, false] {
+            let way = if to_tls {
+                "plain_to_tls"
+            } else {
+                "tls_to_plain"
+            };
+            let id = format!("{}/{way}", case_name(engine, client));
+            g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
+                timed(b, rt, || async move {
+                    let ((mut app, mut client_end), ends) = pairs().await;
+                    let app_ends = (&mut app, &mut client_end);
+                    tls.one_way(client, engine, size, to_tls, app_ends, ends)
+                        .await
+                })
+            });
+        }
+    }
+}
+
+/// What `iter_custom` wants: `iters` runs of `once` (one transfer, which
+/// returns how long it took) on `rt`, their times summed.
+fn timed<F, Fut>(b: &mut Bencher<'_, WallTime>, rt: &Runtime, mut once: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Duration>,
+{
+    b.iter_custom(|iters| {
+        rt.block_on(async {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                spent += once().await;
+            }
+            spent
+        })
+    });
 }
 
 /// `carry` towards the TLS peer (`to_tls`) or from it.
@@ -422,6 +435,7 @@ fn tcp_loopback(c: &mut Criterion) {
             TcpListener::bind("127.0.0.1:0").await.expect("bind"),
         )
     });
+    let (front, back) = (&front, &back);
     let mut g = c.benchmark_group("tcp_loopback");
     configure(&mut g);
     for size in SIZES {
@@ -430,64 +444,22 @@ fn tcp_loopback(c: &mut Criterion) {
         for engine in [None].into_iter().chain(Engine::ALL.map(Some)) {
             let id = format!("{}/plain_to_plain", engine.map_or("splice", Engine::name));
             g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
-                b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let mut spent = Duration::ZERO;
-                        for _ in 0..iters {
-                            let (mut app, mut client) = tcp_pair(&front).await;
-                            let (mut upstream, mut peer) = tcp_pair(&back).await;
-                            let ends = (&mut app, &mut peer);
-                            spent += match engine {
-                                Some(e) => {
-                                    carry(size, ends, e.run(&mut client, &mut upstream)).await
-                                }
-                                None => carry(size, ends, splice(&mut client, &mut upstream)).await,
-                            };
-                        }
-                        spent
-                    })
+                timed(b, &rt, || async move {
+                    let (mut app, mut client) = tcp_pair(front).await;
+                    let (mut upstream, mut peer) = tcp_pair(back).await;
+                    let ends = (&mut app, &mut peer);
+                    match engine {
+                        Some(e) => carry(size, ends, e.run(&mut client, &mut upstream)).await,
+                        None => carry(size, ends, splice(&mut client, &mut upstream)).await,
+                    }
                 })
             });
         }
     }
     // The main figure on real sockets, largest size only.
-    let size = SIZES[SIZES.len() - 1];
-    g.throughput(Throughput::Bytes(size as u64));
-    for (engine, client) in TLS_CASES {
-        for to_tls in [true, false] {
-            let id = format!(
-                "{}/{}",
-                case_name(engine, client),
-                if to_tls {
-                    "plain_to_tls"
-                } else {
-                    "tls_to_plain"
-                }
-            );
-            g.bench_with_input(BenchmarkId::new(id, label(size)), &size, |b, &size| {
-                b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let mut spent = Duration::ZERO;
-                        for _ in 0..iters {
-                            let (mut app, mut client_end) = tcp_pair(&front).await;
-                            let (up_io, peer_io) = tcp_pair(&back).await;
-                            spent += tls
-                                .one_way(
-                                    client,
-                                    engine,
-                                    size,
-                                    to_tls,
-                                    (&mut app, &mut client_end),
-                                    (up_io, peer_io),
-                                )
-                                .await;
-                        }
-                        spent
-                    })
-                })
-            });
-        }
-    }
+    tls_cases(&mut g, &rt, &tls, SIZES[SIZES.len() - 1], || async {
+        (tcp_pair(front).await, tcp_pair(back).await)
+    });
     g.finish();
 }
 

@@ -41,9 +41,8 @@ async fn only_clients_whose_identity_is_allowed_get_through_and_the_rules_reload
     let p = free_port();
     let tls = |allow: &str| {
         format!(
-            "cert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\nallow = {{ {allow} }}",
-            pki.server.0.display(),
-            pki.server.1.display(),
+            "{}\nclient_ca = \"{}\"\nallow = {{ {allow} }}",
+            pki.listen_tls(),
             pki.ca_path.display()
         )
     };
@@ -74,15 +73,7 @@ async fn only_clients_whose_identity_is_allowed_get_through_and_the_rules_reload
             "{v}: no access_denied alert:\n{out}"
         );
     }
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "gms-in"),
-            ("side", "listen"),
-            ("reason", "not_authorized"),
-        ],
-        2.0,
-    );
+    s.wait_handshake_errors("gms-in", "listen", "not_authorized", 2.0);
     let logs = s.logs();
     let refusal = logs
         .lines()
@@ -117,15 +108,7 @@ async fn only_clients_whose_identity_is_allowed_get_through_and_the_rules_reload
     assert_eq!((code, out.contains("\nhello\n")), (0, true), "{out}");
     let (code, out) = s_client_as(p, &pki.ca_path, &by_ou, "-tls1_3");
     assert!(code != 0 && out.contains("alert access denied"), "{out}");
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "gms-in"),
-            ("side", "listen"),
-            ("reason", "not_authorized"),
-        ],
-        3.0,
-    );
+    s.wait_handshake_errors("gms-in", "listen", "not_authorized", 3.0);
     Summary::new("only_clients_whose_identity_is_allowed_get_through_and_the_rules_reload").row(
         "client identity rules",
         "openssl s_client (TLS 1.3 and 1.2) with certificates from the client CA: SPIFFE URI, wildcard DNS and OU on the allow list; a deeper DNS name, a longer SPIFFE ID and a log-forging CN not; then a reload that swaps the rules",

@@ -116,11 +116,7 @@ async fn faults_end_only_their_own_connection_and_memory_stays_bounded() {
     // The upstream refuses.
     let r = roundtrip(p_refused, b"x").await;
     assert!(r.as_ref().map_or(true, |b| b.is_empty()));
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "refuses"), ("result", "connect_error")],
-        1.0,
-    );
+    s.wait_connections("refuses", "connect_error", 1.0);
     summary.row(
         "upstream refuses the TCP connection",
         "a route whose upstream port is closed; one client",

@@ -241,13 +241,9 @@ async fn the_seeds_jetty_settings_are_imported_checked_and_served_tls12_tls13_on
     }
 
     // `check` accepts it as written.
-    let o = bin().args(["check", "-c"]).arg(&config).output().unwrap();
-    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
-    assert!(
-        text(&o.stdout).contains("sni-required"),
-        "{}",
-        text(&o.stdout)
-    );
+    let (code, out, err) = cli(&[&"check", &"-c", &config]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("sni-required"), "{out}");
 
     // And it serves as GMS's Jetty would.
     let _served = Served::start(&config, port);
@@ -301,14 +297,10 @@ fn import_refuses_xml_that_is_not_jettys_and_an_obf_password_that_does_not_decod
     let d = dir.path();
     let not_jetty = d.join("beans.xml");
     std::fs::write(&not_jetty, "<beans><bean id=\"x\"/></beans>").unwrap();
-    let o = bin()
-        .args(["import", "jetty"])
-        .arg(&not_jetty)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    let (code, _, err) = cli(&[&"import", &"jetty", &not_jetty]);
+    assert_eq!(code, 1);
     assert_eq!(
-        text(&o.stderr),
+        err,
         format!(
             "error: {}: not Jetty's SSL context: the root is <beans>, not <Configure class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\">\n",
             not_jetty.display()
@@ -320,16 +312,10 @@ fn import_refuses_xml_that_is_not_jettys_and_an_obf_password_that_does_not_decod
         JETTY_XML.replace("OBF:1vny1zlo1x8e1vnw1vn61x8g1zlu1vn4", "OBF:1vny1zl"),
     )
     .unwrap();
-    let o = bin()
-        .args(["import", "jetty"])
-        .arg(&bad_obf)
-        .arg("--out")
-        .arg(d.join("x.toml"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    let (code, _, err) = cli(&[&"import", &"jetty", &bad_obf, &"--out", &d.join("x.toml")]);
+    assert_eq!(code, 1);
     assert_eq!(
-        text(&o.stderr),
+        err,
         format!(
             "error: {}: KeyStorePassword: the OBF: string does not decode (it ends short)\n",
             bad_obf.display()
@@ -365,9 +351,8 @@ async fn a_genesys_parameter_string_is_imported_checked_and_carries_mutual_tls()
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let o = bin().args(["check", "-c"]).arg(&config).output().unwrap();
-    let out = text(&o.stdout);
-    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    let (code, out, err) = cli(&[&"check", &"-c", &config]);
+    assert_eq!(code, 0, "{out}{err}");
     for line in [
         "start=direct verify=full mutual=yes protocols=TLSv1.2",
         "  genesys: tls-target-name-check=host → verify = \"full\"\n",

@@ -219,15 +219,7 @@ async fn a_jks_or_pkcs12_trust_store_from_keytool_verifies_a_real_tls_server() {
     assert_eq!(reversed(p2, "stat").await, "tats\n");
     let r = roundtrip(p3, b"stat\n").await;
     assert!(r.as_ref().map_or(true, |b| b.is_empty()), "{r:?}");
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "other"),
-            ("side", "connect"),
-            ("reason", "unknown_ca"),
-        ],
-        1.0,
-    );
+    s.wait_handshake_errors("other", "connect", "unknown_ca", 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,11 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
+use std::process::Output;
 
 use common::*;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// `count` DNS names, "localhost" first; a leaf for them is about 50 bytes
 /// per name.
@@ -44,19 +42,6 @@ fn big_chain(dir: &Path, name: &str, names: &[String]) -> (Ca, usize) {
 
 fn path(dir: &Path, file: &str) -> String {
     dir.join(file).display().to_string()
-}
-
-/// Sends one line and reads one line back (s_server -rev keeps the
-/// connection open).
-async fn line_through(port: u16, line: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(line).await?;
-    let mut r = BufReader::new(s);
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), r.read_until(b'\n', &mut out))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no line"))??;
-    Ok(out)
 }
 
 /// Starts a sidecar on `routes`, sends `word` through `port` to the
@@ -183,23 +168,34 @@ async fn a_certificate_request_listing_hundreds_of_cas_is_answered_with_our_clie
     );
 }
 
-/// A plain HTTP backend answering every request with "big ok".
-async fn http_backend() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nbig ok\n")
-                    .await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    port
+/// A sidecar whose route "web" serves the server leaf in front of
+/// [`http_backend`] ("big ok"), asking for client certificates under `client_ca`, and
+/// curl's `GET /` through it with the client certificate (`cert`, `key`):
+/// (the sidecar, curl's output).
+async fn curl_through_web(
+    d: &Path,
+    pki: &Pki,
+    client_ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> (Sidecar, Output) {
+    let backend = http_backend("big ok\n").await;
+    let p = free_port();
+    let tls = format!(
+        "{}\nclient_ca = \"{}\"",
+        pki.listen_tls(),
+        client_ca.display()
+    );
+    let s = Sidecar::start(d, &listen_route("web", p, backend, &tls));
+    (s, curl_with_cert(p, &pki.ca_path, cert, key))
+}
+
+/// A leaf of about 50 KB (1,000 names) whose only use is to make a
+/// Certificate message large.
+fn padding() -> Leaf {
+    let names = many_names(1000);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    Ca::new("Padding CA").leaf("padding", &names[1..])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,27 +204,14 @@ async fn a_56_kb_client_certificate_chain_is_accepted_on_the_listen_side() {
     let d = dir.path();
     let pki = Pki::new(d);
     let (_root, leaf_len) = big_chain(d, "client", &many_names(1120));
-    let backend = http_backend().await;
-    let p = free_port();
-    let routes = format!(
-        "[[route]]\nname = \"web\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:{backend}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n",
-        pki.server.0.display(),
-        pki.server.1.display(),
-        path(d, "root.pem"),
-    );
-    let s = Sidecar::start(d, &routes);
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(&pki.ca_path)
-        .args([
-            "--cert",
-            &path(d, "client-full.pem"),
-            "--key",
-            &path(d, "client.key"),
-        ])
-        .arg(format!("https://localhost:{p}/"))
-        .output()
-        .expect("curl");
+    let (s, out) = curl_through_web(
+        d,
+        &pki,
+        &d.join("root.pem"),
+        &d.join("client-full.pem"),
+        &d.join("client.key"),
+    )
+    .await;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "big ok\n",
@@ -252,9 +235,7 @@ async fn a_certificate_message_over_64_kib_is_refused_with_a_clear_reason_by_run
     let d = dir.path();
     let pki = Pki::new(d);
     // The server sends its leaf followed by two 50 KB certificates.
-    let names = many_names(1000);
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let padding = Ca::new("Padding CA").leaf("padding", &names[1..]);
+    let padding = padding();
     pki::write(d, "padding.pem", &format!("{0}{0}", padding.cert_pem)).unwrap();
     let srv = OpensslServer::start(&[
         "-cert",
@@ -276,11 +257,7 @@ async fn a_certificate_message_over_64_kib_is_refused_with_a_clear_reason_by_run
     let s = Sidecar::start(d, &routes);
     let got = line_through(p, b"x\n").await;
     assert!(got.as_ref().map_or(true, |b| b.is_empty()), "{got:?}");
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[("route", "huge"), ("side", "connect"), ("reason", "other")],
-        1.0,
-    );
+    s.wait_handshake_errors("huge", "connect", "other", 1.0);
     assert!(
         s.wait_log("a handshake message is larger than the 64 KiB", 5),
         "{}",
@@ -306,9 +283,7 @@ async fn a_client_certificate_message_over_64_kib_is_refused_by_the_listener_wit
     let dir = tmpdir();
     let d = dir.path();
     let pki = Pki::new(d);
-    let names = many_names(1000);
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let padding = Ca::new("Padding CA").leaf("padding", &names[1..]);
+    let padding = padding();
     let client = pki.ca.leaf("big-client", &["big-client"]);
     let (_, key) = client.write(d, "big-client").unwrap();
     let chain = pki::write(
@@ -317,31 +292,9 @@ async fn a_client_certificate_message_over_64_kib_is_refused_by_the_listener_wit
         &format!("{}{1}{1}", client.cert_pem, padding.cert_pem),
     )
     .unwrap();
-    let backend = http_backend().await;
-    let p = free_port();
-    let routes = format!(
-        "[[route]]\nname = \"web\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:{backend}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n",
-        pki.server.0.display(),
-        pki.server.1.display(),
-        pki.ca_path.display(),
-    );
-    let s = Sidecar::start(d, &routes);
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(&pki.ca_path)
-        .arg("--cert")
-        .arg(&chain)
-        .arg("--key")
-        .arg(&key)
-        .arg(format!("https://localhost:{p}/"))
-        .output()
-        .expect("curl");
+    let (s, out) = curl_through_web(d, &pki, &pki.ca_path, &chain, &key).await;
     assert_ne!(String::from_utf8_lossy(&out.stdout), "big ok\n");
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[("route", "web"), ("side", "listen"), ("reason", "other")],
-        1.0,
-    );
+    s.wait_handshake_errors("web", "listen", "other", 1.0);
     assert!(
         s.wait_log("a handshake message is larger than the 64 KiB", 5),
         "{}",

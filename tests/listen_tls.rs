@@ -89,9 +89,8 @@ async fn curl_gets_a_real_page_through_the_terminator_with_tls12_and_tls13() {
     let http = HttpServer::start(&www);
     let p = free_port();
     let tls = format!(
-        "cert = \"{}\"\nkey = \"{}\"\nprotocols = [\"TLSv1.3\", \"TLSv1.2\"]\nalpn = [\"http/1.1\"]",
-        pki.server.0.display(),
-        pki.server.1.display()
+        "{}\nprotocols = [\"TLSv1.3\", \"TLSv1.2\"]\nalpn = [\"http/1.1\"]",
+        pki.listen_tls()
     );
     let s = Sidecar::start(dir.path(), &listen_route("gms-https", p, http.port, &tls));
     let url = format!("https://localhost:{p}/index.html");
@@ -131,23 +130,11 @@ async fn openssl_s_client_tls11_is_refused_and_tls12_tls13_accepted() {
     let pki = Pki::new(dir.path());
     let bport = plain_echo().await;
     let p = free_port();
-    let tls = format!(
-        "cert = \"{}\"\nkey = \"{}\"",
-        pki.server.0.display(),
-        pki.server.1.display()
-    );
+    let tls = pki.listen_tls();
     let s = Sidecar::start(dir.path(), &listen_route("in", p, bport, &tls));
     let (code, out) = s_client(p, &["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]);
     assert_ne!(code, 0, "TLS 1.1 must be refused: {out}");
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "in"),
-            ("side", "listen"),
-            ("reason", "protocol_version"),
-        ],
-        1.0,
-    );
+    s.wait_handshake_errors("in", "listen", "protocol_version", 1.0);
     for v in ["-tls1_2", "-tls1_3"] {
         let (code, out) = s_client(
             p,
@@ -226,15 +213,7 @@ async fn sni_chooses_between_two_certificates_and_is_enforced_when_required() {
     );
     let (code2, out2) = s_client(p2, &["-servername", "unknown.example.org"]);
     assert!(code2 != 0 || !out2.contains("subject="), "{out2}");
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "sni-required"),
-            ("side", "listen"),
-            ("reason", "no_sni"),
-        ],
-        2.0,
-    );
+    s.wait_handshake_errors("sni-required", "listen", "no_sni", 2.0);
     assert!(
         s.logs().contains("unknown.example.org"),
         "the unknown name is logged"
@@ -277,9 +256,8 @@ async fn client_certificates_are_required_and_checked_against_client_ca() {
         .unwrap();
     let p = free_port();
     let tls = format!(
-        "cert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"",
-        pki.server.0.display(),
-        pki.server.1.display(),
+        "{}\nclient_ca = \"{}\"",
+        pki.listen_tls(),
         pki.ca_path.display()
     );
     let s = Sidecar::start(dir.path(), &listen_route("mtls-in", p, http.port, &tls));
@@ -309,33 +287,9 @@ async fn client_certificates_are_required_and_checked_against_client_ca() {
     assert_ne!(code, 0, "no client certificate");
     assert_ne!(with(&foreign).0, 0, "a certificate from another CA");
     assert_ne!(with(&expired).0, 0, "an expired certificate");
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "mtls-in"),
-            ("side", "listen"),
-            ("reason", "no_client_cert"),
-        ],
-        1.0,
-    );
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "mtls-in"),
-            ("side", "listen"),
-            ("reason", "unknown_ca"),
-        ],
-        1.0,
-    );
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "mtls-in"),
-            ("side", "listen"),
-            ("reason", "expired"),
-        ],
-        1.0,
-    );
+    s.wait_handshake_errors("mtls-in", "listen", "no_client_cert", 1.0);
+    s.wait_handshake_errors("mtls-in", "listen", "unknown_ca", 1.0);
+    s.wait_handshake_errors("mtls-in", "listen", "expired", 1.0);
     Summary::new("client_certificates_are_required_and_checked_against_client_ca").row(
         "client certificate missing, foreign or expired",
         "curl to a listener with `client_ca`: no certificate, one from another CA, an expired one, a good one",
@@ -352,11 +306,7 @@ async fn slow_and_garbage_clients_are_closed_while_a_healthy_one_is_served() {
     let pki = Pki::new(dir.path());
     let bport = plain_echo().await;
     let p = free_port();
-    let tls = format!(
-        "cert = \"{}\"\nkey = \"{}\"",
-        pki.server.0.display(),
-        pki.server.1.display()
-    );
+    let tls = pki.listen_tls();
     let text = listen_route("guarded", p, bport, &tls).replace(
         "[route.listen_tls]",
         "handshake_timeout = \"1s\"\n[route.listen_tls]",
@@ -414,15 +364,7 @@ async fn slow_and_garbage_clients_are_closed_while_a_healthy_one_is_served() {
     assert!(matches!(r, Ok(0) | Err(_)), "the silent client is closed");
     assert!(t0.elapsed() < Duration::from_secs(3));
     assert!(trickle.await.unwrap(), "the trickling client is closed");
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "guarded"),
-            ("side", "listen"),
-            ("reason", "timeout"),
-        ],
-        2.0,
-    );
+    s.wait_handshake_errors("guarded", "listen", "timeout", 2.0);
     assert!(
         s.logs().contains("did not send a TLS ClientHello"),
         "{}",

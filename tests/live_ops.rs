@@ -527,11 +527,7 @@ async fn max_connections_holds_across_a_reload_that_moves_the_listen_address() {
         !moved,
         "a third client on the new address at max_connections = 2"
     );
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "moving"), ("result", "refused_limit")],
-        1.0,
-    );
+    s.wait_connections("moving", "refused_limit", 1.0);
     drop(a);
     s.wait_metric(
         "tls_sidecar_connections_active",

@@ -12,16 +12,22 @@ use common::*;
 
 const MSG: &[u8] = b"0123456789";
 
+/// A TLS echo server for `localhost` whose certificate a CA of its own
+/// (written to `dir`) signed: the tests' CA does not trust it.
+async fn stranger(dir: &std::path::Path) -> std::net::SocketAddr {
+    let (cert, key) = Ca::new("Other CA")
+        .leaf("x", &["localhost"])
+        .write(dir, "x")
+        .unwrap();
+    tls_echo(server_config(&cert, &key, None)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_traffic_shows_up_as_exact_metric_values() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     let srv = pki.echo().await;
-    let stranger = Ca::new("Other CA")
-        .leaf("x", &["localhost"])
-        .write(dir.path(), "x")
-        .unwrap();
-    let stranger = tls_echo(server_config(&stranger.0, &stranger.1, None)).await;
+    let stranger = stranger(dir.path()).await;
     let dead = free_port();
     let ca = format!("ca = \"{}\"", pki.ca_path.display());
     let (p1, p2, p3) = (free_port(), free_port(), free_port());
@@ -45,11 +51,7 @@ async fn known_traffic_shows_up_as_exact_metric_values() {
     }
     let _ = roundtrip(p2, MSG).await;
     let _ = roundtrip(p3, MSG).await;
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "dead"), ("result", "connect_error")],
-        1.0,
-    );
+    s.wait_connections("dead", "connect_error", 1.0);
     s.wait_metric("tls_sidecar_connections_active", &[("route", "good")], 0.0);
 
     let m = s.metrics();
@@ -241,11 +243,7 @@ async fn probe_reports_the_handshake_and_chain_and_its_exit_code_tells_good_from
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     let srv = pki.echo().await;
-    let stranger = Ca::new("Other CA")
-        .leaf("x", &["localhost"])
-        .write(dir.path(), "x")
-        .unwrap();
-    let stranger = tls_echo(server_config(&stranger.0, &stranger.1, None)).await;
+    let stranger = stranger(dir.path()).await;
     let dead = free_port();
     let ca = format!("ca = \"{}\"\nalpn = [\"http/1.1\"]", pki.ca_path.display());
     let config = dir.path().join("probe.toml");
@@ -402,11 +400,7 @@ async fn peer_certificate_series_stay_one_per_upstream_and_a_removed_routes_seri
         *open_current.lock().unwrap() = cfg(&leaf, &format!("ss{i}"));
         assert_eq!(roundtrip(p2, MSG).await.unwrap(), MSG);
     }
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "open"), ("result", "ok")],
-        20.0,
-    );
+    s.wait_connections("open", "ok", 20.0);
     let m = s.metrics();
     let open = peer_series(&m, "open");
     assert_eq!(open.len(), 1, "{m}");

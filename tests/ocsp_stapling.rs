@@ -145,15 +145,7 @@ async fn openssl_s_client_status_sees_the_stapled_response_and_it_follows_the_fi
                 resp.display()
             )
         ),
-        listen_route(
-            "unstapled",
-            plain,
-            &format!(
-                "cert = \"{}\"\nkey = \"{}\"",
-                pki.server.0.display(),
-                pki.server.1.display()
-            )
-        )
+        listen_route("unstapled", plain, &pki.listen_tls())
     );
     let s = Sidecar::start(d, &routes);
 
@@ -238,12 +230,7 @@ fn an_ocsp_response_for_another_certificate_or_not_a_response_is_refused() {
     let config = d.join("t.toml");
     let cases = [
         (
-            format!(
-                "cert = \"{}\"\nkey = \"{}\"\nocsp = \"{}\"",
-                pki.server.0.display(),
-                pki.server.1.display(),
-                for_client.display()
-            ),
+            format!("{}\nocsp = \"{}\"", pki.listen_tls(), for_client.display()),
             "listen_tls.ocsp",
             format!(
                 "{}: the response is for another certificate: it answers for serial",
@@ -309,12 +296,7 @@ fn a_stale_response_is_stapled_with_a_warning_and_check_shows_it() {
     });
 
     let config = d.join("t.toml");
-    let tls = format!(
-        "cert = \"{}\"\nkey = \"{}\"\nocsp = \"{}\"",
-        pki.server.0.display(),
-        pki.server.1.display(),
-        stale.display()
-    );
+    let tls = format!("{}\nocsp = \"{}\"", pki.listen_tls(), stale.display());
     std::fs::write(&config, listen_route("r", free_port(), &tls)).unwrap();
     let (code, out, err) = check(&config);
     assert_eq!(code, 0, "{out}{err}");

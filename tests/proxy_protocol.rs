@@ -14,7 +14,7 @@ use common::daemon::Daemon;
 use common::*;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 /// HAProxy in TCP mode: each `(front, back, option)` is a frontend on
@@ -114,9 +114,8 @@ async fn haproxy_in_front_and_nginx_behind_see_the_original_client_through_v1_v2
             c,
             ng,
             &format!(
-                "accept_proxy_protocol = true\nproxy_protocol = \"v2\"\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"",
-                pki.server.0.display(),
-                pki.server.1.display()
+                "accept_proxy_protocol = true\nproxy_protocol = \"v2\"\n[route.listen_tls]\n{}",
+                pki.listen_tls()
             ),
         ),
     ]
@@ -165,11 +164,7 @@ async fn haproxy_in_front_and_nginx_behind_see_the_original_client_through_v1_v2
     }
     // The sidecar logged the original client too.
     assert!(s.wait_log(&format!("client={me}"), 10), "{}", s.logs());
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "lb-tls"), ("result", "ok")],
-        1.0,
-    );
+    s.wait_connections("lb-tls", "ok", 1.0);
 }
 
 #[tokio::test]
@@ -184,9 +179,8 @@ async fn a_client_without_a_header_is_closed_with_reason_proxy_protocol_and_its_
             tls,
             free_port(),
             &format!(
-                "accept_proxy_protocol = true\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"",
-                pki.server.0.display(),
-                pki.server.1.display()
+                "accept_proxy_protocol = true\n[route.listen_tls]\n{}",
+                pki.listen_tls()
             ),
         ),
     ]
@@ -196,20 +190,8 @@ async fn a_client_without_a_header_is_closed_with_reason_proxy_protocol_and_its_
     let tcp = TcpStream::connect(("127.0.0.1", plain)).await.unwrap();
     let me = tcp.local_addr().unwrap();
     assert_eq!(answer(tcp, b"GET / HTTP/1.0\r\n\r\n").await, b"");
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "pp"),
-            ("side", "listen"),
-            ("reason", "proxy_protocol"),
-        ],
-        1.0,
-    );
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "pp"), ("result", "handshake_error")],
-        1.0,
-    );
+    s.wait_handshake_errors("pp", "listen", "proxy_protocol", 1.0);
+    s.wait_connections("pp", "handshake_error", 1.0);
     // The log is read from the sidecar's stderr by a thread: wait for it.
     assert!(s.wait_log(&format!("client={me}"), 10), "{}", s.logs());
     let logs = s.logs();
@@ -228,15 +210,7 @@ async fn a_client_without_a_header_is_closed_with_reason_proxy_protocol_and_its_
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await;
     assert!(r.is_err());
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "pp-tls"),
-            ("side", "listen"),
-            ("reason", "proxy_protocol"),
-        ],
-        1.0,
-    );
+    s.wait_handshake_errors("pp-tls", "listen", "proxy_protocol", 1.0);
     assert!(s.wait_log("began with byte 0x16 (a TLS handshake", 10));
 }
 
@@ -285,33 +259,13 @@ async fn a_late_oversized_or_malformed_header_is_refused() {
     );
     assert!(s.wait_log("malformed PROXY v1 header: a port is not a number", 10));
 
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "pp"),
-            ("side", "listen"),
-            ("reason", "proxy_protocol"),
-        ],
-        4.0,
-    );
-}
-
-/// A plain echo server; returns its port.
-async fn echo_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(echo(s));
-        }
-    });
-    port
+    s.wait_handshake_errors("pp", "listen", "proxy_protocol", 4.0);
 }
 
 #[tokio::test]
 async fn the_accepted_header_is_never_relayed_and_its_client_is_the_one_passed_on() {
     let dir = tmpdir();
-    let up = echo_server().await;
+    let up = plain_echo().await;
     let (strip, pass) = (free_port(), free_port());
     let routes = [
         pp_route("strip", strip, up, "accept_proxy_protocol = true"),
@@ -332,14 +286,8 @@ async fn the_accepted_header_is_never_relayed_and_its_client_is_the_one_passed_o
 
     // Header and data in one write: the upstream gets the data only.
     let v2 = encode(Version::V2, Some(lb));
-    let mut tcp = TcpStream::connect(("127.0.0.1", strip)).await.unwrap();
-    tcp.write_all(&[v2.as_slice(), b"hello"].concat())
-        .await
-        .unwrap();
-    tcp.shutdown().await.unwrap();
-    let mut out = Vec::new();
-    tcp.read_to_end(&mut out).await.unwrap();
-    assert_eq!(out, b"hello");
+    let out = roundtrip(strip, &[v2.as_slice(), b"hello"].concat()).await;
+    assert_eq!(out.unwrap(), b"hello");
     assert!(s.wait_log("client=203.0.113.9:4242", 10), "{}", s.logs());
 
     // The header split over two writes, data behind it: the same.
@@ -353,15 +301,9 @@ async fn the_accepted_header_is_never_relayed_and_its_client_is_the_one_passed_o
     assert_eq!(out, b"world");
 
     // A route that also sends a header: ours names the accepted client.
-    let mut tcp = TcpStream::connect(("127.0.0.1", pass)).await.unwrap();
-    tcp.write_all(&[v2.as_slice(), b"data"].concat())
-        .await
-        .unwrap();
-    tcp.shutdown().await.unwrap();
-    let mut out = Vec::new();
-    tcp.read_to_end(&mut out).await.unwrap();
+    let out = roundtrip(pass, &[v2.as_slice(), b"data"].concat()).await;
     assert_eq!(
-        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&out.unwrap()),
         "PROXY TCP4 203.0.113.9 198.51.100.1 4242 443\r\ndata"
     );
 

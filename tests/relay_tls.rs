@@ -225,11 +225,7 @@ async fn max_connections_refuses_past_the_limit_and_counts_it() {
     }
     let r = roundtrip(p, b"one too many").await;
     assert!(r.as_ref().map_or(true, |b| b.is_empty()), "{r:?}");
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "limited"), ("result", "refused_limit")],
-        1.0,
-    );
+    s.wait_connections("limited", "refused_limit", 1.0);
     s.wait_metric(
         "tls_sidecar_connections_active",
         &[("route", "limited")],
@@ -280,11 +276,7 @@ async fn a_dead_primary_fails_over_to_the_backup_and_is_counted() {
     );
     let r = roundtrip(p2, b"x").await;
     assert!(r.as_ref().map_or(true, |b| b.is_empty()), "{r:?}");
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "alldead"), ("result", "connect_error")],
-        1.0,
-    );
+    s.wait_connections("alldead", "connect_error", 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,11 +7,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Root → intermediate → leaf (localhost), with CRLs of both CAs written
 /// to `dir`: root-empty.crl, root-revokes-inter.crl, inter-empty.crl,
@@ -50,18 +47,6 @@ fn crl_list(dir: &Path, names: &[&str]) -> String {
         .map(|n| format!("\"{}\"", dir.join(n).display()))
         .collect();
     format!("crl = [{}]", list.join(", "))
-}
-
-/// Sends one line and reads one line back; Err if the link fails.
-async fn line_through(port: u16) -> std::io::Result<Vec<u8>> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(b"crl\n").await?;
-    let mut r = BufReader::new(s);
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), r.read_until(b'\n', &mut out))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no line"))??;
-    Ok(out)
 }
 
 /// `openssl s_server -rev` serving the chain's leaf and intermediate.
@@ -125,7 +110,7 @@ async fn crls_are_checked_for_the_whole_upstream_chain_and_a_missing_one_is_name
     let s = Sidecar::start(d, &routes.join("\n"));
     let mut observed = Vec::new();
     for ((name, _, want), p) in cases.iter().zip(&ports) {
-        let got = line_through(*p).await;
+        let got = line_through(*p, b"crl\n").await;
         match want {
             None => assert_eq!(got.as_deref().ok(), Some(&b"lrc\n"[..]), "{name}: {got:?}"),
             Some(reason) => {
@@ -133,11 +118,7 @@ async fn crls_are_checked_for_the_whole_upstream_chain_and_a_missing_one_is_name
                     got.as_ref().map_or(true, |b| b.is_empty()),
                     "{name}: {got:?}"
                 );
-                s.wait_metric(
-                    "tls_sidecar_handshake_errors_total",
-                    &[("route", name), ("side", "connect"), ("reason", reason)],
-                    1.0,
-                );
+                s.wait_handshake_errors(name, "connect", reason, 1.0);
             }
         }
         observed.push(format!("{name}: {}", want.unwrap_or("ok")));
@@ -167,21 +148,7 @@ async fn a_client_under_a_revoked_intermediate_is_refused_by_the_listener() {
     let d = dir.path();
     let c = chain(d);
     let pki = Pki::new(d);
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bport = backend.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = backend.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
-                let _ = s
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
-                    )
-                    .await;
-            });
-        }
-    });
+    let bport = http_backend("ok\n").await;
     let cases: [(&str, &[&str], &str); 3] = [
         ("web-good", &["root-empty.crl", "inter-empty.crl"], "ok"),
         (
@@ -196,27 +163,18 @@ async fn a_client_under_a_revoked_intermediate_is_refused_by_the_listener() {
         .iter()
         .zip(&ports)
         .map(|((name, crls, _), p)| {
-            format!(
-                "[[route]]\nname = \"{name}\"\nlisten = \"127.0.0.1:{p}\"\nconnect = [\"127.0.0.1:{bport}\"]\n[route.listen_tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n{}\n",
-                pki.server.0.display(),
-                pki.server.1.display(),
+            let tls = format!(
+                "{}\nclient_ca = \"{}\"\n{}",
+                pki.listen_tls(),
                 c.root.display(),
                 crl_list(d, crls)
-            )
+            );
+            listen_route(name, *p, bport, &tls)
         })
         .collect();
     let s = Sidecar::start(d, &routes.join("\n"));
     for ((name, _, want), p) in cases.iter().zip(&ports) {
-        let out = Command::new("curl")
-            .args(["-sS", "--max-time", "10", "--cacert"])
-            .arg(&pki.ca_path)
-            .arg("--cert")
-            .arg(&c.full)
-            .arg("--key")
-            .arg(&c.leaf.1)
-            .arg(format!("https://localhost:{p}/"))
-            .output()
-            .expect("curl");
+        let out = curl_with_cert(*p, &pki.ca_path, &c.full, &c.leaf.1);
         let body = String::from_utf8_lossy(&out.stdout);
         if *want == "ok" {
             assert_eq!(
@@ -227,11 +185,7 @@ async fn a_client_under_a_revoked_intermediate_is_refused_by_the_listener() {
             );
         } else {
             assert_ne!(body, "ok\n", "{name}");
-            s.wait_metric(
-                "tls_sidecar_handshake_errors_total",
-                &[("route", name), ("side", "listen"), ("reason", want)],
-                1.0,
-            );
+            s.wait_handshake_errors(name, "listen", want, 1.0);
         }
     }
     assert!(
@@ -294,7 +248,7 @@ async fn a_crl_past_its_next_update_is_a_warning_and_a_gauge_but_still_used() {
     assert!(v("CN=Revocation Root") < now);
     assert!(v("CN=Revocation Intermediate") > now + 29.0 * 86400.0);
     // The stale list is still used: the chain is checked and passes.
-    assert_eq!(line_through(p).await.unwrap(), b"lrc\n");
+    assert_eq!(line_through(p, b"crl\n").await.unwrap(), b"lrc\n");
     Summary::new("a_crl_past_its_next_update_is_a_warning_and_a_gauge_but_still_used").row(
         "A CRL past its nextUpdate",
         "route with the root's CRL one day past nextUpdate: start, `check`, /metrics",

@@ -30,6 +30,14 @@ fn fetch(port: u16, ca: &Path) -> (bool, String) {
     (text.contains("\nhello\n") && code == 0, text)
 }
 
+/// A leaf "moved" for localhost, written to `dir`.
+fn moved(pki: &Pki, dir: &Path) -> (PathBuf, PathBuf) {
+    pki.ca
+        .leaf("moved", &["localhost"])
+        .write(dir, "moved")
+        .unwrap()
+}
+
 const ENFORCED: &str = "sandbox: Landlock enforced";
 const PARTIAL: &str = "sandbox: Landlock partly enforced";
 const NO_LANDLOCK: &str = "sandbox: this kernel has no Landlock";
@@ -53,11 +61,7 @@ async fn inside_the_sandbox_rotation_and_reload_work_and_a_file_outside_is_refus
 
     // Another directory, not named by the config at start.
     let elsewhere = tmpdir();
-    let moved = pki
-        .ca
-        .leaf("moved", &["localhost"])
-        .write(elsewhere.path(), "moved")
-        .unwrap();
+    let moved = moved(&pki, elsewhere.path());
 
     if logs.contains(NO_LANDLOCK) {
         // This kernel lacks Landlock: one line, and the sidecar goes on
@@ -155,11 +159,7 @@ async fn with_sandbox_false_a_reload_may_name_any_directory() {
         s.logs()
     );
     let elsewhere = tmpdir();
-    let moved = pki
-        .ca
-        .leaf("moved", &["localhost"])
-        .write(elsewhere.path(), "moved")
-        .unwrap();
+    let moved = moved(&pki, elsewhere.path());
     s.reload("sandbox = false", &route(p, backend, &moved), 1.0);
     let (ok, out) = fetch(p, &pki.ca_path);
     assert!(ok && out.contains("s:CN = moved"), "{out}");

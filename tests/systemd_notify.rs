@@ -130,18 +130,19 @@ fn now_monotonic_usec() -> u64 {
     }
 }
 
+/// [`start`] on one plain route with `env`, once `n` has heard READY=1.
+fn ready(dir: &Path, n: &Notify, env: &[(&str, &str)]) -> Sidecar {
+    let s = start(dir, n, &plain_route("one"), env);
+    assert_eq!(lines(&n.state())[0], "READY=1", "{}", s.logs());
+    s
+}
+
 #[test]
 fn the_watchdog_is_pinged_every_half_period_from_the_runtime() {
     let dir = tmpdir();
     let n = Notify::bind(dir.path());
     // 400 ms: pings every 200 ms.
-    let s = start(
-        dir.path(),
-        &n,
-        &plain_route("one"),
-        &[("WATCHDOG_USEC", "400000")],
-    );
-    assert_eq!(lines(&n.state())[0], "READY=1", "{}", s.logs());
+    let s = ready(dir.path(), &n, &[("WATCHDOG_USEC", "400000")]);
     let t0 = Instant::now();
     let mut pings = 0;
     while pings < 5 {
@@ -165,13 +166,11 @@ fn the_watchdog_is_pinged_every_half_period_from_the_runtime() {
 fn no_watchdog_ping_when_the_watchdog_is_meant_for_another_process() {
     let dir = tmpdir();
     let n = Notify::bind(dir.path());
-    let s = start(
+    let _s = ready(
         dir.path(),
         &n,
-        &plain_route("one"),
         &[("WATCHDOG_USEC", "200000"), ("WATCHDOG_PID", "1")],
     );
-    assert_eq!(lines(&n.state())[0], "READY=1", "{}", s.logs());
     assert_eq!(n.next(Duration::from_millis(1500)), None);
 }
 

@@ -175,20 +175,8 @@ async fn a_postgres_without_ssl_is_an_upgrade_refusal() {
     );
     let (ok, _) = psql(p, "gms", "select 1", &[]);
     assert!(!ok);
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[
-            ("route", "pg-nossl"),
-            ("side", "connect"),
-            ("reason", "upgrade_refused"),
-        ],
-        1.0,
-    );
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "pg-nossl"), ("result", "upgrade_error")],
-        1.0,
-    );
+    s.wait_handshake_errors("pg-nossl", "connect", "upgrade_refused", 1.0);
+    s.wait_connections("pg-nossl", "upgrade_error", 1.0);
     assert!(
         s.logs()
             .contains("upgrade refused by the server: \\\"N\\\"")
@@ -401,16 +389,8 @@ async fn a_scripted_inhouse_upgrade_works_and_refusals_and_injections_are_named(
             !all.windows(8).any(|w| w == b"injected"),
             "smuggled bytes never reach the client"
         );
-        s.wait_metric(
-            "tls_sidecar_handshake_errors_total",
-            &[("route", route), ("side", "connect"), ("reason", reason)],
-            1.0,
-        );
-        s.wait_metric(
-            "tls_sidecar_connections_total",
-            &[("route", route), ("result", "upgrade_error")],
-            1.0,
-        );
+        s.wait_handshake_errors(route, "connect", reason, 1.0);
+        s.wait_connections(route, "upgrade_error", 1.0);
         assert!(s.logs().contains(words), "{words}: {}", s.logs());
     }
 }

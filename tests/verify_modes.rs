@@ -22,16 +22,8 @@ async fn assert_refused(s: &Sidecar, route: &str, port: u16, reason: &str) {
         got.as_ref().map_or(true, |b| b.is_empty()),
         "{route}: expected refusal, got {got:?}"
     );
-    s.wait_metric(
-        "tls_sidecar_handshake_errors_total",
-        &[("route", route), ("side", "connect"), ("reason", reason)],
-        1.0,
-    );
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", route), ("result", "handshake_error")],
-        1.0,
-    );
+    s.wait_handshake_errors(route, "connect", reason, 1.0);
+    s.wait_connections(route, "handshake_error", 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,11 +116,7 @@ async fn full_verification_accepts_the_right_peer_and_refuses_unknown_ca_wrong_n
     assert_refused(&s, "expired", ports[4], "expired").await;
     assert_refused(&s, "not-yet", ports[5], "not_yet_valid").await;
     assert_eq!(errors(&s, "good", "unknown_ca"), None);
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "good"), ("result", "ok")],
-        1.0,
-    );
+    s.wait_connections("good", "ok", 1.0);
     assert!(
         s.logs().contains("reason=\"name_mismatch\""),
         "{}",
@@ -354,9 +342,9 @@ async fn openssl_s_server_is_verified_and_a_client_certificate_it_demands_is_pre
     .join("\n");
     let s = Sidecar::start(dir.path(), &routes);
     // s_server -rev answers each line reversed.
-    let got = roundtrip_line(p1, b"hello\n").await;
+    let got = line_through(p1, b"hello\n").await.unwrap();
     assert_eq!(got, b"olleh\n");
-    let got = roundtrip_line(p2, b"stats\n").await;
+    let got = line_through(p2, b"stats\n").await.unwrap();
     assert_eq!(
         got,
         b"stats"
@@ -369,31 +357,5 @@ async fn openssl_s_server_is_verified_and_a_client_certificate_it_demands_is_pre
     // TLS 1.2: the refusal of a missing client certificate is part of the handshake.
     let r = roundtrip(p3, b"x\n").await;
     assert!(r.as_ref().map_or(true, |b| b.is_empty()), "{r:?}");
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[
-            ("route", "statserver-nocert"),
-            ("result", "handshake_error"),
-        ],
-        1.0,
-    );
-}
-
-/// Sends one line and reads one line back (s_server -rev keeps the connection open).
-async fn roundtrip_line(port: u16, line: &[u8]) -> Vec<u8> {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    s.write_all(line).await.unwrap();
-    let mut r = BufReader::new(s);
-    let mut out = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        r.read_until(b'\n', &mut out),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    out
+    s.wait_connections("statserver-nocert", "handshake_error", 1.0);
 }

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::daemon::Daemon;
 use common::*;
@@ -106,11 +105,7 @@ async fn a_tls_upstream_is_reached_through_tinyproxy_with_basic_auth_and_keeps_i
         ),
     );
     assert!(echoes(port).await, "{}\n{}", s.logs(), proxy_d.output());
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "via"), ("result", "ok")],
-        1.0,
-    );
+    s.wait_connections("via", "ok", 1.0);
     // The proxy opened the tunnel to the name, not to an address we chose.
     assert!(
         proxy_d
@@ -130,13 +125,7 @@ async fn a_tls_upstream_is_reached_through_tinyproxy_with_basic_auth_and_keeps_i
     assert!(!s.logs().contains(PASSWORD) && !s.logs().contains(&b64));
 
     // `check` shows the proxy; `probe` goes through it.
-    let bin = env!("CARGO_BIN_EXE_tls-sidecar");
-    let out = Command::new(bin)
-        .args(["check", "-c"])
-        .arg(&s.config)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, text, _) = cli(&[&"check", &"-c", &s.config]);
     assert!(
         text.contains(&format!(
             "via http://127.0.0.1:{proxy} (credentials from {})",
@@ -144,14 +133,8 @@ async fn a_tls_upstream_is_reached_through_tinyproxy_with_basic_auth_and_keeps_i
         )),
         "{text}"
     );
-    let out = Command::new(bin)
-        .args(["probe", "-c"])
-        .arg(&s.config)
-        .arg("via")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text, _) = cli(&[&"probe", &"-c", &s.config, &"via"]);
+    assert_eq!(code, 0, "{text}");
     assert!(
         text.contains(&format!("(tunnel through http://127.0.0.1:{proxy})")),
         "{text}"
@@ -196,20 +179,8 @@ async fn a_proxy_refusal_is_a_connect_error_with_reason_proxy_refused_and_its_st
         ("forbidden", forbidden, "HTTP 403"),
     ] {
         assert!(!echoes(port).await, "{route} went through");
-        s.wait_metric(
-            "tls_sidecar_handshake_errors_total",
-            &[
-                ("route", route),
-                ("side", "connect"),
-                ("reason", "proxy_refused"),
-            ],
-            1.0,
-        );
-        s.wait_metric(
-            "tls_sidecar_connections_total",
-            &[("route", route), ("result", "connect_error")],
-            1.0,
-        );
+        s.wait_handshake_errors(route, "connect", "proxy_refused", 1.0);
+        s.wait_connections(route, "connect_error", 1.0);
         // The log is read from the sidecar's stderr by a thread: wait for it.
         s.wait_log(&format!("route={route}"), 10);
         s.wait_log(status, 10);
@@ -262,11 +233,7 @@ async fn failover_moves_through_the_proxy_to_the_next_upstream() {
         ],
         1.0,
     );
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "failover"), ("result", "ok")],
-        1.0,
-    );
+    s.wait_connections("failover", "ok", 1.0);
     assert!(s.wait_log("HTTP 403", 10), "{}", s.logs());
 }
 
@@ -326,11 +293,7 @@ async fn a_proxy_that_is_down_is_a_connect_error_naming_the_proxy() {
         ),
     );
     assert!(!echoes(port).await);
-    s.wait_metric(
-        "tls_sidecar_connections_total",
-        &[("route", "down"), ("result", "connect_error")],
-        1.0,
-    );
+    s.wait_connections("down", "connect_error", 1.0);
     assert!(
         s.wait_log(
             &format!("failed to reach the proxy http://127.0.0.1:{proxy}: "),

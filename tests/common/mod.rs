@@ -219,6 +219,26 @@ impl Sidecar {
         );
     }
 
+    /// [`Sidecar::wait_metric`] on `tls_sidecar_handshake_errors_total`:
+    /// `route`'s `side` ("listen" or "connect") has counted `n` of `reason`.
+    pub fn wait_handshake_errors(&self, route: &str, side: &str, reason: &str, n: f64) {
+        self.wait_metric(
+            "tls_sidecar_handshake_errors_total",
+            &[("route", route), ("side", side), ("reason", reason)],
+            n,
+        );
+    }
+
+    /// [`Sidecar::wait_metric`] on `tls_sidecar_connections_total`: `route`
+    /// has counted `n` connections that ended with `result`.
+    pub fn wait_connections(&self, route: &str, result: &str, n: f64) {
+        self.wait_metric(
+            "tls_sidecar_connections_total",
+            &[("route", route), ("result", result)],
+            n,
+        );
+    }
+
     pub fn signal(&self, sig: &str) {
         Command::new("kill")
             .arg(format!("-{sig}"))
@@ -365,6 +385,15 @@ impl Pki {
         server_config(&self.server.0, &self.server.1, None)
     }
 
+    /// The `listen_tls` lines that serve the server leaf: `cert` and `key`.
+    pub fn listen_tls(&self) -> String {
+        format!(
+            "cert = \"{}\"\nkey = \"{}\"",
+            self.server.0.display(),
+            self.server.1.display()
+        )
+    }
+
     /// A plain→TLS route (see [`tls_route`]) to `upstream` by the server
     /// leaf's name, `localhost`, verified against this CA.
     pub fn route_to(&self, name: &str, port: u16, upstream: SocketAddr) -> String {
@@ -505,6 +534,44 @@ pub async fn greeter() -> u16 {
     port
 }
 
+/// A plain HTTP backend that answers every request with 200 and `body`,
+/// then closes; its port.
+pub async fn http_backend(body: &'static str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// `curl https://localhost:PORT/` trusting `ca` and presenting the client
+/// certificate `cert` (`key`), for at most 10 s.
+pub fn curl_with_cert(port: u16, ca: &Path, cert: &Path, key: &Path) -> std::process::Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .expect("curl (install it with tests/setup.sh)")
+}
+
 /// Reads `r` to its end, each read within 60 s: (bytes read, their
 /// SHA-256).
 pub async fn sha256_to_end<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> (usize, Vec<u8>) {
@@ -590,6 +657,22 @@ pub async fn read_until_end<R: tokio::io::AsyncRead + Unpin>(
             Err(e) => return (got, Err(e.kind())),
         }
     }
+}
+
+/// Sends `line` through a plain connection to `port` and reads one line
+/// back, within 10 s, leaving the connection open (as `openssl s_server
+/// -rev`, which answers each line reversed, wants). Err if the connection
+/// fails or no line comes.
+pub async fn line_through(port: u16, line: &[u8]) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(line).await?;
+    let mut r = BufReader::new(s);
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), r.read_until(b'\n', &mut out))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no line"))??;
+    Ok(out)
 }
 
 /// Sends `msg` through a plain connection to `port`, shuts down writing,

@@ -21,6 +21,7 @@ fn splice_relay(idle: Duration) -> Relay<Direction, Direction> {
     Relay::new(Direction::new(), Direction::new(), idle)
 }
 use super::relay_tcp;
+use crate::relay::tests::client_half_closes_and_downstream_flows;
 use crate::relay::{End, FailKind, Observe, Outcome};
 
 const IDLE: Duration = Duration::from_secs(3600);
@@ -140,18 +141,7 @@ async fn receive_half(r: &mut tokio::net::tcp::ReadHalf<'_>) -> (usize, Vec<u8>)
 async fn half_close_from_client_keeps_downstream_flowing() {
     let ((mut app, c), (u, mut peer)) = pairs().await;
     let relay = spawn_relay(c, u, IDLE, Arc::default());
-    app.write_all(b"request").await.unwrap();
-    app.shutdown().await.unwrap();
-    let mut got = Vec::new();
-    peer.read_to_end(&mut got).await.unwrap(); // the client's FIN arrived
-    assert_eq!(got, b"request");
-    for i in 0..100u8 {
-        peer.write_all(&[i; 1000]).await.unwrap(); // and the other way still flows
-    }
-    peer.shutdown().await.unwrap();
-    let mut back = Vec::new();
-    app.read_to_end(&mut back).await.unwrap();
-    assert_eq!(back.len(), 100_000);
+    client_half_closes_and_downstream_flows(&mut app, &mut peer).await;
     let (out, _) = relay.await.unwrap();
     assert!(matches!(out.end, End::Closed), "{:?}", out.end);
     assert_eq!((out.upstream_bytes, out.downstream_bytes), (7, 100_000));
