@@ -77,7 +77,9 @@ impl Daemon {
                 "-c",
                 file.to_str().unwrap(),
                 "-g",
-                "daemon off;",
+                // One process: killed on drop, it leaves no worker behind
+                // (a killed master's workers would run on as orphans).
+                "daemon off; master_process off;",
             ],
             &[port],
         )
