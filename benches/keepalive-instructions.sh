@@ -25,41 +25,8 @@ for tool in valgrind nginx curl openssl; do
 done
 W=$(mktemp -d)
 trap 'kill $(cat "$W/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$W"' EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/k.pem" \
-  -out "$W/c.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
-cat >"$W/nginx.conf" <<EOF
-worker_processes 1;
-error_log $W/nginx.err;
-pid $W/nginx.pid;
-events { worker_connections 64; }
-http {
-  access_log off;
-  server {
-    listen 127.0.0.1:24443 ssl;
-    ssl_certificate $W/c.pem;
-    ssl_certificate_key $W/k.pem;
-    ssl_protocols TLSv1.3;
-    keepalive_requests 1000000;
-    location / { return 200 "ok\n"; }
-  }
-}
-EOF
-# verify = "none": the throwaway certificate is its own CA (as keepalive-ab.sh).
-cat >"$W/sc.toml" <<EOF
-shutdown_grace = "1s"
-workers = 1
-[log]
-level = "warn"
-[[route]]
-name = "r"
-listen = "127.0.0.1:24080"
-connect = ["127.0.0.1:24443"]
-[route.connect_tls]
-server_name = "localhost"
-verify = "none"
-EOF
-nginx -p "$W" -c "$W/nginx.conf"
-sleep 0.5
+. "$(dirname "$0")/lib.sh"
+keepalive_peer "$W" "workers = 1"
 
 # instructions BINARY N: the whole run's user-space instruction count with
 # one probe request (its own connection) and then N on one connection.

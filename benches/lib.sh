@@ -36,3 +36,51 @@ make_certs() {
   openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 7 \
     -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
 }
+
+# keepalive_peer DIR [TOP-LEVEL TOML LINE...]: the keep-alive path that
+# keepalive-ab.sh and keepalive-instructions.sh measure. A throwaway ECDSA
+# certificate; TLS 1.3 nginx on 127.0.0.1:24443 answering `return 200`,
+# started (its pid in DIR/nginx.pid: the caller stops it); and DIR/sc.toml,
+# one route from 127.0.0.1:24080 to it, with the given top-level lines.
+keepalive_peer() {
+  local w=$1 line
+  shift
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$w/k.pem" \
+    -out "$w/c.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+  cat >"$w/nginx.conf" <<EOF
+worker_processes 1;
+error_log $w/nginx.err;
+pid $w/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:24443 ssl;
+    ssl_certificate $w/c.pem;
+    ssl_certificate_key $w/k.pem;
+    ssl_protocols TLSv1.3;
+    keepalive_requests 1000000;
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+  {
+    echo 'shutdown_grace = "1s"'
+    for line in "$@"; do echo "$line"; done
+    # verify = "none": the throwaway certificate is its own CA, which full
+    # verification refuses as an end entity; the record path is the same.
+    cat <<EOF
+[log]
+level = "warn"
+[[route]]
+name = "r"
+listen = "127.0.0.1:24080"
+connect = ["127.0.0.1:24443"]
+[route.connect_tls]
+server_name = "localhost"
+verify = "none"
+EOF
+  } >"$w/sc.toml"
+  nginx -p "$w" -c "$w/nginx.conf"
+  sleep 0.5
+}
