@@ -348,52 +348,28 @@ async fn every_sidecar_a_test_starts_runs_the_engine_the_environment_chooses() {
         .find(|l| l.contains("connection closed") && l.contains("route=plain"))
         .expect("the plain route's connection closed line");
     assert!(plain_closed.contains("engine=\"plain\""), "{plain_closed}");
-    let listen = format!("127.0.0.1:{p}");
-    let info = [
-        ("route", "env"),
-        ("listen", listen.as_str()),
-        ("connect_start", "direct"),
-        ("verify", "full"),
-        ("mutual", "false"),
-        kernel_tls,
-        engine,
+    // route, port, connect_start, verify, engine.
+    let expected = [
+        ("env", p, "direct", "full", engine),
+        ("plain", q, "plain", "plain", ("engine", "plain")),
+        ("tls12", r, "direct", "full", ("engine", "userspace")),
     ];
-    assert_eq!(
-        s.metric("tls_sidecar_route_info", &info),
-        Some(1.0),
-        "{}",
-        s.metrics()
-    );
-    let listen = format!("127.0.0.1:{q}");
-    let info = [
-        ("route", "plain"),
-        ("listen", listen.as_str()),
-        ("connect_start", "plain"),
-        ("verify", "plain"),
-        ("mutual", "false"),
-        kernel_tls,
-        ("engine", "plain"),
-    ];
-    assert_eq!(
-        s.metric("tls_sidecar_route_info", &info),
-        Some(1.0),
-        "{}",
-        s.metrics()
-    );
-    let listen = format!("127.0.0.1:{r}");
-    let info = [
-        ("route", "tls12"),
-        ("listen", listen.as_str()),
-        ("connect_start", "direct"),
-        ("verify", "full"),
-        ("mutual", "false"),
-        kernel_tls,
-        ("engine", "userspace"),
-    ];
-    assert_eq!(
-        s.metric("tls_sidecar_route_info", &info),
-        Some(1.0),
-        "{}",
-        s.metrics()
-    );
+    for (route, port, connect_start, verify, engine) in expected {
+        let listen = format!("127.0.0.1:{port}");
+        let info = [
+            ("route", route),
+            ("listen", listen.as_str()),
+            ("connect_start", connect_start),
+            ("verify", verify),
+            ("mutual", "false"),
+            kernel_tls,
+            engine,
+        ];
+        assert_eq!(
+            s.metric("tls_sidecar_route_info", &info),
+            Some(1.0),
+            "{}",
+            s.metrics()
+        );
+    }
 }

@@ -339,30 +339,19 @@ fn revocation_and_suites(
     (crl, protocols, ciphers): (Lists, Lists, Lists),
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
+    let ours = |key: &str| format!("{side}.{key}");
     if let Some(v) = p.get("tls-crl") {
         let what = "the revocation list";
-        set(
-            crl,
-            vec![v.to_owned()],
-            "tls-crl",
-            &format!("{side}.crl"),
-            what,
-        )?;
+        set(crl, vec![v.to_owned()], "tls-crl", &ours("crl"), what)?;
         notes.push(format!("tls-crl → crl = [{v:?}]"));
     }
     if let Some(list) = c.protocols {
-        let ours = format!("{side}.protocols");
-        set(
-            protocols,
-            list,
-            "sec-protocol",
-            &ours,
-            "the protocol versions",
-        )?;
+        let what = "the protocol versions";
+        set(protocols, list, "sec-protocol", &ours("protocols"), what)?;
     }
     if let Some(list) = c.ciphers {
-        let ours = format!("{side}.ciphers");
-        set(ciphers, list, "cipher-list", &ours, "the cipher suites")?;
+        let what = "the cipher suites";
+        set(ciphers, list, "cipher-list", &ours("ciphers"), what)?;
     }
     Ok(())
 }

@@ -71,6 +71,23 @@ impl Pipe {
         self.bytes
     }
 
+    /// The reader has nothing more for now, and nothing is in flight: the
+    /// buffer goes back to the pool, and what was written is pushed out
+    /// (tokio#4001). `Pending` unless the flush fails.
+    fn idle<W>(&mut self, cx: &mut Context<'_>, writer: &mut W) -> Poll<Result<(), PipeError>>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        if let Some(b) = self.buf.take() {
+            give_back(b);
+        }
+        if self.need_flush {
+            ready!(Pin::new(&mut *writer).poll_flush(cx)).map_err(PipeError::Write)?;
+            self.need_flush = false;
+        }
+        Poll::Pending
+    }
+
     /// Drives this direction as far as it can go without blocking.
     /// `Ready(Ok)` once the writer has been shut down after a clean end.
     // Long: one direction's state machine (read, write, flush, shut down) in a single poll loop, as tokio's copy.rs has it; the states share the buffer borrows.
@@ -164,25 +181,6 @@ impl Pipe {
                 State::Done => return Poll::Ready(Ok(())),
             }
         }
-    }
-}
-
-impl Pipe {
-    /// The reader has nothing more for now, and nothing is in flight: the
-    /// buffer goes back to the pool, and what was written is pushed out
-    /// (tokio#4001). `Pending` unless the flush fails.
-    fn idle<W>(&mut self, cx: &mut Context<'_>, writer: &mut W) -> Poll<Result<(), PipeError>>
-    where
-        W: AsyncWrite + Unpin + ?Sized,
-    {
-        if let Some(b) = self.buf.take() {
-            give_back(b);
-        }
-        if self.need_flush {
-            ready!(Pin::new(&mut *writer).poll_flush(cx)).map_err(PipeError::Write)?;
-            self.need_flush = false;
-        }
-        Poll::Pending
     }
 }
 

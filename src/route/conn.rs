@@ -277,8 +277,9 @@ async fn pass_on_early(
     early: Vec<u8>,
 ) -> Result<u64, HandshakeFailure> {
     use tokio::io::AsyncWriteExt;
-    let Some(u) = legs.upstream.as_mut().filter(|_| !early.is_empty()) else {
-        return Ok(early.len() as u64);
+    // No upstream leg: nothing was passed on (set-up gives both legs).
+    let (false, Some(u)) = (early.is_empty(), legs.upstream.as_mut()) else {
+        return Ok(0);
     };
     let passed = async {
         u.write_all(&early).await?;

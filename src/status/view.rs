@@ -131,13 +131,12 @@ pub(super) fn route_view(rp: &RoutePlan, now: SystemTime) -> RouteView {
         upstreams,
         recent: crate::telemetry::ConnResult::ALL
             .iter()
-            .map(|r| r.as_str())
             .map(|r| Count {
-                result: r,
+                result: r.as_str(),
                 count: recent
                     .results
                     .iter()
-                    .find(|(k, _)| *k == r)
+                    .find(|(k, _)| *k == r.as_str())
                     .map_or(0, |(_, n)| *n),
             })
             .collect(),
