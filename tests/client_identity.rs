@@ -74,6 +74,7 @@ async fn only_clients_whose_identity_is_allowed_get_through_and_the_rules_reload
         );
     }
     s.wait_handshake_errors("gms-in", "listen", "not_authorized", 2.0);
+    assert!(s.has_any_log(&["reason=\"not_authorized\"", "reason=not_authorized"]));
     let logs = s.logs();
     let refusal = logs
         .lines()

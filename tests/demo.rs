@@ -12,13 +12,8 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_serves_every_mode_then_stops_cleanly_and_removes_its_files() {
-    // Four consecutive free ports for the routes.
-    let base = loop {
-        let b = free_port();
-        if b < 65000 && (1..4).all(|i| std::net::TcpListener::bind(("127.0.0.1", b + i)).is_ok()) {
-            break b;
-        }
-    };
+    // Four consecutive ports for the routes, reserved for this process.
+    let base = reserved_ports(4);
     let admin = free_port();
     let mut child = cli_command(&[
         &"demo",

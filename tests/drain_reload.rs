@@ -86,9 +86,7 @@ async fn during_the_drain_delay_readiness_fails_first_new_clients_are_still_serv
     assert_eq!(&b, b"after");
     drop(held);
     assert_eq!(s.wait_exit(15), Some(0), "{}", s.logs());
-    assert!(s
-        .logs()
-        .contains("listeners keep accepting for drain_delay"));
+    assert!(s.has_log("listeners keep accepting for drain_delay"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,9 +100,7 @@ async fn a_second_sigterm_ends_the_drain_delay_early() {
     assert!(s.wait_log("listeners keep accepting for drain_delay", 10));
     s.signal("TERM");
     assert_eq!(s.wait_exit(15), Some(0), "{}", s.logs());
-    assert!(s
-        .logs()
-        .contains("second signal: ending the drain delay early"));
+    assert!(s.has_log("second signal: ending the drain delay early"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +117,7 @@ async fn an_edited_config_file_is_reloaded_without_a_signal_and_a_bad_edit_is_re
     s.rewrite("watch_config = true", &format!("{one}{two}"));
     s.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], 1.0);
     assert!(served(p2).await, "{}", s.logs());
-    assert!(s.logs().contains("trigger=\"the config file changed\""));
+    assert!(s.has_log("trigger=\"the config file changed\""));
 
     std::fs::write(&s.config, "this is = = not toml").unwrap();
     s.wait_metric(
@@ -138,8 +134,7 @@ async fn an_edited_config_file_is_reloaded_without_a_signal_and_a_bad_edit_is_re
     assert_eq!(reloads(&s, "error"), 1.0);
     assert_eq!(reloads(&s, "ok"), 1.0);
     assert!(
-        s.logs()
-            .contains("config reload refused, the previous config keeps serving"),
+        s.has_log("config reload refused, the previous config keeps serving"),
         "{}",
         s.logs()
     );
@@ -285,7 +280,7 @@ async fn reload_with_a_pid_file_signals_that_process_and_waits_for_its_result() 
     let (code, _, err) = reload_cmd(&args);
     assert_eq!(code, 0, "{err}\n{}", s.logs());
     assert!(served(p2).await);
-    assert!(s.logs().contains("trigger=\"SIGHUP\""), "{}", s.logs());
+    assert!(s.has_log("trigger=\"SIGHUP\""), "{}", s.logs());
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();

@@ -109,40 +109,22 @@ async fn shutdown_grace_expiry_resets_a_client_of_an_endless_stream() {
         r.bytes.len()
     );
     assert_eq!(s.wait_exit(10), Some(0));
-    assert!(s.logs().contains("cut"), "{}", s.logs());
+    assert!(s.has_log("cut"), "{}", s.logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_grace_expiry_sends_a_tls_upstream_no_close_notify() {
+    const REQUEST: &[u8] = b"a request that never ends";
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let (tx, rx) = tokio::sync::oneshot::channel::<Result<(), ErrorKind>>();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let srv = tls_server(pki.server_config(), move |mut s| {
-        let tx = tx.lock().unwrap().take();
-        async move {
-            let mut got = Vec::new();
-            let end = s
-                .read_to_end(&mut got)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.kind());
-            if let Some(tx) = tx {
-                let _ = tx.send(end);
-            }
-        }
-    })
-    .await;
+    let (srv, arrived, end) = tls_reader(pki.server_config(), REQUEST).await;
     let p = free_port();
     let mut s = Sidecar::start(dir.path(), &pki.route_to("cut-tls", p, srv));
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
-    c.write_all(b"a request that never ends").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.write_all(REQUEST).await.unwrap();
+    arrives(arrived, 10, "the request reached the upstream").await;
     s.signal("TERM");
-    let end = tokio::time::timeout(Duration::from_secs(15), rx)
-        .await
-        .unwrap()
-        .unwrap();
+    let end = arrives(end, 15, "the upstream saw its stream end").await;
     assert!(
         matches!(
             end,

@@ -294,7 +294,7 @@ async fn a_listeners_keystore_and_password_rotated_on_disk_are_served_without_a_
         s.logs()
     );
     assert!(
-        s.logs().contains("wrong password for the JKS keystore"),
+        s.has_log("wrong password for the JKS keystore"),
         "{}",
         s.logs()
     );

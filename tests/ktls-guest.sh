@@ -13,6 +13,7 @@
 #   KTLS_GUEST_ENGINES=auto bash tests/ktls-guest.sh   # one engine only
 #   KTLS_GUEST_FILTER='ktls' bash tests/ktls-guest.sh  # a libtest name filter
 #   KTLS_GUEST_PARALLEL=0 ...   # the engines one after the other (default: side by side)
+#   KTLS_GUEST_SLOWDOWN=4 ...   # the tests' patience factor in the guest (TEST_SLOWDOWN)
 #   KTLS_GUEST_NO_VM=1 ...      # the same script on this host (checks the runner)
 #
 # Installs what it needs when missing (idempotent, non-interactive):
@@ -69,6 +70,8 @@ per_binary_timeout=${KTLS_GUEST_TEST_TIMEOUT:-300}
 # 1: the engines' runs go side by side (two vCPUs; most of the tests' time
 # is waiting on bounded timers and peers, not CPU).
 parallel=${KTLS_GUEST_PARALLEL:-1}
+# How many times slower than a host the guest's tests may be (TEST_SLOWDOWN).
+slowdown=${KTLS_GUEST_SLOWDOWN:-4}
 guest_timeout=${KTLS_GUEST_TIMEOUT:-1200}
 
 # --- what the guest runner needs -------------------------------------------
@@ -121,7 +124,11 @@ inner="$work/inner.sh"
   echo '#!/bin/bash'
   echo 'set -u'
   echo "cd '$root'"
-  echo "export KTLS_GUEST=1 CARGO_TARGET_DIR='$root/target' RUST_BACKTRACE=0"
+  # Emulation (TCG) with both engines side by side is several times slower
+  # than a host: every wait of the tests' harness, and every bound a test
+  # sets on how long an event may take, is scaled by this one factor
+  # (tests/common: patience). Bounds the sidecar itself must keep are not.
+  echo "export KTLS_GUEST=1 CARGO_TARGET_DIR='$root/target' RUST_BACKTRACE=0 TEST_SLOWDOWN=$slowdown"
   echo "export CARGO_BIN_EXE_tls_sidecar='$root/target/debug/tls-sidecar'"
   echo "export work='$work' keep='$root/target/ktls-guest/last' per_binary_timeout=$per_binary_timeout"
   echo 'ip link set lo up 2>/dev/null || true'

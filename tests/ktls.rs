@@ -36,11 +36,7 @@ fn assert_engine(s: &Sidecar, route: &str) {
         s.logs()
     );
     if tls_sidecar::relay::ktls::available() {
-        assert!(
-            s.logs().contains("engine: kernel TLS for TLS 1.3"),
-            "{}",
-            s.logs()
-        );
+        assert!(s.has_log("engine: kernel TLS for TLS 1.3"), "{}", s.logs());
         assert!(!s.logs().contains("engine=\"userspace\""), "{}", s.logs());
     } else {
         let n = s
@@ -51,8 +47,7 @@ fn assert_engine(s: &Sidecar, route: &str) {
             .unwrap_or(0.0);
         assert!(n >= 1.0, "fallback not counted:\n{}", s.metrics());
         assert!(
-            s.logs()
-                .contains("kernel TLS not used, userspace TLS engine instead"),
+            s.has_log("kernel TLS not used, userspace TLS engine instead"),
             "{}",
             s.logs()
         );
@@ -142,45 +137,22 @@ async fn a_truncated_upstream_is_seen_as_a_reset_by_the_client_on_either_engine(
 async fn a_client_reset_reaches_the_tls_upstream_as_an_error_without_close_notify() {
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
-    let (tx, rx) = tokio::sync::oneshot::channel::<std::io::ErrorKind>();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let srv = tls_server(
-        server_config(&pki.server.0, &pki.server.1, None),
-        move |mut s| {
-            let tx = tx.lock().unwrap().take();
-            async move {
-                let mut buf = [0u8; 1024];
-                let kind = loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) => break std::io::ErrorKind::Other, // a clean end: wrong
-                        Ok(_) => continue,
-                        Err(e) => break e.kind(),
-                    }
-                };
-                if let Some(tx) = tx {
-                    let _ = tx.send(kind);
-                }
-            }
-        },
-    )
-    .await;
+    let config = server_config(&pki.server.0, &pki.server.1, None);
+    let (srv, arrived, end) = tls_reader(config, b"hello").await;
     let p = free_port();
     let s = Sidecar::start_top(dir.path(), AUTO, &pki.route_to("resets", p, srv), &[]);
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     c.write_all(b"hello").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    arrives(arrived, 30, "the client's bytes reached the upstream").await;
     c.set_zero_linger().unwrap();
     drop(c);
-    let kind = tokio::time::timeout(Duration::from_secs(30), rx)
-        .await
-        .expect("the upstream learns of the reset")
-        .unwrap();
+    let end = arrives(end, 30, "the upstream learns of the reset").await;
     assert!(
         matches!(
-            kind,
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+            end,
+            Err(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof)
         ),
-        "upstream saw {kind:?}, not a reset or truncation"
+        "upstream saw {end:?}, not a reset or truncation"
     );
     assert!(
         s.wait_log("client reset the connection", 10),

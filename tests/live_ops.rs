@@ -160,7 +160,7 @@ async fn a_stream_survives_ten_reloads_and_two_rotations_intact_while_new_connec
         }
     }
     assert!(
-        s.logs().contains("config reload refused"),
+        s.has_log("config reload refused"),
         "the invalid reload is logged"
     );
     let (sent, got) = stream.await.unwrap();
@@ -260,8 +260,7 @@ async fn sigterm_drains_readiness_flips_finishing_connections_end_and_a_stuck_on
     let mut b = [0u8; 8];
     assert!(matches!(stuck.read(&mut b).await, Ok(0) | Err(_)));
     assert!(
-        s.logs()
-            .contains("1 connection(s) closed at the end of the grace period"),
+        s.has_log("1 connection(s) closed at the end of the grace period"),
         "{}",
         s.logs()
     );

@@ -127,6 +127,7 @@ fn route_sum(scrape: &str, name: &str, route: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_benchmark_through_a_mutual_tls_route_has_no_errors() {
     require("redis-benchmark");
+    let _alone = heavy().await;
     let summary = Summary::new("redis_benchmark_through_a_mutual_tls_route_has_no_errors");
     let dir = tmpdir();
     let pki = Pki::new(dir.path());

@@ -159,7 +159,7 @@ fn the_watchdog_is_pinged_every_half_period_from_the_runtime() {
         "{:?}",
         t0.elapsed()
     );
-    assert!(s.logs().contains("systemd watchdog enabled"));
+    assert!(s.has_log("systemd watchdog enabled"));
 }
 
 #[test]

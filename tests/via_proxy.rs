@@ -195,9 +195,7 @@ async fn a_proxy_refusal_is_a_connect_error_with_reason_proxy_refused_and_its_st
             proxy_d.output()
         );
     }
-    assert!(s
-        .logs()
-        .contains("(proxy authentication required: check via_credentials)"));
+    assert!(s.has_log("(proxy authentication required: check via_credentials)"));
 }
 
 #[tokio::test]

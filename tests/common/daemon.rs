@@ -15,7 +15,7 @@ pub struct Daemon {
 
 impl Daemon {
     /// Runs `program args…` with stdout and stderr to `dir/NAME.out`, and
-    /// waits (up to 20 s) until every port in `ports` accepts on 127.0.0.1.
+    /// waits (up to 20 s, times the run's `slowdown`) until every port in `ports` accepts on 127.0.0.1.
     pub fn start(dir: &Path, program: &str, args: &[&str], ports: &[u16]) -> Daemon {
         let name = Path::new(program)
             .file_name()
@@ -32,7 +32,7 @@ impl Daemon {
             .spawn()
             .unwrap_or_else(|e| panic!("{program}: {e} (install it with tests/setup.sh)"));
         let mut d = Daemon { child, name, log };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + super::patience(20);
         for port in ports {
             loop {
                 if std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok() {

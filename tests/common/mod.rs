@@ -10,7 +10,7 @@ pub mod postgres;
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::net::{SocketAddr, TcpStream as StdStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -24,24 +24,100 @@ use tokio_rustls::TlsAcceptor;
 #[allow(unused_imports)]
 pub use tls_sidecar::pki::{self, Ca, Leaf, Validity};
 
-/// A port free on 127.0.0.1 right now.
-/// A loopback port that is free now and has not been handed out before in
-/// this test process: the kernel may give the same ephemeral port twice once
-/// the probe listener is closed, and two routes on one port make a config
-/// invalid.
+/// A loopback port the OS chose for this test process and keeps for it.
+///
+/// The port is bound (SO_REUSEADDR, never listening) by a socket held until
+/// the process ends, so the kernel hands it to no one else: no other
+/// process's `bind(…:0)` and no outgoing connection's source port can take
+/// it, while the sidecar (or a peer: openssl, nginx, HAProxy, PostgreSQL,
+/// Redis, tinyproxy all bind with SO_REUSEADDR) can still bind and listen on
+/// it. A config names its ports before the process starts, so the port must
+/// exist first; holding it, rather than closing a probe listener and hoping,
+/// is what makes it safe across the test binaries and helpers that run at
+/// once (issue 27: `probe_is_run` saw ECONNREFUSED when a port handed out by
+/// one process was taken by another's connection).
 pub fn free_port() -> u16 {
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap();
+    reserved_ports(1)
+}
+
+/// `n` consecutive loopback ports reserved as [`free_port`] reserves one;
+/// the first of them.
+pub fn reserved_ports(n: u16) -> u16 {
+    static HELD: Mutex<Vec<socket2::Socket>> = Mutex::new(Vec::new());
+    let reserve = |port: u16| -> Option<socket2::Socket> {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+        s.set_reuse_address(true).ok()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        s.bind(&addr.into()).ok()?;
+        Some(s)
+    };
     loop {
-        let port = StdListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
+        let first = reserve(0).expect("bind 127.0.0.1:0");
+        let base = first.local_addr().unwrap().as_socket().unwrap().port();
+        let mut held = vec![first];
+        for i in 1..n {
+            match base.checked_add(i).and_then(reserve) {
+                Some(s) => held.push(s),
+                None => break,
+            }
         }
+        if held.len() == usize::from(n) {
+            HELD.lock().unwrap().extend(held);
+            return base;
+        }
+    }
+}
+/// How many times slower than a plain host this run is: 1, unless the
+/// environment says otherwise (tests/ktls-guest.sh sets `TEST_SLOWDOWN` for
+/// its emulated guest, where two engines' runs share two emulated CPUs).
+/// Every wait of the harness, and every test's own bound on how long an
+/// event may take, goes through [`patience`]; a bound that is part of what
+/// a test checks (a timeout the sidecar must keep) does not.
+pub fn slowdown() -> u32 {
+    std::env::var("TEST_SLOWDOWN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n >= 1)
+        .unwrap_or(1)
+}
+
+/// `secs` seconds of patience for an event, scaled by [`slowdown`].
+pub fn patience(secs: u64) -> Duration {
+    Duration::from_secs(secs) * slowdown()
+}
+
+/// Held while a test with thousands of connections (or a load generator)
+/// runs: such tests take turns, within this process and across every test
+/// process on the machine (an flock on one file in the temp dir), since two
+/// at once on two cores starve the handshakes they measure. Released on drop.
+pub struct Heavy {
+    _local: tokio::sync::MutexGuard<'static, ()>,
+    _file: std::fs::File,
+}
+
+/// Waits for the machine-wide turn of a heavy test; see [`Heavy`].
+pub async fn heavy() -> Heavy {
+    static LOCAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let local = LOCAL.lock().await;
+    let path = std::env::temp_dir().join("tls-sidecar-tests-heavy.lock");
+    let file = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        // SAFETY: flock on a descriptor this function owns; blocks until
+        // the other process's turn ends (its descriptor closes at exit too).
+        let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock {}", path.display());
+        file
+    })
+    .await
+    .unwrap();
+    Heavy {
+        _local: local,
+        _file: file,
     }
 }
 
@@ -118,15 +194,26 @@ impl Sidecar {
         let log = Arc::new(Mutex::new(String::new()));
         let mut stderr = child.stderr.take().unwrap();
         let sink = log.clone();
+        // Whole lines only: a wait for the start of a line must not see it
+        // before its end has been read.
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf) {
+            let mut pending = Vec::new();
+            loop {
+                let n = stderr.read(&mut buf).unwrap_or(0);
+                pending.extend_from_slice(&buf[..n]);
+                if n == 0 && !pending.is_empty() {
+                    pending.push(b'\n'); // the last line, unfinished
+                }
+                if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
+                    let lines: Vec<u8> = pending.drain(..=end).collect();
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&strip_ansi(&String::from_utf8_lossy(&lines)));
+                }
                 if n == 0 {
                     break;
                 }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&strip_ansi(&String::from_utf8_lossy(&buf[..n])));
             }
         });
         Sidecar {
@@ -156,7 +243,7 @@ impl Sidecar {
         self.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], ok);
         // The log is read by another thread and can trail the metric: wait
         // for the reload's own line, so what it logged before is in too.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + patience(10);
         while self.logs().matches("config reloaded").count() < ok as usize
             && Instant::now() < deadline
         {
@@ -167,7 +254,7 @@ impl Sidecar {
     pub fn wait_ready(&self) {
         // Generous: under emulation (tests/ktls-guest.sh) on a loaded host,
         // a start with kernel_tls = "auto" (its kernel probe) took over 20 s.
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + patience(60);
         while Instant::now() < deadline {
             if let Some((200, _)) = http_get(self.admin, "/readyz") {
                 return;
@@ -181,16 +268,59 @@ impl Sidecar {
         self.log.lock().unwrap().clone()
     }
 
-    /// Waits up to `secs` for `needle` to appear in the log.
+    /// Waits up to `secs` (times [`slowdown`]) for `needle` to appear in
+    /// the log.
     pub fn wait_log(&self, needle: &str, secs: u64) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < deadline {
+        let deadline = Instant::now() + patience(secs);
+        loop {
             if self.logs().contains(needle) {
                 return true;
             }
+            if Instant::now() > deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        false
+    }
+
+    /// True once the log holds `needle`: the positive check on a log line.
+    ///
+    /// The sidecar may count an event before it logs it, and the log is
+    /// read from its stderr by another thread, so a line can trail the
+    /// metric or the answer a test has just waited for (issue 27: the
+    /// sandbox test read the log 3 ms before the refusal line came). A
+    /// positive check therefore waits for its line; `!s.logs().contains(…)`
+    /// stays the check that something was not logged.
+    pub fn has_log(&self, needle: &str) -> bool {
+        self.has_any_log(&[needle])
+    }
+
+    /// [`Sidecar::has_log`] for one of several spellings of a line.
+    pub fn has_any_log(&self, needles: &[&str]) -> bool {
+        let deadline = Instant::now() + patience(10);
+        loop {
+            let logs = self.logs();
+            if needles.iter().any(|n| logs.contains(n)) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The first log line that contains `needle`, once it is there; panics
+    /// with the whole log if it does not come.
+    pub fn log_line(&self, needle: &str) -> String {
+        if !self.has_log(needle) {
+            panic!("no log line with {needle:?}; log:\n{}", self.logs());
+        }
+        let logs = self.logs();
+        logs.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn metrics(&self) -> String {
@@ -205,7 +335,7 @@ impl Sidecar {
 
     /// Waits until the series equals `want`, or panics with the scrape.
     pub fn wait_metric(&self, name: &str, labels: &[(&str, &str)], want: f64) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + patience(10);
         while Instant::now() < deadline {
             if metric_value(&self.metrics(), name, labels) == Some(want) {
                 return;
@@ -253,7 +383,7 @@ impl Sidecar {
 
     /// Waits for the process to exit; returns its exit code.
     pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
+        let deadline = Instant::now() + patience(secs);
         while Instant::now() < deadline {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st.code();
@@ -486,15 +616,67 @@ where
             let acceptor = acceptor.clone();
             let handler = handler.clone();
             tokio::spawn(async move {
-                if let Ok(Ok(s)) =
-                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                {
+                if let Ok(Ok(s)) = tokio::time::timeout(patience(10), acceptor.accept(tcp)).await {
                     handler(s).await;
                 }
             });
         }
     });
     addr
+}
+
+/// How a [`tls_reader`] upstream saw its stream end: `Ok(())` for a clean
+/// close_notify, else the error's kind.
+pub type StreamEnd = Result<(), std::io::ErrorKind>;
+
+/// A TLS upstream for tests that end the client's side of a running relay:
+/// its first connection reads exactly `first` and says so through the first
+/// receiver (the TLS leg is up and relaying: wait for it rather than
+/// sleeping, since an upstream handshake can take seconds under emulation),
+/// then reads to the end and sends how the stream ended through the second.
+pub async fn tls_reader(
+    config: Arc<rustls::ServerConfig>,
+    first: &'static [u8],
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Receiver<StreamEnd>,
+) {
+    use tokio::io::AsyncReadExt;
+    let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+    let (end_tx, end) = tokio::sync::oneshot::channel();
+    let once = Mutex::new(Some((arrived_tx, end_tx)));
+    let addr = tls_server(config, move |mut s| {
+        let chans = once.lock().unwrap().take();
+        async move {
+            let Some((arrived_tx, end_tx)) = chans else {
+                return;
+            };
+            let mut got = vec![0u8; first.len()];
+            if s.read_exact(&mut got).await.is_ok() && got == first {
+                let _ = arrived_tx.send(());
+            }
+            let mut rest = Vec::new();
+            let _ = end_tx.send(
+                s.read_to_end(&mut rest)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.kind()),
+            );
+        }
+    })
+    .await;
+    (addr, arrived, end)
+}
+
+/// Waits (with [`patience`]) for a oneshot a peer fires when an event has
+/// happened; panics naming `what` if it does not come.
+pub async fn arrives<T>(rx: tokio::sync::oneshot::Receiver<T>, secs: u64, what: &str) -> T {
+    match tokio::time::timeout(patience(secs), rx).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(_)) => panic!("{what}: the peer went away without saying"),
+        Err(_) => panic!("{what}: not within {:?}", patience(secs)),
+    }
 }
 
 /// Echo until EOF, then close cleanly (close_notify).
@@ -580,7 +762,7 @@ pub async fn sha256_to_end<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> (usize
     let mut buf = vec![0u8; 64 * 1024];
     let mut n = 0;
     loop {
-        let k = tokio::time::timeout(Duration::from_secs(60), r.read(&mut buf))
+        let k = tokio::time::timeout(patience(60), r.read(&mut buf))
             .await
             .expect("a read within 60 s")
             .unwrap();
@@ -620,7 +802,7 @@ impl OpensslServer {
         let server = OpensslServer { child, port };
         // Generous: with hundreds of CA names to load, under emulation on a
         // loaded host (tests/ktls-guest.sh), it took over 10 s.
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + patience(60);
         while Instant::now() < deadline {
             if StdStream::connect(("127.0.0.1", port)).is_ok() {
                 return server;
@@ -648,7 +830,7 @@ pub async fn read_until_end<R: tokio::io::AsyncRead + Unpin>(
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        match tokio::time::timeout(Duration::from_secs(secs), s.read(&mut buf))
+        match tokio::time::timeout(patience(secs), s.read(&mut buf))
             .await
             .expect("the stream neither ended nor failed in time")
         {
@@ -669,7 +851,7 @@ pub async fn line_through(port: u16, line: &[u8]) -> std::io::Result<Vec<u8>> {
     s.write_all(line).await?;
     let mut r = BufReader::new(s);
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), r.read_until(b'\n', &mut out))
+    tokio::time::timeout(patience(10), r.read_until(b'\n', &mut out))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no line"))??;
     Ok(out)
@@ -683,7 +865,7 @@ pub async fn roundtrip(port: u16, msg: &[u8]) -> std::io::Result<Vec<u8>> {
     s.write_all(msg).await?;
     s.shutdown().await?;
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+    tokio::time::timeout(patience(10), s.read_to_end(&mut out))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no end"))??;
     Ok(out)
@@ -770,7 +952,7 @@ pub fn cli_output(mut cmd: Command) -> (i32, String, String) {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || tx.send(child.wait_with_output()));
-    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+    let out = match rx.recv_timeout(patience(60)) {
         Ok(out) => out.unwrap(),
         Err(_) => {
             let _ = Command::new("kill")

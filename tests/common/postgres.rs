@@ -88,7 +88,7 @@ impl Postgres {
     }
 
     /// SQL over the unix socket as postgres (not through TLS or the sidecar).
-    pub fn admin_sql(&self, sql: &str) {
+    pub fn admin_sql(&self, sql: &str) -> String {
         let sock = self.data.parent().unwrap();
         as_postgres(
             &pg_bin("psql"),
@@ -99,10 +99,23 @@ impl Postgres {
                 &self.port.to_string(),
                 "-U",
                 "postgres",
-                "-c",
+                "-tAc",
                 sql,
             ],
-        );
+        )
+    }
+
+    /// Waits until a new session sees `setting` as `value` (after
+    /// `pg_reload_conf()`, the server applies it when it gets to it).
+    pub fn wait_setting(&self, setting: &str, value: &str) {
+        let deadline = std::time::Instant::now() + super::patience(10);
+        while self.admin_sql(&format!("SHOW {setting}")).trim() != value {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{setting} never became {value}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
@@ -123,7 +136,7 @@ pub fn run(cmd: &str, args: &[&str]) {
     assert!(st.success(), "{cmd} {args:?}");
 }
 
-pub fn as_postgres(bin: &Path, args: &[&str]) {
+pub fn as_postgres(bin: &Path, args: &[&str]) -> String {
     let out = Command::new("runuser")
         .args(["-u", "postgres", "--"])
         .arg(bin)
@@ -136,4 +149,5 @@ pub fn as_postgres(bin: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
