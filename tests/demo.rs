@@ -28,7 +28,7 @@ async fn the_demo_serves_every_mode_then_stops_cleanly_and_removes_its_files() {
     .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut printed = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + patience(30);
     while !printed.contains("Ctrl-C stops everything") {
         assert!(
             Instant::now() < deadline,
@@ -99,7 +99,7 @@ async fn the_demo_serves_every_mode_then_stops_cleanly_and_removes_its_files() {
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + patience(15);
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
             break st;

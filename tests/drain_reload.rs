@@ -22,7 +22,7 @@ fn echo_route(name: &str, upstream: u16) -> (u16, String) {
 /// Whether a new client on `port` gets its bytes echoed.
 async fn served(port: u16) -> bool {
     matches!(
-        tokio::time::timeout(Duration::from_secs(10), roundtrip(port, b"ping")).await,
+        tokio::time::timeout(patience(10), roundtrip(port, b"ping")).await,
         Ok(Ok(ref b)) if b == b"ping"
     )
 }

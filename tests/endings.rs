@@ -82,7 +82,7 @@ async fn shutdown_grace_expiry_resets_a_client_of_an_endless_stream() {
     let dir = tmpdir();
     let up = plain_upstream(|mut s| async move {
         let chunk = pattern(16 * 1024);
-        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        let until = tokio::time::Instant::now() + patience(30);
         while tokio::time::Instant::now() < until && s.write_all(&chunk).await.is_ok() {}
     })
     .await;
@@ -278,7 +278,7 @@ async fn a_complete_response_with_close_notify_survives_the_upstreams_later_rese
     let (mut rd, mut wr) = c.into_split();
     let writer = tokio::spawn(async move {
         let chunk = [b'q'; 16 * 1024];
-        let until = tokio::time::Instant::now() + Duration::from_secs(20);
+        let until = tokio::time::Instant::now() + patience(20);
         while tokio::time::Instant::now() < until {
             if wr.write_all(&chunk).await.is_err() {
                 break;

@@ -131,7 +131,7 @@ impl Served {
                 .spawn()
                 .unwrap(),
         );
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + patience(20);
         while Instant::now() < deadline {
             if StdStream::connect(("127.0.0.1", port)).is_ok() {
                 return served;
@@ -369,13 +369,10 @@ async fn a_genesys_parameter_string_is_imported_checked_and_carries_mutual_tls()
         .unwrap();
     s.write_all(b"stat\n").await.unwrap();
     let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        BufReader::new(s).read_line(&mut line),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    tokio::time::timeout(patience(10), BufReader::new(s).read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(line, "tats\n");
 }
 

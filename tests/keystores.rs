@@ -9,7 +9,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 
@@ -127,7 +126,7 @@ async fn reversed(port: u16, line: &str) -> String {
     s.write_all(format!("{line}\n").as_bytes()).await.unwrap();
     let mut r = BufReader::new(s);
     let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut out))
+    tokio::time::timeout(patience(10), r.read_line(&mut out))
         .await
         .expect("an answer within 10 s")
         .unwrap();

@@ -79,7 +79,7 @@ async fn a_tls_route_relays_both_ways_and_carries_half_close_on_the_engine_the_k
         c.write_all(&vec![b'q'; 100_000]).await.unwrap();
         c.shutdown().await.unwrap();
         let mut got = Vec::new();
-        tokio::time::timeout(Duration::from_secs(30), c.read_to_end(&mut got))
+        tokio::time::timeout(patience(30), c.read_to_end(&mut got))
             .await
             .expect("the answer and a clean end in time")
             .expect("a clean end, not an error");
@@ -193,7 +193,7 @@ async fn a_listen_tls_route_terminates_on_the_engine_the_kernel_allows_with_half
         t.write_all(&msg).await.unwrap();
         t.shutdown().await.unwrap(); // close_notify, then FIN
         let mut got = Vec::new();
-        tokio::time::timeout(Duration::from_secs(30), t.read_to_end(&mut got))
+        tokio::time::timeout(patience(30), t.read_to_end(&mut got))
             .await
             .expect("the echo and a clean end in time")
             .expect("a clean end (close_notify), not an error");

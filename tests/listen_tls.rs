@@ -325,7 +325,7 @@ async fn slow_and_garbage_clients_are_closed_while_a_healthy_one_is_served() {
         }
         let mut buf = [0u8; 16];
         matches!(
-            tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf)).await,
+            tokio::time::timeout(patience(3), c.read(&mut buf)).await,
             Ok(Ok(0)) | Ok(Err(_))
         )
     });
@@ -349,7 +349,7 @@ async fn slow_and_garbage_clients_are_closed_while_a_healthy_one_is_served() {
     assert_eq!(&b, b"healthy");
 
     let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(5), garbage.read(&mut buf))
+    let n = tokio::time::timeout(patience(5), garbage.read(&mut buf))
         .await
         .unwrap()
         .unwrap_or(0);
@@ -358,7 +358,7 @@ async fn slow_and_garbage_clients_are_closed_while_a_healthy_one_is_served() {
         "garbage gets at most an alert, then the end"
     );
     let t0 = std::time::Instant::now();
-    let r = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
+    let r = tokio::time::timeout(patience(5), silent.read(&mut buf))
         .await
         .unwrap();
     assert!(matches!(r, Ok(0) | Err(_)), "the silent client is closed");

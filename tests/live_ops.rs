@@ -169,7 +169,7 @@ async fn a_stream_survives_ten_reloads_and_two_rotations_intact_while_new_connec
 }
 
 async fn wait_subject(port: u16, ca: &Path, want: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let deadline = std::time::Instant::now() + patience(15);
     loop {
         let got = served_subject(port, ca).await;
         if got == want {
@@ -399,7 +399,7 @@ async fn served(port: u16) -> bool {
     }
     let mut b = [0u8; 1];
     matches!(
-        tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut b)).await,
+        tokio::time::timeout(patience(5), c.read_exact(&mut b)).await,
         Ok(Ok(_))
     )
 }
@@ -450,7 +450,7 @@ async fn max_connections_holds_across_reloads_and_reloads_release_their_fds() {
         reload(body, 3.0 + i as f64);
         assert_eq!(served(p_extra).await, i % 2 == 0, "round {i}");
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + patience(5);
     while fd_count(s.pid()) > baseline && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -584,7 +584,14 @@ async fn a_certificate_replaced_while_a_reload_reads_the_files_is_picked_up() {
         let tmp = pki::write(d, &format!("{name}.tmp"), text).unwrap();
         std::fs::rename(tmp, d.join(name)).unwrap();
     }
-    s.wait_metric("tls_sidecar_config_reloads_total", &[("result", "ok")], 1.0);
+    // Parsing 4,000 CAs took 0.6 s on a quiet machine and 11 s while other
+    // builds ran (issue 27): this reload is slow by design.
+    s.wait_metric_for(
+        "tls_sidecar_config_reloads_total",
+        &[("result", "ok")],
+        1.0,
+        60,
+    );
     let reload_took = started.elapsed();
     wait_subject(p, &pki.ca_path, "CN=race-v2").await;
     Summary::new("a_certificate_replaced_while_a_reload_reads_the_files_is_picked_up").row(

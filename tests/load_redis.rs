@@ -67,7 +67,7 @@ impl Redis {
             .spawn()
             .expect("redis-server (install it with tests/setup.sh)");
         let mut redis = Redis { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + patience(10);
         while Instant::now() < deadline {
             if StdStream::connect(("127.0.0.1", port)).is_ok() {
                 return redis;
@@ -107,7 +107,7 @@ async fn direct_ping(port: u16, pki: &Pki, with_cert: bool) -> String {
         return format!("write failed: {e}");
     }
     let mut buf = [0u8; 64];
-    match tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await {
+    match tokio::time::timeout(patience(5), tls.read(&mut buf)).await {
         Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
         Ok(Err(e)) => format!("read failed: {e}"),
         Err(_) => "no answer in 5 s".into(),
@@ -191,7 +191,7 @@ async fn redis_benchmark_through_a_mutual_tls_route_has_no_errors() {
     };
     let out = drain(Box::new(bench.stdout.take().unwrap()));
     let err = drain(Box::new(bench.stderr.take().unwrap()));
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + patience(60);
     let status = loop {
         if let Some(st) = bench.try_wait().unwrap() {
             break st;
@@ -237,7 +237,7 @@ async fn redis_benchmark_through_a_mutual_tls_route_has_no_errors() {
 
     // Every connection counted, and closed; no handshake failed.
     let mut after = String::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + patience(10);
     while Instant::now() < deadline {
         after = s.metrics();
         if metric_value(

@@ -33,7 +33,7 @@ fn log_to_file(format: &str) -> String {
         .stderr(File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + patience(20);
     while http_get(admin, "/readyz").map(|r| r.0) != Some(200) {
         assert!(Instant::now() < deadline, "sidecar not ready");
         std::thread::sleep(Duration::from_millis(25));
@@ -42,7 +42,7 @@ fn log_to_file(format: &str) -> String {
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _ = std::io::Read::read(&mut c, &mut [0u8; 16]);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + patience(10);
     loop {
         let m = http_get(admin, "/metrics").unwrap().1;
         if metric_value(

@@ -173,7 +173,7 @@ async fn openssl_s_client_status_sees_the_stapled_response_and_it_follows_the_fi
     // A fresh response, written over the file, is stapled from then on.
     let fresh = responder.respond(d, &pki.server.0, 3, "fresh.ocsp");
     std::fs::rename(&fresh, &resp).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + patience(20);
     loop {
         let now_next = s
             .metric("tls_sidecar_ocsp_next_update_timestamp_seconds", &labels)

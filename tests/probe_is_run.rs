@@ -207,12 +207,12 @@ async fn probe_and_a_relayed_connection_agree_on_every_route_kind() {
         let mut conn = TcpStream::connect(("127.0.0.1", c.port)).await.unwrap();
         let _ = conn.write_all(b"hello\n").await;
         let mut buf = [0u8; 64];
-        let _ = tokio::time::timeout(Duration::from_secs(3), conn.read(&mut buf)).await;
+        let _ = tokio::time::timeout(patience(3), conn.read(&mut buf)).await;
         drop(conn);
     }
     let mut ran = Vec::new();
     for c in &cases {
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let deadline = std::time::Instant::now() + patience(15);
         let v = loop {
             let v = run_verdict(&s, c.name);
             let settled = v.as_deref().is_some_and(|v| v != "ok" || c.want == "ok");

@@ -57,7 +57,7 @@ async fn get<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> String {
         .await
         .unwrap();
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    let _ = tokio::time::timeout(patience(10), s.read_to_end(&mut out)).await;
     let text = String::from_utf8_lossy(&out).into_owned();
     match text.split_once("\r\n\r\n") {
         Some((head, body)) if head.starts_with("HTTP/1.1 200") => body.trim().to_owned(),
@@ -69,7 +69,7 @@ async fn get<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> String {
 async fn answer(mut s: TcpStream, send: &[u8]) -> Vec<u8> {
     let _ = s.write_all(send).await;
     let mut out = Vec::new();
-    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+    let ended = tokio::time::timeout(patience(15), async {
         let mut buf = [0u8; 1024];
         loop {
             match s.read(&mut buf).await {

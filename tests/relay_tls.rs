@@ -88,7 +88,7 @@ async fn upstream_close_notify_becomes_fin_and_the_client_can_still_send() {
     let _s = Sidecar::start(dir.path(), &pki.route_to("half2", p, srv));
     let mut c = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
     let mut banner = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut banner))
+    tokio::time::timeout(patience(10), c.read_to_end(&mut banner))
         .await
         .unwrap()
         .unwrap();
@@ -98,7 +98,7 @@ async fn upstream_close_notify_becomes_fin_and_the_client_can_still_send() {
     );
     c.write_all(b"after the peer's half-close").await.unwrap();
     c.shutdown().await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), rx)
+    let got = tokio::time::timeout(patience(10), rx)
         .await
         .unwrap()
         .unwrap();
@@ -179,7 +179,7 @@ async fn idle_connections_are_closed_after_idle_timeout() {
     let mut b = [0u8; 1];
     c.read_exact(&mut b).await.unwrap();
     let t0 = std::time::Instant::now();
-    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut b))
+    let n = tokio::time::timeout(patience(5), c.read(&mut b))
         .await
         .unwrap()
         .unwrap_or(0);

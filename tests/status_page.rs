@@ -151,7 +151,7 @@ fn json(s: &Sidecar) -> Value {
 /// Waits until the connection counts have all landed (the failing route's
 /// outcome is counted just after its client sees the end).
 fn settled(s: &Sidecar) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + patience(10);
     loop {
         let v = json(s);
         let count = |route: usize, result: &str| {
@@ -317,7 +317,7 @@ async fn chromium_shows_the_status_page_as_an_operator_should_see_it() {
     let shot = root.join("target/status-page.png");
     let url = format!("http://{}/status", sc.s.admin);
     let out = tokio::time::timeout(
-        Duration::from_secs(180),
+        patience(180),
         tokio::process::Command::new("python3")
             .arg(root.join("tests/status_page.py"))
             .arg(&url)

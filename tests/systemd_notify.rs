@@ -34,7 +34,7 @@ impl Notify {
 
     /// The next datagram that is not a watchdog ping.
     fn state(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + patience(20);
         while Instant::now() < deadline {
             if let Some(m) = self.next(Duration::from_secs(20)) {
                 if m.trim_end() != "WATCHDOG=1" {

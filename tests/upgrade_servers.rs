@@ -6,7 +6,6 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::postgres::*;
 use common::*;
@@ -365,7 +364,7 @@ async fn a_scripted_inhouse_upgrade_works_and_refusals_and_injections_are_named(
     c.read_exact(&mut greeting).await.unwrap();
     assert_eq!(&greeting, b"CFGSRV 8.5 READY\r\n");
     let mut back = [0u8; 29];
-    tokio::time::timeout(Duration::from_secs(10), c.read_exact(&mut back))
+    tokio::time::timeout(patience(10), c.read_exact(&mut back))
         .await
         .unwrap()
         .unwrap();
@@ -380,7 +379,7 @@ async fn a_scripted_inhouse_upgrade_works_and_refusals_and_injections_are_named(
         let mut all = Vec::new();
         match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
             Ok(mut c) => {
-                let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut all))
+                let _ = tokio::time::timeout(patience(10), c.read_to_end(&mut all))
                     .await
                     .unwrap();
             }

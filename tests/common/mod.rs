@@ -335,7 +335,13 @@ impl Sidecar {
 
     /// Waits until the series equals `want`, or panics with the scrape.
     pub fn wait_metric(&self, name: &str, labels: &[(&str, &str)], want: f64) {
-        let deadline = Instant::now() + patience(10);
+        self.wait_metric_for(name, labels, want, 10)
+    }
+
+    /// [`Sidecar::wait_metric`] for up to `secs` (times [`slowdown`]), for
+    /// an event that is slow by design (a reload that parses a large bundle).
+    pub fn wait_metric_for(&self, name: &str, labels: &[(&str, &str)], want: f64, secs: u64) {
+        let deadline = Instant::now() + patience(secs);
         while Instant::now() < deadline {
             if metric_value(&self.metrics(), name, labels) == Some(want) {
                 return;
@@ -616,7 +622,10 @@ where
             let acceptor = acceptor.clone();
             let handler = handler.clone();
             tokio::spawn(async move {
-                if let Ok(Ok(s)) = tokio::time::timeout(patience(10), acceptor.accept(tcp)).await {
+                // More patient than the sidecar's own handshake_timeout
+                // (10 s by default): a slow handshake is then the sidecar's
+                // `timeout`, never this peer closing on it (`peer_closed`).
+                if let Ok(Ok(s)) = tokio::time::timeout(patience(60), acceptor.accept(tcp)).await {
                     handler(s).await;
                 }
             });
