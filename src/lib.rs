@@ -45,7 +45,8 @@
 //! - [`serve`]: the `run` supervisor: bind, reload, rotate, drain.
 //! - [`sandbox`]: the Landlock restriction `run` enters once the config is
 //!   loaded (read-only access to the files it needs, nothing else).
-//! - [`check`], [`probe`]: the reports of those commands.
+//! - [`check`], [`probe`]: the reports of those commands; [`report`]: their
+//!   `--json` forms.
 //! - [`import`]: `import jetty` and `import genesys`: a commented route from
 //!   GMS's Jetty SSL context or a Genesys transport-parameter string.
 //! - [`reload`]: the `reload` command: validate, ask the running sidecar,
@@ -74,6 +75,7 @@ pub mod probe;
 pub mod proxy_protocol;
 pub mod relay;
 pub mod reload;
+pub mod report;
 pub mod route;
 pub mod sandbox;
 pub mod serve;

@@ -3,23 +3,21 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use cli::{Cli, Command};
+use commands::{
+    check_command, healthcheck_command, kernel_tls_words, probe_command, reload_command, Verbosity,
+};
 use tls_sidecar::config::{self, LogFormat};
-use tls_sidecar::route::plan;
-use tls_sidecar::{check, demo, healthcheck, probe, reload, sandbox, serve, telemetry};
+use tls_sidecar::{demo, reload, sandbox, serve, telemetry};
 
-/// One exit-status rule for every command, so a script or a unit file can
-/// tell what happened without reading the message:
-///
-/// | status | meaning | from |
-/// |---|---|---|
-/// | 0 | done | every command |
-/// | 1 | the config (or the imported file) is invalid; nothing was done | `check`, `run`, `probe`, `reload`, `import` |
-/// | 2 | usage, or no one to ask: a bad command line (clap's own status), no such route, no running sidecar answered | `probe`, `reload`, clap |
-/// | 3 | the config is valid but the world said no: a handshake or connect failed, a listener could not bind, the running sidecar refused the reload | `probe`, `run`, `reload`, `demo` |
-///
-/// `healthcheck` alone follows the container contract instead: 0 healthy, 1
-/// not (Docker reserves 2).
+mod cli;
+mod commands;
+
+/// One exit-status rule for every command ([`cli::EXIT_STATUSES`] says
+/// what each means, in `--help` and the man page). `healthcheck` alone
+/// follows the container contract instead: 0 healthy, 1 not (Docker
+/// reserves 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Exit {
     Done = 0,
@@ -37,7 +35,7 @@ impl From<Exit> for ExitCode {
 impl From<&reload::Outcome> for Exit {
     fn from(o: &reload::Outcome) -> Exit {
         match o {
-            reload::Outcome::Reloaded => Exit::Done,
+            reload::Outcome::Reloaded | reload::Outcome::Signalled(_) => Exit::Done,
             reload::Outcome::Invalid(_) => Exit::Invalid,
             reload::Outcome::Unknown(_) => Exit::Usage,
             reload::Outcome::Refused(_) => Exit::Refused,
@@ -56,88 +54,8 @@ fn invalid(e: impl std::fmt::Display) -> ExitCode {
     Exit::Invalid.into()
 }
 
-#[derive(Parser)]
-#[command(
-    name = "tls-sidecar",
-    version,
-    about = "Carries plaintext connections to their peers over TLS, each the way its peer needs it."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(clap::Args, Clone)]
-struct ConfigArg {
-    /// The config file (TOML).
-    #[arg(short = 'c', long = "config", env = "TLS_SIDECAR_CONFIG", default_value = config::DEFAULT_PATH)]
-    config: PathBuf,
-}
-
 #[derive(Subcommand)]
-enum Command {
-    /// Serve every route of the config until SIGTERM/SIGINT.
-    Run {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Write the process id to this file while serving (for `reload --pid-file`).
-        #[arg(long, value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-    },
-    /// Validate the config file; only if it is valid, ask the running sidecar
-    /// to reload it and wait for the result. Exit status: 0 reloaded, 1 the
-    /// file is invalid (nothing changed), 2 no answer from a running sidecar,
-    /// 3 the running sidecar refused it (it keeps its previous config).
-    Reload {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Signal the process named in this file (written by `run --pid-file`)
-        /// with SIGHUP instead of asking through `POST /reload`; the result is
-        /// still read from the admin endpoint.
-        #[arg(long, value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-        /// How long to wait for the result.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        timeout: std::time::Duration,
-    },
-    /// Load and validate the config; print each route and every warning.
-    Check(ConfigArg),
-    /// Connect to a route's upstreams as `run` would and report the handshake.
-    Probe {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// The route to probe.
-        #[arg(required_unless_present = "all")]
-        route: Option<String>,
-        /// Probe every route and print a table.
-        #[arg(long)]
-        all: bool,
-        /// Probe every upstream of the route, not just the one `run` would use.
-        #[arg(long)]
-        each: bool,
-    },
-    /// A self-contained demonstration on loopback: throwaway CA, demo peers
-    /// for every mode, a route to each, the admin endpoint.
-    Demo {
-        /// The four demo routes listen on this port and the three after it.
-        #[arg(long, default_value_t = 7101)]
-        base_port: u16,
-        /// The admin endpoint's port.
-        #[arg(long, default_value_t = 9464)]
-        admin_port: u16,
-    },
-    /// Write a route from settings GMS already has.
-    #[command(subcommand)]
-    Import(ImportCommand),
-    /// Exit 0 if GET URL answers 200 (for container health checks).
-    Healthcheck {
-        /// e.g. http://127.0.0.1:9464/readyz
-        url: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum ImportCommand {
+pub enum ImportCommand {
     /// A listen_tls route from GMS's etc/jetty-ssl-context.xml (Jetty 9-12).
     Jetty {
         /// The jetty-ssl-context.xml.
@@ -228,157 +146,131 @@ fn import(cmd: ImportCommand) -> ExitCode {
     }
 }
 
-// Long: one arm per CLI command, each a few lines that call into the library.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    if cli.version {
+        println!("{}", cli::VERSION);
+        if cli.verbose > 0 {
+            println!("kernel TLS: {}", kernel_tls_words());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let verbosity = Verbosity::of(&cli);
+    let Some(command) = cli.command else {
+        let _ = Cli::command().print_help();
+        return Exit::Usage.into();
+    };
+    let config = cli.config.as_path();
+    match command {
         Command::Import(cmd) => import(cmd),
-        Command::Check(c) => match plan::load(&c.config) {
-            Ok(p) => {
-                print!("{}", check::report(&p));
+        Command::Check { json } => check_command(config, json, cli.quiet),
+        Command::Reload {
+            pid_file,
+            pid,
+            timeout,
+        } => {
+            let target = match (&pid_file, pid) {
+                (Some(f), _) => Some(reload::Target::PidFile(f)),
+                (None, Some(p)) => Some(reload::Target::Pid(p)),
+                (None, None) => None,
+            };
+            reload_command(config, target, timeout)
+        }
+        Command::Run { pid_file } => run_command(config, pid_file),
+        Command::Probe {
+            route,
+            all,
+            each,
+            json,
+        } => probe_command(config, route, all, each, json, verbosity),
+        Command::Demo {
+            base_port,
+            admin_port,
+        } => demo_command(base_port, admin_port),
+        Command::Healthcheck { url } => healthcheck_command(config, url),
+        Command::Completions { shell } => {
+            use clap_complete::Shell as S;
+            let shell = match shell {
+                cli::Shell::Bash => S::Bash,
+                cli::Shell::Zsh => S::Zsh,
+                cli::Shell::Fish => S::Fish,
+            };
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "tls-sidecar", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => match cli::man_page(Cli::command()) {
+            Ok(page) => {
+                use std::io::Write;
+                let _ = std::io::stdout().write_all(&page);
                 ExitCode::SUCCESS
             }
             Err(e) => invalid(e),
         },
-        Command::Reload {
-            config: c,
-            pid_file,
-            timeout,
-        } => {
-            let outcome =
-                runtime().block_on(reload::reload(&c.config, pid_file.as_deref(), timeout));
-            match &outcome {
-                reload::Outcome::Reloaded => println!("reloaded {}", c.config.display()),
-                reload::Outcome::Invalid(e) => {
-                    eprintln!(
-                        "error: {e}\nnothing was reloaded: the running sidecar keeps its config"
-                    )
-                }
-                reload::Outcome::Refused(e) => eprintln!("error: {e}"),
-                reload::Outcome::Unknown(e) => eprintln!("error: {e}"),
-            }
-            Exit::from(&outcome).into()
+    }
+}
+
+fn run_command(config: &std::path::Path, pid_file: Option<PathBuf>) -> ExitCode {
+    // Read and validated once: `run` serves exactly this.
+    let loaded = match serve::Loaded::read(config) {
+        Ok(l) => l,
+        Err(e) => return invalid(e),
+    };
+    let cfg = &loaded.config;
+    let json_logs = matches!(cfg.log.format, config::LogFormat::Json);
+    init_logging(cfg.log.level.as_str(), cfg.log.format);
+    let metrics = match telemetry::install() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: failed to install the metrics recorder: {e}");
+            return Exit::Refused.into();
         }
-        Command::Run {
-            config: c,
-            pid_file,
-        } => {
-            // Read and validated once: `run` serves exactly this.
-            let loaded = match serve::Loaded::read(&c.config) {
-                Ok(l) => l,
-                Err(e) => return invalid(e),
-            };
-            let cfg = &loaded.config;
-            let json_logs = matches!(cfg.log.format, config::LogFormat::Json);
-            init_logging(cfg.log.level.as_str(), cfg.log.format);
-            let metrics = match telemetry::install() {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("error: failed to install the metrics recorder: {e}");
-                    return Exit::Refused.into();
-                }
-            };
-            // Before the runtime starts its threads: they inherit it.
-            sandbox::apply(cfg, &c.config, pid_file.as_deref());
-            let rt = serving_runtime(cfg.workers);
-            match rt.block_on(serve::run_with(
-                &c.config,
-                loaded,
-                metrics,
-                serve::Options { pid_file },
-            )) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    // A text log already goes to stderr: say it once there.
-                    if json_logs {
-                        tracing::error!("{e:#}");
-                    }
-                    eprintln!("error: {e:#}");
-                    if e.is_invalid() {
-                        Exit::Invalid
-                    } else {
-                        Exit::Refused
-                    }
-                    .into()
-                }
+    };
+    // Before the runtime starts its threads: they inherit it.
+    sandbox::apply(cfg, config, pid_file.as_deref());
+    let rt = serving_runtime(cfg.workers);
+    match rt.block_on(serve::run_with(
+        config,
+        loaded,
+        metrics,
+        serve::Options { pid_file },
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A text log already goes to stderr: say it once there.
+            if json_logs {
+                tracing::error!("{e:#}");
             }
-        }
-        Command::Probe {
-            config: c,
-            route,
-            all,
-            each,
-        } => {
-            let p = match plan::load(&c.config) {
-                Ok(p) => p,
-                Err(e) => return invalid(e),
-            };
-            init_logging("warn", LogFormat::Text);
-            let rt = runtime();
-            rt.block_on(async {
-                if all {
-                    let mut ok = true;
-                    println!(
-                        "{:<16} {:<32} {:<16} {:<8} CIPHER",
-                        "ROUTE", "UPSTREAM", "RESULT", "VERSION"
-                    );
-                    for rp in &p.routes {
-                        let attempts = probe::probe(rp, each).await;
-                        ok &= probe::verdict(&attempts);
-                        println!("{}", probe::table_row(rp, &attempts));
-                    }
-                    verdict(ok)
-                } else {
-                    let name = route.unwrap_or_default();
-                    let Some(rp) = p.routes.iter().find(|r| r.route.name == name) else {
-                        eprintln!(
-                            "error: no route named {name:?} in {} (routes: {})",
-                            c.config.display(),
-                            p.routes
-                                .iter()
-                                .map(|r| r.route.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                        return Exit::Usage.into();
-                    };
-                    let attempts = probe::probe(rp, each).await;
-                    print!("{}", probe::report(rp, &attempts));
-                    verdict(probe::verdict(&attempts))
-                }
-            })
-        }
-        Command::Demo {
-            base_port,
-            admin_port,
-        } => {
-            init_logging("info", LogFormat::Text);
-            let metrics = match telemetry::install() {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("error: failed to install the metrics recorder: {e}");
-                    return Exit::Refused.into();
-                }
-            };
-            let ports = demo::Ports {
-                base: base_port,
-                admin: admin_port,
-            };
-            match serving_runtime(None).block_on(demo::run(ports, metrics)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    Exit::Refused.into()
-                }
+            eprintln!("error: {e:#}");
+            if e.is_invalid() {
+                Exit::Invalid
+            } else {
+                Exit::Refused
             }
+            .into()
         }
-        Command::Healthcheck { url } => match runtime().block_on(healthcheck::get(&url)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("unhealthy: {e}");
-                ExitCode::from(1)
-            }
-        },
+    }
+}
+
+fn demo_command(base_port: u16, admin_port: u16) -> ExitCode {
+    init_logging("info", LogFormat::Text);
+    let metrics = match telemetry::install() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: failed to install the metrics recorder: {e}");
+            return Exit::Refused.into();
+        }
+    };
+    let ports = demo::Ports {
+        base: base_port,
+        admin: admin_port,
+    };
+    match serving_runtime(None).block_on(demo::run(ports, metrics)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Exit::Refused.into()
+        }
     }
 }
 

@@ -9,7 +9,12 @@
 //!   only and answers once the reload is done (200 reloaded, 409 refused);
 //! - with `--pid-file` (the file `run --pid-file` wrote), SIGHUP to that
 //!   process, then `/status.json` is polled until its reload generation
-//!   moves past the one seen before the signal.
+//!   moves past the one seen before the signal; `--pid PID` (systemd's
+//!   `$MAINPID`) the same with the process id given;
+//! - without `[admin]`, only with `--pid`/`--pid-file`: SIGHUP to that
+//!   process, which must be a `tls-sidecar`; the file was validated first,
+//!   but the verdict is then only in the process's log (and, under systemd,
+//!   `systemctl status`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -33,31 +38,98 @@ pub enum Outcome {
     /// No verdict: no admin endpoint, nothing answering, no such pid, or no
     /// answer in time.
     Unknown(String),
+    /// No `[admin]` to read a verdict from: the valid file was announced to
+    /// the process with SIGHUP (the message says which pid).
+    Signalled(String),
+}
+
+/// Which process `reload` signals instead of asking through `POST /reload`.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// The file `run --pid-file` wrote.
+    PidFile(&'a Path),
+    /// A process id (`--pid $MAINPID` in a systemd unit).
+    Pid(i32),
 }
 
 /// Validates `path`, then asks the sidecar serving it to reload, waiting up
 /// to `wait` for the verdict.
-pub async fn reload(path: &Path, pid_file: Option<&Path>, wait: Duration) -> Outcome {
+pub async fn reload(path: &Path, target: Option<Target<'_>>, wait: Duration) -> Outcome {
     let p = match plan::load(path) {
         Ok(p) => p,
         Err(e) => return Outcome::Invalid(e.to_string()),
     };
+    let pid = match target.map(pid_of).transpose() {
+        Ok(pid) => pid,
+        Err(e) => return Outcome::Unknown(e),
+    };
     let Some(admin) = &p.config.admin else {
-        return Outcome::Unknown(format!(
-            "{} has no [admin] section: `reload` reaches the running sidecar through its admin \
-             endpoint; send it SIGHUP instead (kill -HUP PID) and read its log",
-            path.display()
-        ));
+        return match pid {
+            Some(pid) => signal_only(path, pid),
+            None => Outcome::Unknown(format!(
+                "{} has no [admin] section: `reload` reaches the running sidecar through its \
+                 admin endpoint; name the process instead (`reload --pid PID`, under systemd \
+                 `--pid $MAINPID`) and read its log",
+                path.display()
+            )),
+        };
     };
     let addr = reachable(admin.listen);
-    match pid_file {
+    match pid {
         None => by_post(addr, wait).await,
-        Some(f) => by_signal(addr, f, wait).await,
+        Some(pid) => by_signal(addr, pid, wait).await,
     }
 }
 
+/// The process id `target` names.
+fn pid_of(target: Target<'_>) -> Result<i32, String> {
+    match target {
+        Target::Pid(p) if p > 0 => Ok(p),
+        Target::Pid(p) => Err(format!("{p} is not a process id")),
+        Target::PidFile(f) => match std::fs::read_to_string(f) {
+            Ok(s) => match s.trim().parse() {
+                Ok(p) if p > 0 => Ok(p),
+                _ => Err(format!("{} does not hold a process id", f.display())),
+            },
+            Err(e) => Err(format!("failed to read {}: {e}", f.display())),
+        },
+    }
+}
+
+/// No admin endpoint: SIGHUP to `pid` once it is known to be a sidecar.
+fn signal_only(path: &Path, pid: i32) -> Outcome {
+    if let Err(e) = is_sidecar(pid) {
+        return Outcome::Unknown(e);
+    }
+    match hangup(pid) {
+        Ok(()) => Outcome::Signalled(format!(
+            "{} is valid; sent SIGHUP to pid {pid}. It has no [admin] section to read the \
+             verdict from: the process's log (or `systemctl status`) says whether it took it",
+            path.display()
+        )),
+        Err(e) => Outcome::Unknown(format!("failed to send SIGHUP to pid {pid}: {e}")),
+    }
+}
+
+/// Refuses to signal a process that is not a `tls-sidecar` (a stale pid).
+fn is_sidecar(pid: i32) -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map_err(|e| format!("no process {pid}: {e}"))?;
+        if comm.trim() != "tls-sidecar" {
+            return Err(format!(
+                "pid {pid} is {:?}, not a tls-sidecar: nothing was signalled",
+                comm.trim()
+            ));
+        }
+    }
+    let _ = pid;
+    Ok(())
+}
+
 /// The address to reach a listener bound to `listen` from this host.
-fn reachable(listen: SocketAddr) -> SocketAddr {
+pub fn reachable(listen: SocketAddr) -> SocketAddr {
     match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, listen.port()).into(),
         IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, listen.port()).into(),
@@ -79,27 +151,14 @@ async fn by_post(addr: SocketAddr, wait: Duration) -> Outcome {
     }
 }
 
-async fn by_signal(addr: SocketAddr, pid_file: &Path, wait: Duration) -> Outcome {
-    let pid: i32 = match std::fs::read_to_string(pid_file) {
-        Ok(s) => match s.trim().parse() {
-            Ok(p) if p > 0 => p,
-            _ => {
-                return Outcome::Unknown(format!(
-                    "{} does not hold a process id",
-                    pid_file.display()
-                ))
-            }
-        },
-        Err(e) => return Outcome::Unknown(format!("failed to read {}: {e}", pid_file.display())),
-    };
+async fn by_signal(addr: SocketAddr, pid: i32, wait: Duration) -> Outcome {
     let before = match status(addr, wait).await {
         Ok(s) => s,
         Err(e) => return Outcome::Unknown(e),
     };
     if before.pid != pid {
         return Outcome::Unknown(format!(
-            "{} names pid {pid}, but the admin endpoint on {addr} is served by pid {}",
-            pid_file.display(),
+            "the admin endpoint on {addr} is served by pid {}, not by pid {pid}",
             before.pid
         ));
     }
@@ -139,7 +198,7 @@ fn hangup(pid: i32) -> std::io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 fn hangup(_pid: i32) -> std::io::Result<()> {
     Err(std::io::Error::other(
-        "--pid-file is supported on Linux only",
+        "--pid and --pid-file are supported on Linux only",
     ))
 }
 

@@ -1,7 +1,7 @@
 //! Bad remote servers, made with the openssl CLI (tests/fixtures/bad-servers.sh)
 //! and served by `openssl s_server`, against every verify mode. Each is
 //! refused or accepted exactly as the mode says, with the matching reason
-//! label; README.md carries the same table.
+//! label; the manual's hardening page (docs/src/evidence.md) carries the same table.
 
 mod common;
 

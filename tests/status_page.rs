@@ -7,7 +7,7 @@
 //! escaping and for the absence of key material, and then headless
 //! Chromium loads `/status` (tests/status_page.py) and checks what it
 //! shows. The screenshot goes to target/status-page.png, and to
-//! docs/status.png with TLS_SIDECAR_UPDATE_SCREENSHOT=1 (the README's).
+//! docs/src/images/status.png with TLS_SIDECAR_UPDATE_SCREENSHOT=1 (the manual's status page).
 
 mod common;
 
@@ -344,6 +344,6 @@ async fn chromium_shows_the_status_page_as_an_operator_should_see_it() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     if std::env::var_os("TLS_SIDECAR_UPDATE_SCREENSHOT").is_some() {
         std::fs::create_dir_all(root.join("docs")).unwrap();
-        std::fs::copy(&shot, root.join("docs/status.png")).unwrap();
+        std::fs::copy(&shot, root.join("docs/src/images/status.png")).unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! systemd integration without systemd as PID 1: the `Type=notify-reload`
 //! protocol and the watchdog over a real `NOTIFY_SOCKET` (a Unix datagram
 //! socket this test binds), and the two shipped unit variants differing
-//! only in the lines deploy/systemd/README.md documents.
+//! only in the lines docs/src/deploy/systemd.md documents.
 
 mod common;
 
@@ -180,7 +180,7 @@ fn documented_differences(readme: &str) -> (Vec<String>, Vec<String>) {
     let block = readme
         .split("```diff\n")
         .nth(1)
-        .expect("a ```diff block in deploy/systemd/README.md")
+        .expect("a ```diff block in docs/src/deploy/systemd.md")
         .split("```")
         .next()
         .unwrap();
@@ -203,17 +203,22 @@ fn settings(unit: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_two_unit_variants_differ_only_in_the_lines_the_readme_documents() {
+fn the_two_unit_variants_differ_only_in_the_lines_the_manual_documents() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
     let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
     let notify = settings(&read("tls-sidecar.service"));
     let reload = settings(&read("tls-sidecar-notify-reload.service"));
-    let (only_notify, only_reload) = documented_differences(&read("README.md"));
+    let (only_notify, only_reload) = documented_differences(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src/deploy/systemd.md"),
+        )
+        .unwrap(),
+    );
     assert_eq!(
         only_notify,
         [
             "Type=notify",
-            "ExecReload=/usr/local/bin/tls-sidecar reload -c /etc/tls-sidecar/tls-sidecar.toml"
+            "ExecReload=/usr/local/bin/tls-sidecar reload -c /etc/tls-sidecar/tls-sidecar.toml --pid $MAINPID"
         ]
     );
     assert_eq!(only_reload, ["Type=notify-reload"]);

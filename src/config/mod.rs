@@ -5,6 +5,7 @@
 pub mod ciphers;
 mod error;
 pub mod genesys;
+pub mod keys;
 mod model;
 mod raw;
 pub mod script;

@@ -10,7 +10,7 @@ use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
 
 /// Why a handshake failed: the `reason` label of
 /// `tls_sidecar_handshake_errors_total` (the interface's names, plus
-/// `ktls_refused`, documented in the README).
+/// `ktls_refused`, documented on the metrics page, docs/src/metrics.md).
 #[derive(
     Debug,
     Clone,
