@@ -233,13 +233,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Import(cmd) => import(cmd),
-        Command::Check(c) => match plan::load(&c.config) {
-            Ok(p) => {
-                print!("{}", check::report(&p));
-                ExitCode::SUCCESS
+        Command::Check(c) => {
+            let cfg = match config::load(&c.config) {
+                Ok(cfg) => cfg,
+                Err(e) => return invalid(e),
+            };
+            // The sandbox `run` enters before it reads the files: a file
+            // `run` could not read fails here with the same words.
+            if cfg.sandbox {
+                let _ = sandbox::enter(&sandbox::rules(&cfg, &c.config));
             }
-            Err(e) => invalid(e),
-        },
+            match plan::build(cfg) {
+                Ok(p) => {
+                    print!("{}", check::report(&p));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => invalid(sandbox::describe(&e)),
+            }
+        }
         Command::Reload {
             config: c,
             pid_file,
@@ -289,12 +300,17 @@ fn main() -> ExitCode {
             )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
+                    let config_fault = e.is_invalid();
+                    let e = match &e {
+                        serve::ServeError::Invalid(c) => sandbox::describe(c),
+                        e => format!("{e:#}"),
+                    };
                     // A text log already goes to stderr: say it once there.
                     if json_logs {
-                        tracing::error!("{e:#}");
+                        tracing::error!("{e}");
                     }
-                    eprintln!("error: {e:#}");
-                    if e.is_invalid() {
+                    eprintln!("error: {e}");
+                    if config_fault {
                         Exit::Invalid
                     } else {
                         Exit::Refused

@@ -4,6 +4,7 @@
 
 pub mod ciphers;
 mod error;
+mod files;
 pub mod genesys;
 mod model;
 mod raw;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::RouteCtx;
 pub use error::{ConfigError, Problem};
+pub use files::NamedFile;
 pub use model::*;
 
 /// Where `-c` points when it is not given and `$TLS_SIDECAR_CONFIG` is unset.
