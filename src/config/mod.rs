@@ -8,6 +8,7 @@ mod files;
 pub mod genesys;
 mod model;
 mod raw;
+pub mod redact;
 pub mod script;
 mod validate;
 
