@@ -37,7 +37,7 @@ pub fn report(plan: &Plan) -> String {
     let sandbox = match (plan.config.sandbox, crate::sandbox::active()) {
         (false, _) => "off (sandbox = false)",
         (true, Some(_)) => {
-            "on (Landlock, read-only access to the files the config names; every file above was read inside it, as run reads them)"
+            "on (Landlock, read-only access to the files the config names; check read them inside it, as run does)"
         }
         (true, None) => "on (Landlock, read-only access to the files the config names)",
     };

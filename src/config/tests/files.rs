@@ -10,13 +10,9 @@ use serde::de::{self, DeserializeOwned, Visitor};
 
 use super::*;
 
-const PIN: &str = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-
 /// Sets every key of the file at least once (several routes, since some
 /// keys exclude others).
-fn every_key() -> String {
-    format!(
-        r#"shutdown_grace = "10s"
+const EVERY_KEY: &str = r#"shutdown_grace = "10s"
 drain_delay = "1s"
 watch_config = false
 workers = 2
@@ -78,7 +74,7 @@ protocols = ["TLSv1.3"]
 alpn = ["h2"]
 alpn_required = true
 ciphers = ["TLS13_AES_256_GCM_SHA384"]
-allow = {{ dns = ["gms.example"], uri = ["spiffe://e/gms"], ip = ["10.0.0.1"], email = ["a@e"], cn = ["gms"], ou = ["ops"] }}
+allow = { dns = ["gms.example"], uri = ["spiffe://e/gms"], ip = ["10.0.0.1"], email = ["a@e"], cn = ["gms"], ou = ["ops"] }
 
 [[route]]
 name = "b"
@@ -88,20 +84,20 @@ connect = ["peer.example:7022"]
 start = "upgrade"
 upgrade = "script"
 script = [
-  {{ send = "a\r\n" }}, {{ send_hex = "00" }},
-  {{ expect = "OK", multiline = true, skip = "* " }}, {{ expect_hex = "4f" }},
-  {{ expect_regex = "^O" }}, {{ relay = "" }}, {{ reply = "x" }}, {{ reply_hex = "00" }},
-  {{ client_expect = "Q", optional = true, repeat = true, answer = "A" }},
-  {{ client_expect_hex = "00", answer_hex = "00" }},
+  { send = "a\r\n" }, { send_hex = "00" },
+  { expect = "OK", multiline = true, skip = "* " }, { expect_hex = "4f" },
+  { expect_regex = "^O" }, { relay = "" }, { reply = "x" }, { reply_hex = "00" },
+  { client_expect = "Q", optional = true, repeat = true, answer = "A" },
+  { client_expect_hex = "00", answer_hex = "00" },
 ]
 verify = "pin"
-pins = ["{PIN}"]
+pins = ["sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
 cert = "/every/b/connect_tls.cert"
 key = "/every/b/connect_tls.key"
 [route.listen_tls]
 certs = [
-  {{ cert = "/every/b/listen_tls.certs[0].cert", key = "/every/b/listen_tls.certs[0].key", ocsp = "/every/b/listen_tls.certs[0].ocsp" }},
-  {{ cert = "/every/b/listen_tls.certs[1].cert", password_file = "/every/b/listen_tls.certs[1].password_file", key_password_file = "/every/b/listen_tls.certs[1].key_password_file", alias = "b" }},
+  { cert = "/every/b/listen_tls.certs[0].cert", key = "/every/b/listen_tls.certs[0].key", ocsp = "/every/b/listen_tls.certs[0].ocsp" },
+  { cert = "/every/b/listen_tls.certs[1].cert", password_file = "/every/b/listen_tls.certs[1].password_file", key_password_file = "/every/b/listen_tls.certs[1].key_password_file", alias = "b" },
 ]
 
 [[route]]
@@ -113,9 +109,7 @@ genesys = "tls=1;certificate=/every/c/connect_tls.cert,/every/c/connect_tls.cert
 cert = "/every/c/listen_tls.cert"
 key = "/every/c/listen_tls.key"
 genesys = "tls=1"
-"#
-    )
-}
+"#;
 
 /// Which serde struct each table of the file is read into (array indices
 /// dropped: `route[].listen_tls.certs[]`).
@@ -137,10 +131,7 @@ fn structs() -> BTreeMap<&'static str, Vec<String>> {
 #[test]
 fn the_every_key_config_sets_every_key_the_serde_structs_know() {
     let merged = config::Config::builder()
-        .add_source(config::File::from_str(
-            &every_key(),
-            config::FileFormat::Toml,
-        ))
+        .add_source(config::File::from_str(EVERY_KEY, config::FileFormat::Toml))
         .build()
         .unwrap();
     let top: config::Map<String, config::Value> = merged.try_deserialize().unwrap();
@@ -165,8 +156,8 @@ fn the_every_key_config_sets_every_key_the_serde_structs_know() {
 
 #[test]
 fn files_lists_every_file_the_every_key_config_names_under_its_route_and_key() {
-    let text = every_key();
-    let c = load(&text).unwrap();
+    let text = EVERY_KEY;
+    let c = load(text).unwrap();
     let files = c.files();
     // Exactly the paths written, each once, none left out.
     let written: BTreeSet<String> = text
