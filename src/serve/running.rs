@@ -111,7 +111,9 @@ impl Running {
                 }
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
-                let why = format!("{e}{hint}");
+                // The log line, STATUS=, the 409 answer and /status all
+                // take `why`: redacted here once more, whatever its source.
+                let why = crate::config::redact::userinfo(&format!("{e}{hint}")).into_owned();
                 tracing::error!(
                     trigger,
                     "config reload refused, the previous config keeps serving: {why}"
