@@ -111,8 +111,10 @@ pub fn rules(config: &Config, config_path: &Path) -> Rules {
     for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
         if let Some(v) = std::env::var_os(var) {
             for p in std::env::split_paths(&v) {
+                // A file as it is; a directory under the same rule as
+                // the config's (never `/etc`, never `/etc/ssl` whole).
                 let p = absolute(&p);
-                if !top_level(&p) {
+                if !p.is_dir() || whole_dir_allowed(&p, &named) {
                     add(p);
                 }
             }

@@ -182,3 +182,17 @@ fn a_refusal_is_explained_only_inside_an_entered_sandbox() {
     // process): nothing to explain.
     assert_eq!(explain(&e), None);
 }
+
+#[test]
+fn ssl_cert_dir_is_held_to_the_same_rule_and_ssl_cert_file_is_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssl = dir.path().join("ssl");
+    std::fs::create_dir_all(ssl.join("private")).unwrap();
+    std::fs::create_dir_all(ssl.join("certs")).unwrap();
+    let named = [dir.path().join("t.toml")];
+    // What `rules` asks of each SSL_CERT_DIR entry.
+    assert!(!whole_dir_allowed(&ssl, &named));
+    assert!(whole_dir_allowed(&ssl.join("certs"), &named));
+    assert!(!whole_dir_allowed(Path::new("/etc"), &named));
+    assert!(!whole_dir_allowed(Path::new("/"), &named));
+}
