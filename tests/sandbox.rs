@@ -122,6 +122,8 @@ async fn inside_the_sandbox_rotation_and_reload_work_and_a_file_outside_is_refus
         &[("result", "error")],
         1.0,
     );
+    // The log is read by another thread and can trail the metric.
+    assert!(s.wait_log("config reload refused", 10), "{}", s.logs());
     let logs = s.logs();
     let refusal = logs
         .lines()

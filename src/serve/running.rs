@@ -103,7 +103,6 @@ impl Running {
                 Ok(())
             }
             Err(e) => {
-                telemetry::reload(false);
                 // A file outside the sandbox's directories: say so.
                 let hint = match &e {
                     ServeError::Invalid(c) => sandbox::explain(c),
@@ -118,6 +117,9 @@ impl Running {
                     trigger,
                     "config reload refused, the previous config keeps serving: {why}"
                 );
+                // Counted once the line is written: whoever sees the count
+                // finds the line.
+                telemetry::reload(false);
                 // One line: STATUS= ends at the newline.
                 let status = format!(
                     "reload refused, the previous config keeps serving: {}",
