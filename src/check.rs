@@ -34,15 +34,14 @@ pub fn report(plan: &Plan) -> String {
     if let Some(a) = &plan.config.admin {
         let _ = writeln!(out, "admin: http://{}/metrics", a.listen);
     }
-    let _ = writeln!(
-        out,
-        "sandbox: {}",
-        if plan.config.sandbox {
-            "on (Landlock, read-only access to the files the config names)"
-        } else {
-            "off (sandbox = false)"
+    let sandbox = match (plan.config.sandbox, crate::sandbox::active()) {
+        (false, _) => "off (sandbox = false)",
+        (true, Some(_)) => {
+            "on (Landlock, read-only access to the files the config names; check read them inside it, as run does)"
         }
-    );
+        (true, None) => "on (Landlock, read-only access to the files the config names)",
+    };
+    let _ = writeln!(out, "sandbox: {sandbox}");
     for w in &plan.warnings {
         let _ = writeln!(out, "warning: {w}");
     }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use tls_sidecar::config::{self, LogFormat};
 use tls_sidecar::route::plan;
-use tls_sidecar::{check, healthcheck, probe, reload, report};
+use tls_sidecar::{check, healthcheck, probe, reload, report, sandbox};
 
 use crate::cli::Cli;
 use crate::{init_logging, invalid, runtime, verdict, Exit};
@@ -49,7 +49,7 @@ impl Verbosity {
 }
 
 pub fn check_command(config: &Path, json: bool, quiet: bool) -> ExitCode {
-    match plan::load(config) {
+    match checked(config) {
         Ok(p) if json => {
             println!("{:#}", report::check(&p));
             ExitCode::SUCCESS
@@ -65,11 +65,22 @@ pub fn check_command(config: &Path, json: bool, quiet: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) if json => {
-            println!("{:#}", report::invalid(config, &e.to_string()));
+            println!("{:#}", report::invalid(config, &e));
             Exit::Invalid.into()
         }
         Err(e) => invalid(e),
     }
+}
+
+/// The config read and built as `run` does, inside the sandbox `run`
+/// enters before it reads the files: a file `run` could not read fails here
+/// with the same words.
+fn checked(config: &Path) -> Result<plan::Plan, String> {
+    let cfg = config::load(config).map_err(|e| e.to_string())?;
+    if cfg.sandbox {
+        let _ = sandbox::enter(&sandbox::rules(&cfg, config));
+    }
+    plan::build(cfg).map_err(|e| sandbox::describe(&e))
 }
 
 pub fn reload_command(

@@ -237,12 +237,17 @@ fn run_command(config: &std::path::Path, pid_file: Option<PathBuf>) -> ExitCode 
     )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let config_fault = e.is_invalid();
+            let e = match &e {
+                serve::ServeError::Invalid(c) => sandbox::describe(c),
+                e => format!("{e:#}"),
+            };
             // A text log already goes to stderr: say it once there.
             if json_logs {
-                tracing::error!("{e:#}");
+                tracing::error!("{e}");
             }
-            eprintln!("error: {e:#}");
-            if e.is_invalid() {
+            eprintln!("error: {e}");
+            if config_fault {
                 Exit::Invalid
             } else {
                 Exit::Refused

@@ -1,12 +1,20 @@
 //! The sandbox (`sandbox = true`, the default): once the config is loaded
 //! and before any other thread starts, the process restricts its own file
-//! access with Landlock to reading what it needs — the directories of the
-//! config file and of every file it names (so reload, certificate rotation
-//! and the Kubernetes `..data` symlink swap keep working), the operating
-//! system's trust store, the resolver's files, `/proc/self` for the process
-//! metrics — and nothing else: no writes anywhere, no reads elsewhere. A
-//! bug that lets a peer steer a file path, or a compromised process, can no
-//! longer read other secrets on the host.
+//! access with Landlock to reading what it needs — the directory of the
+//! config file and of every file it names ([`Config::files`]; so reload,
+//! certificate rotation and the Kubernetes `..data` symlink swap keep
+//! working), the public part of the operating system's trust store, the
+//! resolver's files, `/proc/self` for the process metrics — and nothing
+//! else: no writes anywhere, no reads elsewhere. A bug that lets a peer
+//! steer a file path, or a compromised process, can no longer read other
+//! secrets on the host.
+//!
+//! Narrow on purpose: never `/` or a top-level directory such as `/etc`,
+//! and never a directory with a `private` subdirectory the config does not
+//! name (`/etc/ssl`, `/etc/pki/tls`); a file named directly in such a
+//! directory is allowed alone (rotation by rename then needs a restart).
+//! `check` enters the same sandbox before it reads the files, so a file
+//! `run` could not read fails `check` with the same words.
 //!
 //! Best effort: the rules are built for Landlock ABI v8's file rights and
 //! the kernel enforces what it supports; a kernel without Landlock gets one
@@ -21,7 +29,6 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::config::{Config, ConfigError, Problem};
-use crate::watch::material_paths;
 
 /// What the sandbox lets the process read, beneath each path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,17 +40,25 @@ pub struct Rules {
     pub write: Vec<PathBuf>,
 }
 
-/// The operating system's trust store (rustls-native-certs looks here, as
-/// OpenSSL does; `/etc/ssl/certs` links into `/usr/share/ca-certificates`).
+/// The public parts of the operating system's trust store: what
+/// rustls-native-certs (openssl-probe) reads on Linux, and where its links
+/// lead (`/etc/ssl/certs` into `/usr/share/ca-certificates`, RHEL's bundle
+/// into `/etc/pki/ca-trust/extracted`, Arch's into
+/// `/etc/ca-certificates/extracted`). Never `/etc/ssl` or `/etc/pki`
+/// whole: their `private` directories hold the host's keys.
 const TRUST_STORE: &[&str] = &[
-    "/etc/ssl",
-    "/etc/pki",
-    "/etc/ca-certificates",
+    "/etc/ssl/certs",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/certs",
+    "/etc/pki/tls/cert.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted",
+    "/etc/ca-certificates/extracted",
+    "/etc/security/certificates",
     "/usr/share/ca-certificates",
     "/usr/local/share/ca-certificates",
-    "/usr/lib/ssl",
-    "/usr/local/ssl",
-    "/etc/openssl",
+    "/opt/etc/ssl/certs",
 ];
 
 /// What glibc's resolver (getaddrinfo, run by tokio's blocking threads)
@@ -69,10 +84,11 @@ const RESOLVER: &[&str] = &[
 const PROCESS: &[&str] = &["/proc/self", "/proc/stat", "/sys/fs/cgroup"];
 
 /// The rules for serving `config`, read from `config_path`: the fixed
-/// system paths above (those that exist), the directory of the config and
-/// of every file it names — each as written and, when a symlink leads
-/// elsewhere, where it leads — and the trust store paths of
-/// `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+/// system paths above (those that exist); for the config file and every
+/// file it names ([`Config::files`]), its directory as written and, when a
+/// symlink leads elsewhere, the directory it resolves to, each narrowed to
+/// the file alone where the directory is too broad ([`whole_dir_allowed`]);
+/// and the trust store paths of `SSL_CERT_FILE` / `SSL_CERT_DIR`.
 pub fn rules(config: &Config, config_path: &Path) -> Rules {
     let mut read: Vec<PathBuf> = Vec::new();
     let mut add = |p: PathBuf| {
@@ -80,10 +96,13 @@ pub fn rules(config: &Config, config_path: &Path) -> Rules {
             read.push(p);
         }
     };
-    let files = std::iter::once(config_path.to_owned()).chain(material_paths(config));
-    for f in files {
-        for dir in dirs_of(&f) {
-            add(dir);
+    let named: Vec<PathBuf> = std::iter::once(config_path.to_owned())
+        .chain(config.file_paths())
+        .map(|p| absolute(&p))
+        .collect();
+    for f in &named {
+        for p in allowances(f, &named) {
+            add(p);
         }
     }
     for p in TRUST_STORE.iter().chain(RESOLVER).chain(PROCESS) {
@@ -92,7 +111,12 @@ pub fn rules(config: &Config, config_path: &Path) -> Rules {
     for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
         if let Some(v) = std::env::var_os(var) {
             for p in std::env::split_paths(&v) {
-                add(absolute(&p));
+                // A file as it is; a directory under the same rule as
+                // the config's (never `/etc`, never `/etc/ssl` whole).
+                let p = absolute(&p);
+                if !p.is_dir() || whole_dir_allowed(&p, &named) {
+                    add(p);
+                }
             }
         }
     }
@@ -102,20 +126,55 @@ pub fn rules(config: &Config, config_path: &Path) -> Rules {
     }
 }
 
-/// The directory of `file` as written (absolute), and that of the file it
-/// resolves to when a symlink leads elsewhere.
-fn dirs_of(file: &Path) -> Vec<PathBuf> {
-    let written = absolute(file);
-    let mut out = Vec::new();
-    out.extend(written.parent().map(Path::to_path_buf));
-    if let Ok(real) = std::fs::canonicalize(&written) {
-        if let Some(d) = real.parent() {
-            if !out.iter().any(|o| o == d) {
-                out.push(d.to_path_buf());
-            }
+/// What to allow for the named file `file` (absolute): the allowance of
+/// the path as written and, when a symlink leads elsewhere, that of the
+/// file it resolves to.
+fn allowances(file: &Path, named: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = vec![allowance(file, named)];
+    if let Ok(real) = std::fs::canonicalize(file) {
+        let a = allowance(&real, named);
+        if !out.contains(&a) {
+            out.push(a);
         }
     }
     out
+}
+
+/// The directory of `file` when it may be allowed whole (so a rotation
+/// that renames a new file over it, or swaps a `..data` link beside it,
+/// stays readable), else `file` alone.
+fn allowance(file: &Path, named: &[PathBuf]) -> PathBuf {
+    match file.parent() {
+        Some(dir) if whole_dir_allowed(dir, named) => dir.to_owned(),
+        _ => file.to_owned(),
+    }
+}
+
+/// May all of `dir` be readable? Not `/` or a top-level directory (`/etc`,
+/// `/root`, `/home`, `/tmp`…: each holds other secrets), nor a directory
+/// with a `private` subdirectory that no named file is in (`/etc/ssl`,
+/// `/etc/pki/tls`: their `private` holds the host's keys). A `private`
+/// that is a symlink does not count: Landlock judges a file by where it
+/// really is, so allowing `dir` does not reach the link's target.
+pub fn whole_dir_allowed(dir: &Path, named: &[PathBuf]) -> bool {
+    if top_level(dir) {
+        return false;
+    }
+    let private = dir.join("private");
+    let is_dir = std::fs::symlink_metadata(&private).is_ok_and(|m| m.is_dir());
+    !is_dir
+        || named.iter().any(|n| {
+            n.starts_with(&private)
+                || std::fs::canonicalize(n).is_ok_and(|c| c.starts_with(&private))
+        })
+}
+
+/// `/` or a directory directly beneath it.
+fn top_level(p: &Path) -> bool {
+    p.components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .count()
+        <= 1
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -230,91 +289,46 @@ pub fn active() -> Option<&'static Rules> {
 /// When `err` is a file the sandbox kept the process from reading, the
 /// words that say so and what to do.
 pub fn explain(err: &ConfigError) -> Option<String> {
-    let rules = active()?;
     match &err.problem {
-        Problem::File { path, source }
-            if source.kind() == std::io::ErrorKind::PermissionDenied && !rules.covers(path) =>
-        {
-            Some(format!(
-                "{} is outside the directories the sandbox allowed at start (those of the config and of the files it named then): restart the sidecar to include it, or set sandbox = false",
-                path.display()
-            ))
+        Problem::File { path, source } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            active()?.denied(path)
         }
         _ => None,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(dir: &Path) -> (Config, PathBuf) {
-        let path = dir.join("tls-sidecar.toml");
-        let certs = dir.join("certs");
-        std::fs::create_dir_all(&certs).unwrap();
-        let text = format!(
-            "[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:7001\"\nconnect = [\"peer.example:7022\"]\n\
-             [route.listen_tls]\ncert = \"{0}/web.pem\"\nkey = \"{0}/web.key\"\nclient_ca = \"/nonexistent-dir/ca.pem\"\n",
-            certs.display()
-        );
-        std::fs::write(&path, &text).unwrap();
-        (crate::config::load(&path).unwrap(), path)
-    }
-
-    #[test]
-    fn the_rules_cover_the_config_its_files_and_the_system_paths_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap();
-        let (cfg, path) = config(dir.path());
-        let r = rules(&cfg, &path);
-        let dir = std::fs::canonicalize(dir.path()).unwrap();
-        assert!(r.read.contains(&dir));
-        assert!(r.read.contains(&dir.join("certs")));
-        // A directory that does not exist is left out (it cannot be opened).
-        assert!(!r.read.iter().any(|p| p.starts_with("/nonexistent-dir")));
-        assert!(r.read.contains(&PathBuf::from("/proc/self")));
-        assert!(r.read.contains(&PathBuf::from("/etc/hosts")) || !Path::new("/etc/hosts").exists());
-        assert!(r.covers(&dir.join("certs/web.pem")));
-        assert!(r.covers(&dir.join("tls-sidecar.toml")));
-        assert!(!r.covers(Path::new("/root/.ssh/id_ed25519")));
-        assert!(!r.covers(Path::new("/etc/shadow")));
-        assert!(!r.covers(Path::new("/tmp/elsewhere/x.pem")) || dir.starts_with("/tmp/elsewhere"));
-        let unique: std::collections::HashSet<_> = r.read.iter().collect();
-        assert_eq!(unique.len(), r.read.len());
-    }
-
-    #[test]
-    fn the_ruleset_builds_from_the_rules() {
-        // Building the ruleset without entering it: every rule's path opens
-        // and is accepted by the running kernel (or the kernel has no
-        // Landlock, which best effort accepts too).
-        use landlock::{
-            path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, ABI,
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let (cfg, path) = config(dir.path());
-        let r = rules(&cfg, &path);
-        let created = Ruleset::default()
-            .handle_access(AccessFs::from_all(ABI::V8))
-            .unwrap()
-            .create()
-            .unwrap()
-            .add_rules(path_beneath_rules(&r.read, AccessFs::from_read(ABI::V8)));
-        assert!(created.is_ok(), "{:?}", created.err());
-    }
-
-    #[test]
-    fn a_refusal_is_explained_only_inside_an_entered_sandbox() {
-        let e = ConfigError {
-            file: "t.toml".into(),
-            route: Some("r".into()),
-            key: Some("listen_tls.cert".into()),
-            problem: Problem::File {
-                path: "/elsewhere/web.pem".into(),
-                source: std::io::ErrorKind::PermissionDenied.into(),
-            },
-        };
-        // The unit tests never enter the sandbox (it would bind the test
-        // process): nothing to explain.
-        assert_eq!(explain(&e), None);
+/// `err` as `run` and `check` print it: with [`explain`]'s words when the
+/// sandbox is why.
+pub fn describe(err: &ConfigError) -> String {
+    match explain(err) {
+        Some(hint) => format!("{err} ({hint})"),
+        None => err.to_string(),
     }
 }
+
+impl Rules {
+    /// Why these rules keep the process from reading `path`, if they do.
+    pub fn denied(&self, path: &Path) -> Option<String> {
+        let p = absolute(path);
+        if !self.covers(&p) {
+            return Some(format!(
+                "{} is outside the directories the sandbox allowed at start (those of the config and of the files it named then): restart the sidecar to include it, or set sandbox = false",
+                p.display()
+            ));
+        }
+        let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        let alone = self
+            .read
+            .iter()
+            .any(|r| (*r == p || *r == real) && !r.is_dir());
+        alone.then(|| {
+            format!(
+                "the sandbox allowed the file {} alone, not its directory (a top-level directory, or one whose private/ the config does not name): a file renamed over it since is not covered; restart the sidecar, or keep the file in a directory of its own",
+                p.display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
-//! Noticing that certificate, key, CA, CRL or OCSP response files, or the
-//! config file itself, changed on disk.
+//! Noticing that certificate, key, CA, CRL, OCSP response, password or
+//! proxy credentials files, or the config file itself, changed on disk.
 //!
 //! A periodic stat rather than inotify: Kubernetes rotates mounted secrets
 //! by swapping a `..data` symlink in the parent directory, which inotify on
@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::config::{CertKey, Config};
+use crate::config::Config;
 
 /// What the material files of a config look like right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,43 +62,10 @@ fn stat(p: &Path) -> Option<FileState> {
     })
 }
 
-/// The files of one certificate setting: the certificate (or keystore),
-/// the key, more chain files and the keystore's password file.
-fn cert_key_paths(ck: &CertKey) -> Vec<PathBuf> {
-    let mut out = vec![ck.cert.clone()];
-    out.extend(ck.key.clone());
-    out.extend(ck.chain.iter().cloned());
-    out.extend(ck.password_file.clone());
-    out.extend(ck.key_password_file.clone());
-    out
-}
-
-/// Every certificate, key, keystore, password, OCSP response, CA and CRL
-/// path in the config, in order.
+/// Every certificate, key, keystore, password, OCSP response, CA, CRL and
+/// proxy credentials path in the config, in order ([`Config::files`]).
 pub fn material_paths(config: &Config) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for r in &config.routes {
-        if let Some(t) = &r.connect_tls {
-            out.extend(t.ca.clone());
-            if t.ca.is_some() {
-                out.extend(t.ca_password_file.clone());
-            }
-            out.extend(t.crl.iter().cloned());
-            out.extend(t.client_cert.iter().flat_map(cert_key_paths));
-        }
-        if let Some(t) = &r.listen_tls {
-            for ck in &t.certs {
-                out.extend(cert_key_paths(ck));
-                out.extend(ck.ocsp.clone());
-            }
-            out.extend(t.client_ca.clone());
-            if t.client_ca.is_some() {
-                out.extend(t.client_ca_password_file.clone());
-            }
-            out.extend(t.crl.iter().cloned());
-        }
-    }
-    out
+    config.file_paths()
 }
 
 #[cfg(test)]

@@ -107,16 +107,20 @@ fn without_key(e: config::ConfigError) -> config::ConfigError {
     }
 }
 
+/// The message, with the userinfo of any URL in it redacted
+/// (`super::redact`): a parser's words may quote the line that holds it.
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        use fmt::Write as _;
+        let mut text = format!("{}", self.file.display());
         if let Some(route) = &self.route {
-            write!(f, ": route \"{route}\"")?;
+            let _ = write!(text, ": route \"{route}\"");
         }
         if let Some(key) = &self.key {
-            write!(f, ": key `{key}`")?;
+            let _ = write!(text, ": key `{key}`");
         }
-        write!(f, ": {}", self.problem)
+        let _ = write!(text, ": {}", self.problem);
+        f.write_str(&super::redact::userinfo(&text))
     }
 }
 

@@ -4,10 +4,12 @@
 
 pub mod ciphers;
 mod error;
+mod files;
 pub mod genesys;
 pub mod keys;
 mod model;
 mod raw;
+pub mod redact;
 pub mod script;
 mod validate;
 
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::RouteCtx;
 pub use error::{ConfigError, Problem};
+pub use files::NamedFile;
 pub use model::*;
 
 /// Where `-c` points when it is not given and `$TLS_SIDECAR_CONFIG` is unset.

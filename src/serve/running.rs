@@ -103,7 +103,6 @@ impl Running {
                 Ok(())
             }
             Err(e) => {
-                telemetry::reload(false);
                 // A file outside the sandbox's directories: say so.
                 let hint = match &e {
                     ServeError::Invalid(c) => sandbox::explain(c),
@@ -111,11 +110,16 @@ impl Running {
                 }
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
-                let why = format!("{e}{hint}");
+                // The log line, STATUS=, the 409 answer and /status all
+                // take `why`: redacted here once more, whatever its source.
+                let why = crate::config::redact::userinfo(&format!("{e}{hint}")).into_owned();
                 tracing::error!(
                     trigger,
                     "config reload refused, the previous config keeps serving: {why}"
                 );
+                // Counted once the line is written: whoever sees the count
+                // finds the line.
+                telemetry::reload(false);
                 // One line: STATUS= ends at the newline.
                 let status = format!(
                     "reload refused, the previous config keeps serving: {}",

@@ -98,6 +98,7 @@ mod certs;
 mod connect;
 mod defaults;
 mod env;
+mod files;
 mod genesys;
 mod keys;
 mod listen;

@@ -270,7 +270,7 @@ fn a_via_that_is_not_http_is_refused() {
         &format!("{ROUTE}via = \"https://proxy.example:3128\"\n"),
         Some("r"),
         Some("via"),
-        "\"https://proxy.example:3128\" is not http://host:port (an HTTP CONNECT proxy)",
+        "\"https://proxy.example:3128\": a proxy reached over TLS is not supported: use http://host:port",
     );
     refused(
         &format!("{ROUTE}via = \"proxy.example:3128\"\n"),
@@ -306,6 +306,46 @@ fn credentials_in_the_via_url_are_refused_without_repeating_them() {
         "credentials do not go in the URL: put user:password in a file named by via_credentials",
     );
     assert!(!load(&text).unwrap_err().to_string().contains("s3cret"));
+}
+
+#[test]
+fn credentials_in_an_https_or_upper_case_via_url_are_never_repeated() {
+    for url in [
+        "https://user:s3cret@proxy:3128",
+        "HTTP://user:s3cret@proxy:3128",
+        "HTTPS://user:s3cret@proxy:3128/",
+        "user:s3cret@proxy:3128",
+        "http://user:s3cret@proxy",
+        "socks5://user:s3cret@proxy:1080",
+    ] {
+        let text = format!("{ROUTE}via = \"{url}\"\n");
+        let e = load(&text).unwrap_err();
+        let shown = e.to_string();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("***@proxy"), "{shown}");
+        assert!(
+            shown.contains("credentials do not go in the URL"),
+            "{shown}"
+        );
+        assert_eq!(e.key.as_deref(), Some("via"), "{shown}");
+    }
+}
+
+#[test]
+fn an_upper_case_http_scheme_is_http() {
+    let c = load(&format!("{ROUTE}via = \"HTTP://proxy.example:3128\"\n")).unwrap();
+    assert_eq!(
+        the_route(&c).via.as_ref().unwrap().to_string(),
+        "http://proxy.example:3128"
+    );
+}
+
+#[test]
+fn a_syntax_error_on_the_via_line_does_not_quote_its_password() {
+    let text = format!("{ROUTE}via = \"http://user:s3cret@proxy:3128\" oops\n");
+    let shown = load(&text).unwrap_err().to_string();
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("***@proxy"), "{shown}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use super::super::error::{ConfigError, RouteCtx};
 use super::super::genesys;
 use super::super::model::*;
 use super::super::raw::*;
+use super::super::redact;
 use super::values::{max_connections, opt_duration, socket_addr, upstream};
 use super::{connect, listen, Defaults};
 
@@ -79,8 +80,9 @@ pub(super) fn route(ctx: &RouteCtx<'_>, r: RawRoute, d: &Defaults) -> Result<Rou
     })
 }
 
-/// `via = "http://host:port"`: nothing else (no https, path or
-/// credentials); `via_credentials` only with it.
+/// `via = "http://host:port"` (the scheme in any case): nothing else (no
+/// https, path or credentials); `via_credentials` only with it. No message
+/// repeats a password written in the URL: it is shown redacted.
 fn via(
     ctx: &RouteCtx<'_>,
     url: Option<&str>,
@@ -95,21 +97,30 @@ fn via(
         }
         return Ok(None);
     };
-    let Some(rest) = url.strip_prefix("http://") else {
+    let shown = redact::url(url);
+    if redact::has_userinfo(url) {
         return Err(ctx.invalid(
             "via",
-            format!("{url:?} is not http://host:port (an HTTP CONNECT proxy)"),
-        ));
-    };
-    if rest.contains('@') {
-        // Never repeat the URL: it holds a password.
-        return Err(ctx.invalid(
-            "via",
-            "credentials do not go in the URL: put user:password in a file named by via_credentials",
+            format!("{shown:?}: credentials do not go in the URL: put user:password in a file named by via_credentials"),
         ));
     }
+    let rest = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
+            return Err(ctx.invalid(
+                "via",
+                format!("{shown:?}: a proxy reached over TLS is not supported: use http://host:port (the route's own TLS runs inside the tunnel)"),
+            ))
+        }
+        _ => {
+            return Err(ctx.invalid(
+                "via",
+                format!("{shown:?} is not http://host:port (an HTTP CONNECT proxy)"),
+            ))
+        }
+    };
     let proxy = upstream(rest.strip_suffix('/').unwrap_or(rest))
-        .map_err(|m| ctx.invalid("via", format!("{url:?} is not http://host:port: {m}")))?;
+        .map_err(|m| ctx.invalid("via", format!("{shown:?} is not http://host:port: {m}")))?;
     if let Some(c) = &credentials {
         if c.is_empty() {
             return Err(ctx.invalid("via_credentials", "the path is empty"));
