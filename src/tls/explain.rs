@@ -267,6 +267,36 @@ mod tests {
         UnixTime::since_unix_epoch(Duration::from_secs(secs))
     }
 
+    fn name() -> webpki::InvalidNameContext {
+        webpki::InvalidNameContext {
+            expected: rustls::pki_types::ServerName::try_from("gms.example.com")
+                .unwrap()
+                .to_owned(),
+            presented: vec!["web.example.com".into()],
+        }
+    }
+
+    fn eku() -> webpki::RequiredEkuNotFoundContext {
+        webpki::RequiredEkuNotFoundContext {
+            required: webpki::KeyUsage::server_auth(),
+            present: vec![vec![1, 3, 6, 1, 5, 5, 7, 3, 2]],
+        }
+    }
+
+    fn alg() -> webpki::UnsupportedSignatureAlgorithmContext {
+        webpki::UnsupportedSignatureAlgorithmContext {
+            signature_algorithm_id: vec![6, 9, 42, 134, 72, 134, 247, 13, 1, 1, 5],
+            supported_algorithms: vec![],
+        }
+    }
+
+    fn alg_for_key() -> webpki::UnsupportedSignatureAlgorithmForPublicKeyContext {
+        webpki::UnsupportedSignatureAlgorithmForPublicKeyContext {
+            signature_algorithm_id: vec![],
+            public_key_algorithm_id: vec![],
+        }
+    }
+
     /// Checks each WebPKI error's reason and sentence, directly and as
     /// rustls hands it on (inside `Other`). Only a broken encoding may be
     /// called malformed.
@@ -346,6 +376,21 @@ mod tests {
                 R::BadCertificate,
                 false,
             ),
+            (
+                W::RequiredEkuNotFoundContext(eku()),
+                R::BadCertificate,
+                false,
+            ),
+            (
+                W::UnsupportedSignatureAlgorithmContext(alg()),
+                R::BadCertificate,
+                false,
+            ),
+            (
+                W::UnsupportedSignatureAlgorithmForPublicKeyContext(alg_for_key()),
+                R::BadCertificate,
+                false,
+            ),
         ]);
     }
 
@@ -357,6 +402,7 @@ mod tests {
         let n = R::NameMismatch;
         let u = R::RevocationUnknown;
         check(&[
+            (W::CertNotValidForName(name()), n, false),
             (W::MalformedDnsIdentifier, n, false),
             (W::UnsupportedNameType, n, false),
             (W::NameConstraintViolation, n, false),
@@ -377,6 +423,12 @@ mod tests {
             (W::InvalidCrlSignatureForPublicKey, u, false),
             (W::UnsupportedCrlSignatureAlgorithm, u, false),
             (W::UnsupportedCrlSignatureAlgorithmForPublicKey, u, false),
+            (W::UnsupportedCrlSignatureAlgorithmContext(alg()), u, false),
+            (
+                W::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(alg_for_key()),
+                u,
+                false,
+            ),
             (W::InvalidCrlNumber, u, false),
             (W::UnsupportedCrlIssuingDistributionPoint, u, false),
             (W::UnsupportedCrlVersion, u, false),
