@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -704,6 +705,72 @@ async fn a_self_signed_client_certificate_given_as_client_ca_is_trusted_as_itsel
             &s,
             "client-anchor",
             "is self-signed and is not one of the trust anchors (listen_tls.client_ca)"
+        ),
+        "{}",
+        s.logs()
+    );
+}
+
+/// Serves the certificate `cert` with the private key of another one:
+/// what an impostor replaying a trusted certificate looks like.
+#[derive(Debug)]
+struct Impostor(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Impostor {
+    fn resolve(
+        &self,
+        _: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_presenting_the_trusted_certificate_without_its_key_is_refused_as_by_openssl_and_java(
+) {
+    let dir = tmpdir();
+    let d = dir.path();
+    let anchor = self_signed(d, "self", "localhost");
+    self_signed(d, "stranger", "localhost");
+    let provider = tls_sidecar::tls::provider();
+    let wrong_key = provider
+        .key_provider
+        .load_private_key(load_key(&d.join("stranger.key")))
+        .unwrap();
+    let replayed = rustls::sign::CertifiedKey::new(load_chain(&anchor), wrong_key);
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Impostor(Arc::new(replayed))));
+    let impostor = tls_echo(Arc::new(config)).await;
+    let port = free_port();
+    let s = Sidecar::start(
+        d,
+        &route(
+            "impostor",
+            port,
+            &[format!("localhost:{}", impostor.port())],
+            &format!("ca = \"{}\"", anchor.display()),
+        ),
+    );
+    let openssl = openssl_verdict(impostor.port(), &anchor, "localhost");
+    let java = java_verdicts(&[(anchor.as_path(), "localhost", impostor.port())]);
+    let ours = roundtrip(port, b"parity").await;
+    println!(
+        "| impostor | {} | {} ({}) | {ours:?} |",
+        word(openssl),
+        word(java[0].0),
+        java[0].1
+    );
+    assert_eq!((openssl, java[0].0), (Refused, Refused));
+    assert!(ours.as_ref().map_or(true, |b| b.is_empty()), "{ours:?}");
+    s.wait_handshake_errors("impostor", "connect", "bad_certificate", 1.0);
+    assert!(
+        logged(
+            &s,
+            "impostor",
+            "does not hold that certificate's private key"
         ),
         "{}",
         s.logs()

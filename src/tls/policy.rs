@@ -14,6 +14,34 @@
 
 mod facts;
 
+/// The signature methods of a policy verifier: the inner verifier's, with
+/// a failed handshake signature told as what it means (`bad_signature`).
+macro_rules! told_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, Error> {
+            bad_signature(self.inner.verify_tls12_signature(message, cert, dss), cert)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, Error> {
+            bad_signature(self.inner.verify_tls13_signature(message, cert, dss), cert)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.inner.supported_verify_schemes()
+        }
+    };
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,7 +143,7 @@ impl ServerCertVerifier for ServerPolicy {
         Ok(ServerCertVerified::assertion())
     }
 
-    delegate_signatures!(inner);
+    told_signatures!();
 }
 
 impl ServerPolicy {
@@ -220,7 +248,25 @@ impl ClientCertVerifier for ClientPolicy {
         Ok(ClientCertVerified::assertion())
     }
 
-    delegate_signatures!(inner);
+    told_signatures!();
+}
+
+/// A handshake signature that does not verify with the presented
+/// certificate's key: the peer does not hold that certificate's key.
+fn bad_signature<T>(r: Result<T, Error>, cert: &CertificateDer<'_>) -> Result<T, Error> {
+    match r {
+        Err(Error::InvalidCertificate(CertificateError::BadSignature)) => {
+            let who = parse(cert).map(|c| facts::subject(&c)).unwrap_or_default();
+            Err(Refusal::new(
+                Reason::BadCertificate,
+                format!(
+                    "the peer's handshake signature does not verify with the key of the certificate it presented (\"{who}\"): it does not hold that certificate's private key (a key file that does not match the certificate, or an impostor replaying a certificate); give the peer the key of its certificate"
+                ),
+            )
+            .into_error())
+        }
+        other => other,
+    }
 }
 
 fn is_ca_as_end_entity(e: &Error) -> bool {
