@@ -382,7 +382,7 @@ struct Case {
     ours: Result<(), (&'static str, &'static str)>,
 }
 
-// Long: the trust table itself, one line per case, so that it reads as the docs' table does.
+/// The trust table, one line per case, as the docs' table reads.
 fn connect_cases(dir: &Path, v1_pin: &str) -> Vec<Case> {
     let p = |n: &str| dir.join(n).display().to_string();
     let ca = format!("ca = \"{}\"", p("ca.pem"));
@@ -423,6 +423,8 @@ fn connect_cases(dir: &Path, v1_pin: &str) -> Vec<Case> {
         c("ca-true-leaf", "catrue", "ca.pem", "localhost", ca.clone(), a, a, Err((bad, "is a CA certificate (basicConstraints CA:TRUE) used as a server's own certificate"))),
         c("v1", "v1", "ca.pem", "localhost", ca.clone(), a, a, Err((bad, "is X.509 version 1, and only version 3 is accepted"))),
         c("v1-pinned", "v1", "ca.pem", "localhost", format!("verify = \"pin\"\npins = [\"{v1_pin}\"]"), None, None, Ok(())),
+        c("v1-pinned-tls12", "v1", "ca.pem", "localhost", format!("verify = \"pin\"\npins = [\"{v1_pin}\"]\nprotocols = [\"TLSv1.2\"]"), None, None, Ok(())),
+        c("v1-trust-mode", "v1", "ca.pem", "localhost", "verify = \"none\"".to_owned(), None, None, Ok(())),
         c("cn-only", "cnonly", "ca.pem", "localhost", ca.clone(), a, a, Err(("name_mismatch", "name_check_cn_fallback = true"))),
         c("cn-fallback", "cnonly", "ca.pem", "localhost", fallback.clone(), a, a, Ok(())),
         c("cn-genesys", "cnonly", "ca.pem", "localhost", genesys, a, a, Ok(())),
