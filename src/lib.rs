@@ -16,8 +16,11 @@
 //! - [`tls`]: certificate material from files, the rustls client and server
 //!   configs of each route, the verifiers of each `verify` mode (the
 //!   no-verify one in `tls::danger`), client identity rules
-//!   (`tls::identity`), stapled OCSP responses (`tls::ocsp`), handshake
-//!   failure reasons and sides (`tls::reason`), and the upstream TLS client
+//!   (`tls::identity`), stapled OCSP responses (`tls::ocsp`), trust parity
+//!   with OpenSSL and Java (`tls::policy`: an anchor presented as itself,
+//!   the CN fallback, refusals told with the certificate's facts), handshake
+//!   failure reasons and sides (`tls::reason`) with a sentence naming cause
+//!   and fix for every certificate error (`tls::explain`), and the upstream TLS client
 //!   on rustls's unbuffered API (`tls::engine`), whose buffers are held
 //!   only while bytes are in flight.
 //! - [`upgrade`]: the sans-io engine for "plain exchange, then TLS on the

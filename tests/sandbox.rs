@@ -122,7 +122,8 @@ async fn inside_the_sandbox_rotation_and_reload_work_and_a_file_outside_is_refus
         &[("result", "error")],
         1.0,
     );
-    // The refusal is counted before it is logged: wait for its line.
+    // The log is read by another thread and can trail the metric: wait
+    // for the line.
     let refusal = s.log_line("config reload refused");
     let words = format!(
         "key `listen_tls.cert`: failed to read {}: Permission denied (os error 13) ({} is outside the directories the sandbox allowed at start (those of the config and of the files it named then): restart the sidecar to include it, or set sandbox = false)",

@@ -18,6 +18,8 @@
 #   chromium, chromium-driver        headless browser for the status page test (tests/status_page.py,
 #                                    driven by the pip module selenium, installed below)
 #   openjdk-17-jre-headless          Java's keytool: JKS and PKCS#12 keystores as GMS has them
+#   openjdk-17-jdk-headless          `java File.java` (single-file programs need the JDK's compiler):
+#                                    JDK 17's own verdict on certificates (tests/trust_parity.rs)
 #
 # Services that packages would start are kept from starting (policy-rc.d
 # during the install) and stopped if an earlier install left them running:
@@ -37,7 +39,7 @@ pkgs=(
   socat netcat-openbsd
   procps psmisc
   chromium chromium-driver
-  openjdk-17-jre-headless
+  openjdk-17-jre-headless openjdk-17-jdk-headless
 )
 
 missing=()

@@ -211,6 +211,16 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
                 "how the peer is verified",
             )?;
             notes.push("tls-target-name-check=host → verify = \"full\"".into());
+            // Genesys (Java, OpenSSL) checks the CN when the certificate
+            // has no DNS subjectAltName: so does the route, unless the
+            // config says otherwise.
+            if t.name_check_cn_fallback.is_none() {
+                t.name_check_cn_fallback = Some(true);
+                notes.push(
+                    "tls-target-name-check=host → name_check_cn_fallback = true (a certificate without a DNS subjectAltName is checked by its CN, as Genesys does)"
+                        .into(),
+                );
+            }
         }
         Some(v @ ("no" | "")) => {
             set(

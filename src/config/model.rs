@@ -191,6 +191,9 @@ pub struct ConnectTls {
     pub ca_password_file: Option<PathBuf>,
     /// Allowed cipher suites by their rustls names; empty: all rustls offers.
     pub ciphers: Vec<String>,
+    /// `name_check_cn_fallback`: with `verify = "full"`, a certificate with
+    /// no DNS subjectAltName may name the host in its CN (docs/src/trust.md).
+    pub cn_fallback: bool,
     /// How the route's `genesys` parameters were translated, for `check`.
     pub genesys: Vec<String>,
 }

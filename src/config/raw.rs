@@ -125,6 +125,9 @@ pub struct RawConnectTls {
     /// A JKS key entry's own password, when it differs from the store's.
     pub key_password_file: Option<String>,
     pub ciphers: Option<Vec<String>>,
+    /// With `verify = "full"`: a certificate without a DNS subjectAltName
+    /// may name the host in its subject's CN (OpenSSL's and Java's rule).
+    pub name_check_cn_fallback: Option<bool>,
     /// More chain files from a `genesys` comma-separated `certificate`;
     /// not a key of the file.
     #[serde(skip)]

@@ -10,6 +10,7 @@ use rustls::{ClientConfig, RootCertStore};
 
 use super::danger::AcceptAnyCertificate;
 use super::material::{CertInfo, CrlInfo, Loader};
+use super::policy::{Anchors, NameCheck, ServerPolicy};
 use super::verify::{ChainOnly, NamedServerRevocation, Pinned};
 use super::{provider_with, versions};
 use crate::config::{ConfigError, ConnectTls, Verify};
@@ -57,6 +58,15 @@ impl NativeRoots {
     }
 }
 
+/// The name check `verify` and `name_check_cn_fallback` ask for.
+fn name_check(t: &ConnectTls) -> NameCheck {
+    match (&t.verify, t.cn_fallback) {
+        (Verify::Full, true) => NameCheck::SanThenCn,
+        (Verify::Full, false) => NameCheck::San,
+        _ => NameCheck::None,
+    }
+}
+
 /// Builds the client side of a route.
 // Long: one block per connect_tls key (verify mode, trust, client identity, versions, ciphers, ALPN, CRLs, resumption), each turning a config value into rustls's.
 pub fn build(
@@ -67,6 +77,7 @@ pub fn build(
     let provider = provider_with(&t.ciphers);
     let mut certs = Vec::new();
 
+    let mut anchor_ders = Vec::new();
     let (roots, trust) = match (&t.verify, &t.ca) {
         (Verify::Full | Verify::Chain, Some(path)) => {
             let anchors = loader.anchors(
@@ -85,6 +96,7 @@ pub fn build(
                 })?;
                 certs.extend(CertInfo::parse(a).map(|i| ("ca", i)));
             }
+            anchor_ders = anchors;
             (Some(Arc::new(store)), format!("CA file {}", path.display()))
         }
         (Verify::Full | Verify::Chain, None) => {
@@ -117,6 +129,7 @@ pub fn build(
             // With CRLs, every certificate of the chain but the anchor is
             // checked (WebPKI's default depth), and one whose issuer has no
             // CRL fails as revocation_unknown (issue 14).
+            let anchors = Anchors::new(&anchor_ders, &roots);
             let mut b = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
             let crl_issuers: Vec<Vec<u8>> = crls
                 .iter()
@@ -137,14 +150,19 @@ pub fn build(
             } else {
                 webpki
             };
-            if crl_issuers.is_empty() {
+            let v: Arc<dyn ServerCertVerifier> = if crl_issuers.is_empty() {
                 v
             } else {
                 Arc::new(NamedServerRevocation {
                     inner: v,
                     crl_issuers,
                 })
-            }
+            };
+            Arc::new(ServerPolicy {
+                inner: v,
+                anchors,
+                names: name_check(t),
+            })
         }
         (Verify::Pin(pins), _) => Arc::new(Pinned {
             pins: pins.clone(),

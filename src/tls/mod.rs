@@ -1,7 +1,9 @@
 //! TLS: certificate material from files, rustls client and server configs for
 //! each route, the verifiers behind each `verify` mode, client identity rules
-//! (`identity`), stapled OCSP responses (`ocsp`), and the mapping of
-//! handshake failures to the reasons operators see in logs and metrics.
+//! (`identity`), stapled OCSP responses (`ocsp`), trust parity with OpenSSL
+//! and Java (`policy`), and the mapping of handshake failures to the
+//! reasons and sentences operators see in logs and metrics (`reason`,
+//! `explain`).
 //!
 //! Everything here runs at load (and reload) time; connections only clone the
 //! `Arc`s built here.
@@ -55,7 +57,10 @@ macro_rules! delegate_client_auth {
 }
 
 /// The same three methods for a verifier that checks signatures itself,
-/// with the algorithms of the crypto provider in `self.$field`.
+/// with the algorithms of the crypto provider in `self.$field`, by the
+/// certificate's public key alone (`verify::signed_by_key`): the key is
+/// what `pin` trusts, and a certificate WebPKI cannot read as a leaf
+/// (X.509 v1) still proves it holds it.
 macro_rules! provider_signatures {
     ($field:tt) => {
         fn verify_tls12_signature(
@@ -64,11 +69,12 @@ macro_rules! provider_signatures {
             cert: &rustls::pki_types::CertificateDer<'_>,
             dss: &rustls::DigitallySignedStruct,
         ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
+            $crate::tls::verify::signed_by_key(
                 message,
                 cert,
                 dss,
                 &self.$field.signature_verification_algorithms,
+                false,
             )
         }
 
@@ -78,11 +84,12 @@ macro_rules! provider_signatures {
             cert: &rustls::pki_types::CertificateDer<'_>,
             dss: &rustls::DigitallySignedStruct,
         ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
+            $crate::tls::verify::signed_by_key(
                 message,
                 cert,
                 dss,
                 &self.$field.signature_verification_algorithms,
+                true,
             )
         }
 
@@ -97,10 +104,12 @@ macro_rules! provider_signatures {
 pub mod client;
 pub mod danger;
 pub mod engine;
+pub mod explain;
 pub mod identity;
 pub mod keystore;
 pub mod material;
 pub mod ocsp;
+pub mod policy;
 pub mod reason;
 pub mod server;
 pub mod verify;

@@ -6,7 +6,7 @@
 
 use std::io;
 
-use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
+use rustls::{AlertDescription, Error, PeerIncompatible};
 
 /// Why a handshake failed: the `reason` label of
 /// `tls_sidecar_handshake_errors_total` (the interface's names, plus
@@ -70,7 +70,7 @@ impl Reason {
             }
             Reason::NameMismatch => "the certificate does not cover the expected name",
             Reason::PinMismatch => "the certificate's public key matches none of the pins",
-            Reason::BadCertificate => "the certificate is malformed or uses a refused algorithm",
+            Reason::BadCertificate => "a certificate was refused",
             Reason::NoClientCert => "a client certificate was required and none was presented",
             Reason::ProtocolVersion => {
                 "no TLS version in common (only TLS 1.2 and 1.3 are allowed)"
@@ -124,20 +124,12 @@ pub fn classify(err: &io::Error) -> Reason {
 /// The reason label for a rustls error, whichever side detected it.
 pub fn classify_rustls(e: &Error) -> Reason {
     use AlertDescription as A;
-    use CertificateError as C;
     use PeerIncompatible as P;
     match e {
-        Error::InvalidCertificate(C::UnknownIssuer) => Reason::UnknownCa,
-        Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => Reason::Expired,
-        Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => Reason::NotYetValid,
-        Error::InvalidCertificate(C::Revoked) => Reason::Revoked,
-        Error::InvalidCertificate(C::UnknownRevocationStatus) => Reason::RevocationUnknown,
-        e if super::verify::revocation_unknown(e).is_some() => Reason::RevocationUnknown,
-        Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            Reason::NameMismatch
-        }
-        Error::InvalidCertificate(C::ApplicationVerificationFailure) => Reason::PinMismatch,
-        Error::InvalidCertificate(_) => Reason::BadCertificate,
+        // Every certificate error, WebPKI's and our own refusals inside
+        // `Other` included: `explain` has the table.
+        Error::InvalidCertificate(c) => super::explain::certificate(c).0,
+        Error::InvalidCertRevocationList(_) => Reason::RevocationUnknown,
         Error::NoCertificatesPresented => Reason::NoClientCert,
         Error::PeerIncompatible(
             P::Tls12NotOffered
@@ -177,8 +169,20 @@ pub fn describe(err: &io::Error) -> String {
             _ => err.to_string(),
         };
     };
-    if let Some(r) = super::verify::revocation_unknown(e) {
-        return r.to_string();
+    match e {
+        // Our own sentences stand alone; WebPKI's and rustls's get rustls's
+        // words after them (names, times, the WebPKI error's name).
+        Error::InvalidCertificate(c) => {
+            let (_, sentence) = super::explain::certificate(c);
+            if super::explain::refusal(e).is_some()
+                || super::verify::revocation_unknown(e).is_some()
+            {
+                return sentence;
+            }
+            return format!("{sentence} ({e})");
+        }
+        Error::InvalidCertRevocationList(l) => return super::explain::revocation_list(l).1,
+        _ => {}
     }
     if let Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) = e {
         return format!("a handshake message is larger than the 64 KiB TLS implementations accept (a certificate chain or CA list too long): {e}");
@@ -194,6 +198,8 @@ pub fn rustls_error(err: &io::Error) -> Option<&Error> {
 
 #[cfg(test)]
 mod tests {
+    use rustls::CertificateError;
+
     use super::*;
 
     fn wrap(e: Error) -> io::Error {

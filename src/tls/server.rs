@@ -11,6 +11,7 @@ use rustls::{RootCertStore, ServerConfig};
 use super::identity::AllowList;
 use super::material::{now_unix, CertInfo, CrlInfo, Loader};
 use super::ocsp::{self, Staple};
+use super::policy::{Anchors, ClientPolicy};
 use super::verify::NamedClientRevocation;
 use super::{provider_with, versions};
 use crate::config::{ConfigError, ListenTls};
@@ -147,6 +148,7 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
                 .filter_map(|c| CrlInfo::parse(c))
                 .map(|i| i.issuer_der)
                 .collect();
+            let trusted = Anchors::new(&anchors, &store);
             let mut vb =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone());
             if !crls.is_empty() {
@@ -167,6 +169,10 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
                         crl_issuers,
                     })
                 };
+            let verifier = Arc::new(ClientPolicy {
+                inner: verifier,
+                anchors: trusted,
+            });
             match &t.allow {
                 Some(allow) => builder.with_client_cert_verifier(Arc::new(AllowList {
                     inner: verifier,

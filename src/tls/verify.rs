@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, Error};
 
@@ -76,6 +76,41 @@ impl ServerCertVerifier for Pinned {
     }
 
     provider_signatures!(provider);
+}
+
+/// Checks a handshake signature with the public key of `cert`, read as a
+/// SubjectPublicKeyInfo, as rustls's own check does (TLS 1.3: rustls's
+/// raw-key check; TLS 1.2: any algorithm of the scheme), without reading
+/// the rest of the certificate as a WebPKI leaf.
+pub fn signed_by_key(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &rustls::DigitallySignedStruct,
+    algs: &rustls::crypto::WebPkiSupportedAlgorithms,
+    tls13: bool,
+) -> Result<HandshakeSignatureValid, Error> {
+    let (_, c) = x509_parser::parse_x509_certificate(cert)
+        .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let spki = SubjectPublicKeyInfoDer::from(c.public_key().raw);
+    if tls13 {
+        return rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, algs);
+    }
+    let key = webpki::RawPublicKeyEntity::try_from(&spki)
+        .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let candidates = algs
+        .mapping
+        .iter()
+        .find(|(scheme, _)| *scheme == dss.scheme)
+        .map(|(_, a)| *a)
+        .ok_or(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme)?;
+    for alg in candidates {
+        match key.verify_signature(*alg, message, dss.signature()) {
+            Ok(()) => return Ok(HandshakeSignatureValid::assertion()),
+            Err(webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_)) => continue,
+            Err(_) => break,
+        }
+    }
+    Err(Error::InvalidCertificate(CertificateError::BadSignature))
 }
 
 /// A chain whose revocation status cannot be known: the issuer of one of

@@ -270,3 +270,21 @@ fn a_server_name_must_be_a_dns_name_or_an_ip_address() {
     assert_eq!(t.ca.as_deref(), Some(Path::new("/etc/ca.pem")));
     assert_eq!(t.crl, [Path::new("/etc/a.crl"), Path::new("/etc/b.crl")]);
 }
+
+#[test]
+fn name_check_cn_fallback_is_off_by_default_and_only_for_verify_full() {
+    let c = load(&connect_tls("")).unwrap();
+    assert!(!the_connect_tls(&c).cn_fallback);
+    let c = load(&connect_tls("name_check_cn_fallback = true\n")).unwrap();
+    assert!(the_connect_tls(&c).cn_fallback);
+    for named in ["chain", "none"] {
+        refused(
+            &connect_tls(&format!(
+                "verify = \"{named}\"\nname_check_cn_fallback = true\n"
+            )),
+            Some("r"),
+            Some("connect_tls.name_check_cn_fallback"),
+            &format!("name_check_cn_fallback = true changes how the name is checked, and verify = \"{named}\" checks no name; use it with verify = \"full\""),
+        );
+    }
+}

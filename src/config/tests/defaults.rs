@@ -61,6 +61,7 @@ fn an_empty_connect_tls_table_means_direct_tls_with_full_verification() {
             resumption: true,
             ca_password_file: None,
             ciphers: vec![],
+            cn_fallback: false,
             genesys: vec![],
         }
     );

@@ -24,13 +24,26 @@ fn genesys_checks_the_host_name_only_with_tls_target_name_check_host() {
     assert_eq!(the_connect_tls(&t).verify, Verify::Chain);
     let t = load(&genesys("tls=1;tls-target-name-check=host", "")).unwrap();
     assert_eq!(the_connect_tls(&t).verify, Verify::Full);
+    assert!(the_connect_tls(&t).cn_fallback);
     assert_eq!(
         the_connect_tls(&t).genesys,
         [
             "tls=1 → TLS",
-            "tls-target-name-check=host → verify = \"full\""
+            "tls-target-name-check=host → verify = \"full\"",
+            "tls-target-name-check=host → name_check_cn_fallback = true (a certificate without a DNS subjectAltName is checked by its CN, as Genesys does)"
         ]
     );
+}
+
+#[test]
+fn genesys_name_check_keeps_an_explicit_name_check_cn_fallback_false() {
+    let t = load(&genesys(
+        "tls=1;tls-target-name-check=host",
+        "[route.connect_tls]\nname_check_cn_fallback = false\n",
+    ))
+    .unwrap();
+    assert_eq!(the_connect_tls(&t).verify, Verify::Full);
+    assert!(!the_connect_tls(&t).cn_fallback);
 }
 
 #[test]

@@ -16,6 +16,16 @@ pub(super) fn connect_tls(ctx: &RouteCtx<'_>, t: RawConnectTls) -> Result<Connec
     let k = |key: &str| format!("connect_tls.{key}");
     let start = start(ctx, &t)?;
     let verify = verify(ctx, &t)?;
+    let cn_fallback = t.name_check_cn_fallback.unwrap_or(false);
+    if cn_fallback && verify != Verify::Full {
+        return Err(ctx.invalid(
+            &k("name_check_cn_fallback"),
+            format!(
+                "name_check_cn_fallback = true changes how the name is checked, and verify = \"{}\" checks no name; use it with verify = \"full\"",
+                verify.as_str()
+            ),
+        ));
+    }
     if let Some(name) = &t.server_name {
         if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
             return Err(ctx.invalid(
@@ -52,6 +62,7 @@ pub(super) fn connect_tls(ctx: &RouteCtx<'_>, t: RawConnectTls) -> Result<Connec
         resumption: t.resumption.unwrap_or(true),
         ca_password_file: t.ca_password_file.or(t.password_file).map(PathBuf::from),
         ciphers,
+        cn_fallback,
         genesys: Vec::new(),
     })
 }
