@@ -148,9 +148,12 @@ enum ImportCommand {
         /// GMS's plain HTTP port the route carries to.
         #[arg(long, default_value = "127.0.0.1:8080")]
         connect: String,
-        /// Jetty's properties: jetty-ssl.properties or start.d/ssl.ini.
+        /// Jetty's properties, in the order Jetty reads them (a later file
+        /// wins; repeat the option): start.ini, start.d/ssl.ini,
+        /// jetty-ssl.properties. Default: start.ini and start.d/ssl.ini of
+        /// the jetty.base above the XML's etc/.
         #[arg(long)]
-        properties: Option<PathBuf>,
+        properties: Vec<PathBuf>,
         /// Write the config here (and its passwords to CONFIG.password, mode
         /// 0600); without it the config goes to standard output, which is
         /// refused when a password is needed.

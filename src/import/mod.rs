@@ -44,7 +44,7 @@ pub enum ImportError {
 #[derive(Debug)]
 pub struct Secret {
     /// ".password", ".truststore.password", ...
-    pub suffix: &'static str,
+    pub suffix: String,
     pub password: Password,
 }
 
@@ -79,10 +79,11 @@ impl Import {
     /// a password would have to go with it). The text is validated first.
     pub fn write(&self, out: Option<&Path>) -> Result<String, ImportError> {
         let Some(out) = out else {
-            if !self.secrets.is_empty() {
-                return Err(ImportError::Usage(
-                    "the route needs a password file, and passwords are never printed: give --out CONFIG (the password goes to CONFIG.password, mode 0600)".into(),
-                ));
+            if let Some(s) = self.secrets.first() {
+                return Err(ImportError::Usage(format!(
+                    "the route needs a password file, and passwords are never printed: give --out CONFIG (the password goes to CONFIG{}, mode 0600)",
+                    s.suffix
+                )));
             }
             let text = self.text_for(Path::new("CONFIG"));
             validate(&text)?;
