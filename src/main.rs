@@ -160,6 +160,17 @@ enum ImportCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// One route per service of a stunnel.conf (client = yes: TLS towards
+    /// connect; client = no: TLS on accept).
+    Stunnel {
+        /// The stunnel.conf (its include directories are read too).
+        file: PathBuf,
+        /// Write the config here (and any secret to CONFIG.ROUTE.*, mode
+        /// 0600); without it the config goes to standard output, which is
+        /// refused when a secret is needed.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// A route from one Genesys transport-parameter string
     /// ("tls=1;certificate=…;trusted-ca=…").
     Genesys {
@@ -201,6 +212,7 @@ fn import(cmd: ImportCommand) -> ExitCode {
             ),
             out,
         ),
+        ImportCommand::Stunnel { file, out } => (import::stunnel::import(&file), out),
         ImportCommand::Genesys {
             params,
             server_port,

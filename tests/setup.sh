@@ -18,6 +18,7 @@
 #   chromium, chromium-driver        headless browser for the status page test (tests/status_page.py,
 #                                    driven by the pip module selenium, installed below)
 #   openjdk-17-jre-headless          Java's keytool: JKS and PKCS#12 keystores as GMS has them
+#   stunnel4                         the real stunnel (5.68) run beside `import stunnel`'s routes (tests/import_stunnel.rs)
 #
 # Services that packages would start are kept from starting (policy-rc.d
 # during the install) and stopped if an earlier install left them running:
@@ -38,6 +39,7 @@ pkgs=(
   procps psmisc
   chromium chromium-driver
   openjdk-17-jre-headless
+  stunnel4
 )
 
 missing=()

@@ -1,6 +1,7 @@
 //! `import`: a complete, commented `[[route]]` from settings GMS already
 //! has (issue 19): Jetty's `jetty-ssl-context.xml` (`jetty`) or one Genesys
-//! transport-parameter string (`genesys`).
+//! transport-parameter string (`genesys`); and from a whole stunnel.conf,
+//! one route per service (`stunnel`, issue 23).
 //!
 //! Each importer is a pure function from the text it reads to an
 //! [`Import`]: the TOML, and the secrets that must go to password files
@@ -11,6 +12,7 @@
 
 pub mod genesys;
 pub mod jetty;
+pub mod stunnel;
 mod toml;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,8 @@ pub enum ImportError {
     Invalid { path: PathBuf, message: String },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Stunnel(#[from] stunnel::StunnelError),
     #[error("the result would not load, which is a bug in import: {0}")]
     Unloadable(String),
     #[error("failed to write {path}: {source}")]
