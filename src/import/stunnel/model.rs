@@ -351,7 +351,7 @@ impl Settings {
             "ocspaia",
         ];
         if let Some(key) = KEYS.iter().find(|n| **n == k) {
-            self.mark(*key, o);
+            self.mark(key, o);
         }
         Ok(true)
     }

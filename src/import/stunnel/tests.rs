@@ -184,9 +184,9 @@ fn protocols_become_upgrades_via_and_proxy_headers_and_the_proxy_password_a_secr
 
 #[test]
 fn section_names_become_legal_unique_route_names_and_process_options_are_listed() {
-    let t = toml(&format!(
+    let t = toml(
         "foreground = yes\npid =\nsetuid = stunnel4\n[GMS web (HTTPS)]\naccept = 1443\nconnect = 1080\ncert = /w.pem\n[gms-web--https-]\naccept = 2443\nconnect = 2080\ncert = /w.pem\nrenegotiation = no\n"
-    ));
+    );
     has(&t, &[
         "name = \"gms-web--https-\"\n",
         "name = \"gms-web--https--2\"\n",
