@@ -304,3 +304,50 @@ mod model {
         assert!(!format!("{s:?}").contains("s3cret"));
     }
 }
+
+#[test]
+fn include_splices_a_directorys_files_in_name_order_where_it_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("conf.d")).unwrap();
+    std::fs::write(
+        d.join("conf.d/01-b.conf"),
+        "[b]\naccept = 2\nconnect = 3\ncert = /b.pem\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("conf.d/00-a.conf"),
+        "[a]\naccept = 1\nconnect = 3\ncert = /a.pem\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("stunnel.conf"),
+        "foreground = yes\ninclude = conf.d\n",
+    )
+    .unwrap();
+    let t = super::import(&d.join("stunnel.conf"))
+        .unwrap()
+        .text_for(Path::new("/c.toml"));
+    let (a, b) = (
+        t.find("name = \"a\"").unwrap(),
+        t.find("name = \"b\"").unwrap(),
+    );
+    assert!(a < b, "{t}");
+    has(
+        &t,
+        &[&format!(
+            "# [b] ({}:1):\n",
+            d.join("conf.d/01-b.conf").display()
+        )],
+    );
+    std::fs::write(d.join("conf.d/02-bad.conf"), "[c]\naccept 4\n").unwrap();
+    assert_eq!(
+        super::import(&d.join("stunnel.conf"))
+            .unwrap_err()
+            .to_string(),
+        format!(
+            "{}:2: \"accept 4\": no '=' found (stunnel wants option = value)",
+            d.join("conf.d/02-bad.conf").display()
+        )
+    );
+}
