@@ -66,12 +66,26 @@ pub enum ImportCommand {
         /// GMS's plain HTTP port the route carries to.
         #[arg(long, default_value = "127.0.0.1:8080")]
         connect: String,
-        /// Jetty's properties: jetty-ssl.properties or start.d/ssl.ini.
+        /// Jetty's properties, in the order Jetty reads them (a later file
+        /// wins; repeat the option): start.ini, start.d/ssl.ini,
+        /// jetty-ssl.properties. Default: start.ini and start.d/ssl.ini of
+        /// the jetty.base above the XML's etc/.
         #[arg(long)]
-        properties: Option<PathBuf>,
+        properties: Vec<PathBuf>,
         /// Write the config here (and its passwords to CONFIG.password, mode
         /// 0600); without it the config goes to standard output, which is
         /// refused when a password is needed.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// One route per service of a stunnel.conf (client = yes: TLS towards
+    /// connect; client = no: TLS on accept).
+    Stunnel {
+        /// The stunnel.conf (its include directories are read too).
+        file: PathBuf,
+        /// Write the config here (and any secret to CONFIG.ROUTE.*, mode
+        /// 0600); without it the config goes to standard output, which is
+        /// refused when a secret is needed.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -116,6 +130,7 @@ fn import(cmd: ImportCommand) -> ExitCode {
             ),
             out,
         ),
+        ImportCommand::Stunnel { file, out } => (import::stunnel::import(&file), out),
         ImportCommand::Genesys {
             params,
             server_port,

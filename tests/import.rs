@@ -302,7 +302,7 @@ fn import_refuses_xml_that_is_not_jettys_and_an_obf_password_that_does_not_decod
     assert_eq!(
         err,
         format!(
-            "error: {}: not Jetty's SSL context: the root is <beans>, not <Configure class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\">\n",
+            "error: {}: not Jetty's SSL context: the root is <beans>, neither <Configure class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\"> (Jetty 9.4) nor <Configure class=\"org.eclipse.jetty.server.Server\"> with a <New class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\"> (Jetty 10 to 12)\n",
             not_jetty.display()
         )
     );

@@ -20,6 +20,7 @@
 #   openjdk-17-jre-headless          Java's keytool: JKS and PKCS#12 keystores as GMS has them
 #   openjdk-17-jdk-headless          `java File.java` (single-file programs need the JDK's compiler):
 #                                    JDK 17's own verdict on certificates (tests/trust_parity.rs)
+#   stunnel4                         the real stunnel (5.68) run beside `import stunnel`'s routes (tests/import_stunnel.rs)
 #
 # Services that packages would start are kept from starting (policy-rc.d
 # during the install) and stopped if an earlier install left them running:
@@ -40,6 +41,7 @@ pkgs=(
   procps psmisc
   chromium chromium-driver
   openjdk-17-jre-headless openjdk-17-jdk-headless
+  stunnel4
 )
 
 missing=()

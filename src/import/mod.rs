@@ -1,6 +1,7 @@
 //! `import`: a complete, commented `[[route]]` from settings GMS already
 //! has (issue 19): Jetty's `jetty-ssl-context.xml` (`jetty`) or one Genesys
-//! transport-parameter string (`genesys`).
+//! transport-parameter string (`genesys`); and from a whole stunnel.conf,
+//! one route per service (`stunnel`, issue 23).
 //!
 //! Each importer is a pure function from the text it reads to an
 //! [`Import`]: the TOML, and the secrets that must go to password files
@@ -11,6 +12,7 @@
 
 pub mod genesys;
 pub mod jetty;
+pub mod stunnel;
 mod toml;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,8 @@ pub enum ImportError {
     Invalid { path: PathBuf, message: String },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Stunnel(#[from] stunnel::StunnelError),
     #[error("the result would not load, which is a bug in import: {0}")]
     Unloadable(String),
     #[error("failed to write {path}: {source}")]
@@ -44,7 +48,7 @@ pub enum ImportError {
 #[derive(Debug)]
 pub struct Secret {
     /// ".password", ".truststore.password", ...
-    pub suffix: &'static str,
+    pub suffix: String,
     pub password: Password,
 }
 
@@ -79,10 +83,11 @@ impl Import {
     /// a password would have to go with it). The text is validated first.
     pub fn write(&self, out: Option<&Path>) -> Result<String, ImportError> {
         let Some(out) = out else {
-            if !self.secrets.is_empty() {
-                return Err(ImportError::Usage(
-                    "the route needs a password file, and passwords are never printed: give --out CONFIG (the password goes to CONFIG.password, mode 0600)".into(),
-                ));
+            if let Some(s) = self.secrets.first() {
+                return Err(ImportError::Usage(format!(
+                    "the route needs a password file, and passwords are never printed: give --out CONFIG (the password goes to CONFIG{}, mode 0600)",
+                    s.suffix
+                )));
             }
             let text = self.text_for(Path::new("CONFIG"));
             validate(&text)?;

@@ -7,6 +7,8 @@
 /// HAProxy, nginx, tinyproxy as peers.
 pub mod daemon;
 pub mod postgres;
+/// A config run as written (for `import`'s tests).
+pub mod served;
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};

@@ -134,7 +134,7 @@ mod tests {
         let opts = Options {
             listen: "0.0.0.0:8443".into(),
             connect: "127.0.0.1:8080".into(),
-            properties: None,
+            properties: Vec::new(),
         };
         let text = translate(&sets, &opts, "", &p)
             .unwrap()

@@ -143,7 +143,7 @@ pub(super) fn translate(
     r.secrets.insert(
         0,
         Secret {
-            suffix: ".password",
+            suffix: ".password".into(),
             password: store_pw,
         },
     );
@@ -197,7 +197,7 @@ fn keystore(s: &mut Sets<'_>, r: &mut Route) -> Result<Password, String> {
                     .into(),
             );
             r.secrets.push(Secret {
-                suffix: ".keymanager.password",
+                suffix: ".keymanager.password".into(),
                 password: key_pw,
             });
         } else {
@@ -259,7 +259,7 @@ fn client_auth(s: &mut Sets<'_>, r: &mut Route, store_pw: &Password) -> Result<(
                 "TrustStorePassword → client_ca_password_file = CONFIG.truststore.password".into(),
             );
             r.secrets.push(Secret {
-                suffix: ".truststore.password",
+                suffix: ".truststore.password".into(),
                 password: pw,
             });
         }
@@ -365,7 +365,7 @@ mod tests {
         let opts = Options {
             listen: "0.0.0.0:8443".into(),
             connect: "127.0.0.1:8080".into(),
-            properties: None,
+            properties: Vec::new(),
         };
         let imp = translate(&sets, &opts, "head\n", &p).unwrap();
         let text = imp.text_for(Path::new("/etc/tls-sidecar/gms.toml"));
@@ -396,7 +396,7 @@ mod tests {
         let opts = Options {
             listen: "0.0.0.0:8443".into(),
             connect: "127.0.0.1:8080".into(),
-            properties: None,
+            properties: Vec::new(),
         };
         assert_eq!(
             translate(&sets, &opts, "", &p).unwrap_err(),
@@ -415,7 +415,7 @@ mod tests {
         let opts = Options {
             listen: "0.0.0.0:8443".into(),
             connect: "127.0.0.1:8080".into(),
-            properties: None,
+            properties: Vec::new(),
         };
         let p = props(&[
             ("jetty.base", "/opt/gms"),
@@ -431,7 +431,7 @@ mod tests {
         let secrets: Vec<_> = imp
             .secrets
             .iter()
-            .map(|s| (s.suffix, s.password.expose()))
+            .map(|s| (s.suffix.as_str(), s.password.expose()))
             .collect();
         assert_eq!(
             secrets,

@@ -5,6 +5,9 @@
 
 use std::collections::HashMap;
 
+/// How deep a value's elements may nest.
+const MAX_DEPTH: usize = 64;
+
 /// A `<Set>`'s value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Value {
@@ -37,25 +40,9 @@ pub(super) fn settings(xml: &str, props: &HashMap<String, String>) -> Result<Vec
     let doc =
         roxmltree::Document::parse_with_options(xml, opts).map_err(|e| format!("not XML: {e}"))?;
     let root = doc.root_element();
-    let class = root.attribute("class").unwrap_or("");
-    if root.tag_name().name() != "Configure"
-        || !(class.contains("SslContextFactory")
-            || root
-                .attribute("id")
-                .is_some_and(|i| i.eq_ignore_ascii_case("sslContextFactory")))
-    {
-        return Err(format!(
-            "not Jetty's SSL context: the root is <{}{}>, not <Configure class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\">",
-            root.tag_name().name(),
-            if class.is_empty() {
-                String::new()
-            } else {
-                format!(" class=\"{class}\"")
-            }
-        ));
-    }
-    let mut out = Vec::new();
-    for child in root.children().filter(|n| n.is_element()) {
+    let factory = factory(root)?;
+    let mut out = outside(root, factory);
+    for child in factory.children().filter(|n| n.is_element()) {
         let tag = child.tag_name().name();
         match tag {
             "Set" => {
@@ -87,10 +74,124 @@ pub(super) fn settings(xml: &str, props: &HashMap<String, String>) -> Result<Vec
     Ok(out)
 }
 
+/// The `SslContextFactory$Server` the file configures: the root itself
+/// (Jetty 9.4's `<Configure class="…SslContextFactory$Server">`), or the one
+/// `<New>` inside `<Configure class="org.eclipse.jetty.server.Server">`
+/// (Jetty 10 to 12: `<Call name="addBean"><Arg><New …>`).
+fn factory<'a, 'i>(root: roxmltree::Node<'a, 'i>) -> Result<roxmltree::Node<'a, 'i>, String> {
+    let is_factory = |n: &roxmltree::Node<'_, '_>| {
+        let class = n.attribute("class").unwrap_or("");
+        (class.contains("SslContextFactory") && !class.ends_with("$Client"))
+            || n.attribute("id")
+                .is_some_and(|i| i.eq_ignore_ascii_case("sslContextFactory"))
+    };
+    let class = root.attribute("class").unwrap_or("");
+    if root.tag_name().name() == "Configure" {
+        if is_factory(&root) {
+            return Ok(root);
+        }
+        let found: Vec<_> = root
+            .descendants()
+            .filter(|n| n.has_tag_name("New") && is_factory(n))
+            .collect();
+        match found.as_slice() {
+            [one] => return Ok(*one),
+            [] => {}
+            _ => {
+                return Err(format!(
+                    "<Configure class=\"{class}\"> makes {} SslContextFactory objects; import a file with one",
+                    found.len()
+                ))
+            }
+        }
+    }
+    Err(format!(
+        "not Jetty's SSL context: the root is <{}{}>, neither <Configure class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\"> (Jetty 9.4) nor <Configure class=\"org.eclipse.jetty.server.Server\"> with a <New class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\"> (Jetty 10 to 12)",
+        root.tag_name().name(),
+        if class.is_empty() {
+            String::new()
+        } else {
+            format!(" class=\"{class}\"")
+        }
+    ))
+}
+
+/// What the file does besides configuring the factory (elements of the
+/// `<Configure>` that do not lead to it), each reported as not translated.
+fn outside(root: roxmltree::Node<'_, '_>, factory: roxmltree::Node<'_, '_>) -> Vec<Setting> {
+    if root == factory {
+        return Vec::new();
+    }
+    root.children()
+        .filter(|n| n.is_element() && !n.descendants().any(|d| d == factory))
+        .map(|n| {
+            let tag = n.tag_name().name();
+            let name = n
+                .attribute("name")
+                .map(|a| format!(" name=\"{a}\""))
+                .unwrap_or_default();
+            (
+                format!("<{tag}{name}> on the Server"),
+                Err(format!(
+                    "<{tag}> outside the SslContextFactory is not translated"
+                )),
+            )
+        })
+        .collect()
+}
+
+/// `XmlConfiguration.resolvePath(dir, path)` as the stock Jetty 10-12 files
+/// call it for `KeyStorePath`: `path` against `dir` unless absolute; unset
+/// when either is empty (Jetty then sets nothing useful either).
+fn resolve_path(
+    call: roxmltree::Node<'_, '_>,
+    props: &HashMap<String, String>,
+) -> Result<Value, String> {
+    let args: Vec<_> = call.children().filter(|n| n.has_tag_name("Arg")).collect();
+    let [dir, path] = args.as_slice() else {
+        return Err(format!(
+            "<Call name=\"resolvePath\"> with {} <Arg>s, not 2",
+            args.len()
+        ));
+    };
+    let (Value::Text(dir), Value::Text(path)) = (value(*dir, props)?, value(*path, props)?) else {
+        return Ok(Value::Unset);
+    };
+    if dir.is_empty() || path.is_empty() {
+        return Ok(Value::Unset);
+    }
+    let joined = std::path::Path::new(&dir).join(&path);
+    Ok(Value::Text(normalize(&joined)))
+}
+
+/// `Path.normalize()`: `.` dropped, `x/..` folded, without touching the disk.
+fn normalize(p: &std::path::Path) -> String {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out.display().to_string()
+}
+
 /// The value of an element's content.
 fn value(node: roxmltree::Node<'_, '_>, props: &HashMap<String, String>) -> Result<Value, String> {
+    // A value nests <Property><Default><Property>… at most a few deep in
+    // any real file; a deeper one is refused before the recursion is.
+    if node.ancestors().count() > MAX_DEPTH {
+        return Err(format!("elements nested deeper than {MAX_DEPTH}"));
+    }
     let elements: Vec<_> = node.children().filter(|n| n.is_element()).collect();
     if let [only] = elements.as_slice() {
+        if only.tag_name().name() == "Call" && only.attribute("name") == Some("resolvePath") {
+            return resolve_path(*only, props);
+        }
         if only.tag_name().name() == "Array" {
             let items = only
                 .children()
@@ -272,10 +373,56 @@ pub(super) mod tests {
         let e = settings("<beans><bean/></beans>", &HashMap::new()).unwrap_err();
         assert_eq!(
             e,
-            "not Jetty's SSL context: the root is <beans>, not <Configure class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\">"
+            "not Jetty's SSL context: the root is <beans>, neither <Configure class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\"> (Jetty 9.4) nor <Configure class=\"org.eclipse.jetty.server.Server\"> with a <New class=\"org.eclipse.jetty.util.ssl.SslContextFactory$Server\"> (Jetty 10 to 12)"
         );
         assert!(settings("<Configure", &HashMap::new())
             .unwrap_err()
             .starts_with("not XML: "));
+    }
+
+    #[test]
+    fn the_server_wrapped_form_of_jetty_10_to_12_finds_the_factory_and_resolves_paths() {
+        let xml = include_str!("../../../tests/fixtures/jetty/12/etc/jetty-ssl-context.xml");
+        let p = props(&[
+            ("jetty.base", "/opt/gms"),
+            ("jetty.sslContext.keyStorePassword", "pw"),
+            ("jetty.sslContext.trustStoreAbsolutePath", "/etc/trust.p12"),
+        ]);
+        let sets = settings(xml, &p).unwrap();
+        let get = |n: &str| {
+            sets.iter()
+                .find(|(k, _)| k == n)
+                .unwrap()
+                .1
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(
+            get("KeyStorePath"),
+            Value::Text("/opt/gms/etc/keystore.p12".into())
+        );
+        // A deprecated name, absolute: resolvePath keeps it as it is.
+        assert_eq!(get("TrustStorePath"), Value::Text("/etc/trust.p12".into()));
+        assert_eq!(get("KeyStorePassword"), Value::Text("pw".into()));
+        assert_eq!(get("SniRequired"), Value::Unset);
+        assert_eq!(sets.len(), 19, "{sets:?}");
+        // Without jetty.base's value resolvePath gives nothing to set.
+        let none = settings(xml, &props(&[])).unwrap();
+        assert!(none
+            .iter()
+            .any(|(k, v)| k == "KeyStorePath" && *v == Ok(Value::Unset)));
+        // Anything else on the Server is reported, not dropped.
+        let extra = xml.replace(
+            "</Configure>",
+            "<Call name=\"addConnector\"><Arg>x</Arg></Call></Configure>",
+        );
+        let sets = settings(&extra, &p).unwrap();
+        assert_eq!(
+            &sets[0],
+            &(
+                "<Call name=\"addConnector\"> on the Server".to_owned(),
+                Err("<Call> outside the SslContextFactory is not translated".to_owned())
+            )
+        );
     }
 }
