@@ -95,10 +95,47 @@ pub struct Route {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// Require a PROXY header (v1 or v2) from every client first.
     pub accept_proxy_protocol: bool,
+    /// Who may send that header (`accept_proxy_protocol_from`); `None`:
+    /// anyone who reaches the listener (as before the key existed).
+    pub accept_proxy_protocol_from: Option<Vec<Cidr>>,
     /// Reach the upstreams through this HTTP CONNECT proxy.
     pub via: Option<Via>,
     /// Kernel TLS on this route's TLS legs (`kernel_tls`, issue 18).
     pub kernel_tls: KernelTls,
+}
+
+/// An address block, `10.0.0.0/8` or `::1/128`: the address with its host
+/// bits cleared, and the prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Is `ip` in this block? An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
+    /// as a dual-stack listener sees an IPv4 client) counts as its IPv4 form.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let prefix = u32::from(self.prefix);
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+                u32::from(ip) & mask == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+                u128::from(ip) & mask == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// The PROXY protocol version a route sends (`proxy_protocol`).

@@ -84,6 +84,8 @@ pub struct RawRoute {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// Require a PROXY header from clients.
     pub accept_proxy_protocol: Option<bool>,
+    /// CIDR blocks ("10.0.0.0/8") of the load balancers that may send one.
+    pub accept_proxy_protocol_from: Option<Vec<String>>,
     /// "http://host:port" of a CONNECT proxy.
     pub via: Option<String>,
     /// Path of a file holding "user:password" for the proxy.

@@ -87,6 +87,7 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
     }
 
     warnings.extend(super::proxy_header::self_warnings(&config));
+    warnings.extend(super::proxy_header::open_warnings(&config));
     Ok(Plan {
         config,
         routes,
