@@ -43,6 +43,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
     pub listen: SocketAddr,
+    /// `hosts`: the names (lowercase, no port) a request's `Host` may give
+    /// besides an IP literal or `localhost`; any other gets 421.
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

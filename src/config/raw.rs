@@ -42,6 +42,9 @@ pub struct RawFile {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: String,
+    /// Host names the endpoint answers to besides IP literals and
+    /// `localhost` (the DNS-rebinding guard).
+    pub hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
