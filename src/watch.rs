@@ -89,7 +89,7 @@ pub fn material_paths(config: &Config) -> Vec<PathBuf> {
         if let Some(t) = &r.listen_tls {
             for ck in &t.certs {
                 out.extend(cert_key_paths(ck));
-                out.extend(ck.ocsp.clone());
+                out.extend(ck.ocsp.as_ref().and_then(|o| o.file()).map(Into::into));
             }
             out.extend(t.client_ca.clone());
             if t.client_ca.is_some() {

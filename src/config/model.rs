@@ -332,8 +332,36 @@ pub struct CertKey {
     /// The table this pair was given in, for messages: `connect_tls`,
     /// `listen_tls` or `listen_tls.certs[1]` (its keys are `.cert`, `.key`).
     pub key_name: String,
-    /// A DER OCSP response stapled with this certificate (listen side only).
-    pub ocsp: Option<PathBuf>,
+    /// Where the OCSP response stapled with this certificate comes from
+    /// (listen side only).
+    pub ocsp: Option<Ocsp>,
+}
+
+/// `ocsp`: a DER response file kept by someone else, or `"auto"`: fetched
+/// from the certificate's responder by the sidecar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ocsp {
+    File(PathBuf),
+    Auto,
+}
+
+impl Ocsp {
+    /// `"auto"`, or a path (`./auto` for a file of that name).
+    pub fn from_config(s: &str) -> Ocsp {
+        if s == "auto" {
+            Ocsp::Auto
+        } else {
+            Ocsp::File(PathBuf::from(s))
+        }
+    }
+
+    /// The file, if the response comes from one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Ocsp::File(p) => Some(p),
+            Ocsp::Auto => None,
+        }
+    }
 }
 
 /// TLS termination on the listen side.
