@@ -10,7 +10,7 @@ fuzz=tests/fuzz
 secs=${FUZZ_SECONDS:-60}
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
-for target in config upgrade relay proxy_protocol; do
+for target in config upgrade relay proxy_protocol connect_answer admin; do
   mkdir -p "$fuzz/corpus/$target"
   cp -n "$fuzz/seeds/$target"/* "$fuzz/corpus/$target/" 2>/dev/null || true
   echo "fuzz: $target for ${secs}s"
@@ -23,4 +23,4 @@ for target in config upgrade relay proxy_protocol; do
     exit 1
   fi
 done
-echo "fuzz: 4 passed, 0 failed"
+echo "fuzz: 6 passed, 0 failed"
