@@ -87,17 +87,26 @@ fn allow_words(a: &Allow) -> String {
     format!(" allow={}", list.join(","))
 }
 
-/// " ocsp=good(next-update 2026-…)" per certificate that has a staple.
+/// " ocsp=good(next-update 2026-…)" per certificate that has a response
+/// (" ocsp=stale(…)" when it is held but not stapled now), " ocsp=auto"
+/// for one the sidecar fetches once it runs.
 fn staple_words(st: &ServerTls) -> String {
-    st.staples
+    let now = crate::tls::material::now_unix();
+    st.stapled
         .iter()
-        .flatten()
-        .map(|s| {
-            format!(
+        .zip(&st.ocsp)
+        .filter_map(|(s, source)| match (s.held(), source) {
+            (Some(s), _) => Some(format!(
                 " ocsp={}(next-update {})",
-                s.status.as_str(),
+                if s.valid_at(now) {
+                    s.status.as_str()
+                } else {
+                    "stale"
+                },
                 s.next_update.map_or("none".to_owned(), rfc3339)
-            )
+            )),
+            (None, Some(crate::config::Ocsp::Auto)) => Some(" ocsp=auto".to_owned()),
+            (None, _) => None,
         })
         .collect()
 }

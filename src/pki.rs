@@ -176,6 +176,43 @@ impl Ca {
         self.leaf_valid(cn, names, Validity::default())
     }
 
+    /// A server leaf whose Authority Information Access names the OCSP
+    /// responder `url` (what `ocsp = "auto"` asks).
+    pub fn leaf_with_ocsp(&self, cn: &str, names: &[&str], url: &str) -> Leaf {
+        let mut p = params(cn, names, Validity::default());
+        // SEQUENCE { SEQUENCE { id-ad-ocsp, [6] IA5String url } }
+        let oid = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+        let mut loc = vec![0x86, url.len() as u8];
+        loc.extend_from_slice(url.as_bytes());
+        let mut desc = vec![0x30, (oid.len() + loc.len()) as u8];
+        desc.extend_from_slice(&oid);
+        desc.extend_from_slice(&loc);
+        let mut aia = vec![0x30, desc.len() as u8];
+        aia.extend_from_slice(&desc);
+        p.custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                aia,
+            ));
+        self.sign(p)
+    }
+
+    /// A certificate this CA delegates OCSP signing to (id-kp-OCSPSigning).
+    pub fn ocsp_signer(&self, cn: &str) -> Leaf {
+        let mut p = params(cn, &[], Validity::default());
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let serial = serial_of(&p);
+        let key = KeyPair::generate().expect("key generation");
+        let cert = p.signed_by(&key, &self.issuer).expect("signing");
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+            serial,
+        }
+    }
+
     /// A leaf with the given validity window.
     pub fn leaf_valid(&self, cn: &str, names: &[&str], validity: Validity) -> Leaf {
         self.sign(params(cn, names, validity))

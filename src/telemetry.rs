@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::activity::{self, RouteActivity};
 use crate::tls::reason::{Reason, Side};
-mod owned;
+pub mod owned;
 
 pub use owned::{retain_routes, MAX_SUBJECT};
 
@@ -36,6 +36,7 @@ pub const CRL_NEXT_UPDATE: &str = "tls_sidecar_crl_next_update_timestamp_seconds
 pub const CONFIG_RELOADS: &str = "tls_sidecar_config_reloads_total";
 pub const ROUTE_INFO: &str = "tls_sidecar_route_info";
 pub const OCSP_NEXT_UPDATE: &str = "tls_sidecar_ocsp_next_update_timestamp_seconds";
+pub const OCSP_FETCHES: &str = "tls_sidecar_ocsp_fetches_total";
 pub const KTLS_FALLBACKS: &str = "tls_sidecar_ktls_fallbacks_total";
 
 /// Handshake buckets: 100 µs to 10 s (a loopback TLS 1.3 handshake takes
@@ -103,10 +104,10 @@ fn describe() {
         KTLS_FALLBACKS,
         "Connections of kernel_tls = \"auto\" routes left on the userspace TLS engine, by reason."
     );
-    describe_gauge!(
-        OCSP_NEXT_UPDATE,
-        Unit::Seconds,
-        "nextUpdate of the OCSP response stapled with each listen certificate."
+    // OCSP_NEXT_UPDATE is rendered by `owned`.
+    describe_counter!(
+        OCSP_FETCHES,
+        "ocsp = \"auto\" fetches from the certificate's responder, by result."
     );
 }
 
@@ -238,11 +239,15 @@ impl RouteMetrics {
         owned::set_crls(&self.route, crls);
     }
 
-    /// The nextUpdate of the OCSP response stapled with the certificate of
-    /// `subject` (Unix seconds).
-    pub fn ocsp_next_update(&self, subject: &str, next_update: i64) {
-        gauge!(OCSP_NEXT_UPDATE, "route" => self.route.clone(), "subject" => subject.to_owned())
-            .set(next_update as f64);
+    /// The OCSP staples of the route's certificates: (subject, until when
+    /// its response is stapled, asked at each scrape).
+    pub fn ocsp_staples(&self, staples: Vec<(String, owned::StapledUntil)>) {
+        owned::set_ocsp(&self.route, staples);
+    }
+
+    /// One `ocsp = "auto"` fetch and its result (`ok`, `error`, `revoked`).
+    pub fn ocsp_fetch(&self, result: &'static str) {
+        counter!(OCSP_FETCHES, "route" => self.route.clone(), "result" => result).increment(1);
     }
 
     /// The route's `route_info` series: how it is configured, and the TLS

@@ -357,7 +357,10 @@ async fn post_reload_is_refused_from_a_non_loopback_address() {
     s.wait_ready();
     let mut c = TcpStream::connect((ip, port)).await.unwrap();
     c.write_all(
-        b"POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        format!(
+            "POST /reload HTTP/1.1\r\nHost: {ip}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .await
     .unwrap();

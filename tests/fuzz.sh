@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time (FUZZ_SECONDS each, default 60):
-# the config loader, the upgrade engine, the relay, PROXY headers, and the
+# the config loader, the upgrade engine, the relay, PROXY headers, the
+# CONNECT answer decoder, the admin endpoint's request handling, and the
 # readers of files written by others (Jetty XML, Genesys parameters,
 # stunnel.conf). FUZZ_TARGETS="a b" runs only those.
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets the one stable
@@ -14,7 +15,7 @@ fuzz=tests/fuzz
 secs=${FUZZ_SECONDS:-60}
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
-targets=${FUZZ_TARGETS:-"config upgrade relay proxy_protocol jetty genesys stunnel"}
+targets=${FUZZ_TARGETS:-"config upgrade relay proxy_protocol connect_answer admin jetty genesys stunnel"}
 for target in $targets; do
   mkdir -p "$fuzz/corpus/$target"
   cp -n "$fuzz/seeds/$target"/* "$fuzz/corpus/$target/" 2>/dev/null || true

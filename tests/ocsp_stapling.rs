@@ -34,6 +34,20 @@ impl Responder {
 
     /// As [`Responder::respond`]; `revoked`: the index lists `cert` as revoked.
     fn respond_as(&self, dir: &Path, cert: &Path, days: u32, out: &str, revoked: bool) -> PathBuf {
+        self.respond_at(dir, cert, days, out, revoked, None)
+    }
+
+    /// As [`Responder::respond_as`], the responder's clock moved by
+    /// `offset` (faketime's relative form: "-3d", "+2d", "-86380").
+    fn respond_at(
+        &self,
+        dir: &Path,
+        cert: &Path,
+        days: u32,
+        out: &str,
+        revoked: bool,
+        offset: Option<&str>,
+    ) -> PathBuf {
         let serial = openssl(&["x509", "-noout", "-serial", "-in"], cert);
         let serial = serial.trim().trim_start_matches("serial=").to_owned();
         let index = dir.join(format!("{out}.index"));
@@ -52,7 +66,15 @@ impl Responder {
             .arg("-reqout")
             .arg(&req));
         let resp = dir.join(out);
-        run(Command::new("openssl")
+        let mut cmd = match offset {
+            Some(o) => {
+                let mut c = Command::new("faketime");
+                c.args(["-f", o, "openssl"]);
+                c
+            }
+            None => Command::new("openssl"),
+        };
+        run(cmd
             .args(["ocsp", "-index"])
             .arg(&index)
             .arg("-rsigner")
@@ -203,128 +225,265 @@ async fn openssl_s_client_status_sees_the_stapled_response_and_it_follows_the_fi
     assert!(out.contains(&want), "{want:?} not in:\n{out}");
 }
 
-#[test]
-fn an_ocsp_response_for_another_certificate_or_not_a_response_is_refused() {
-    let dir = tmpdir();
-    let d = dir.path();
-    let pki = Pki::new(d);
-    let responder = Responder::new(d, &pki.ca);
-    let for_client = responder.respond(d, &pki.client.0, 1, "client.ocsp");
-    let garbage = pki::write(d, "garbage.ocsp", "not DER at all").unwrap();
-    // Right serial and issuer name, another issuer key: refused when the
-    // chain file holds the issuer (its key hash is then checked).
-    let chain = pki::write(
-        d,
-        "chain.pem",
-        &format!("{}{}", pki.server_leaf.cert_pem, pki.ca.cert_pem()),
-    )
-    .unwrap();
-    let other_key = d.join("other-key.ocsp");
-    edit(
-        &responder.respond(d, &pki.server.0, 1, "server.ocsp"),
-        &other_key,
-        |r| {
-            r.cert_id.issuer_key_hash = der::asn1::OctetString::new(vec![0u8; 20]).unwrap();
-        },
-    );
-    let config = d.join("t.toml");
-    let cases = [
-        (
-            format!("{}\nocsp = \"{}\"", pki.listen_tls(), for_client.display()),
-            "listen_tls.ocsp",
-            format!(
-                "{}: the response is for another certificate: it answers for serial",
-                for_client.display()
-            ),
-        ),
-        (
-            format!(
-                "certs = [{{ cert = \"{}\", key = \"{}\", ocsp = \"{}\" }}]",
-                pki.server.0.display(),
-                pki.server.1.display(),
-                garbage.display()
-            ),
-            "listen_tls.certs[0].ocsp",
-            format!("{}: not a DER OCSP response", garbage.display()),
-        ),
-        (
-            format!(
-                "cert = \"{}\"\nkey = \"{}\"\nocsp = \"{}\"",
-                chain.display(),
-                pki.server.1.display(),
-                other_key.display()
-            ),
-            "listen_tls.ocsp",
-            format!(
-                "{}: the response is for another certificate: it answers for serial",
-                other_key.display()
-            ),
-        ),
-    ];
-    for (tls, key, words) in cases {
-        std::fs::write(&config, listen_route("r", free_port(), &tls)).unwrap();
-        let (code, out, err) = check(&config);
-        assert_eq!(code, 1, "{out}{err}");
-        let place = format!(
-            "error: {}: route \"r\": key `{key}`: {words}",
-            config.display()
-        );
-        assert!(
-            err.starts_with(&place),
-            "{err:?} does not start with {place:?}"
-        );
-    }
+/// The chain file (leaf, then the CA) of the test's server certificate.
+fn chain_of(d: &Path, pki: &Pki, leaf: &Leaf, name: &str) -> PathBuf {
+    pki::write(d, name, &format!("{}{}", leaf.cert_pem, pki.ca.cert_pem())).unwrap()
+}
+
+fn check_warns(config: &Path, route: &str, warning: &str) -> String {
+    let (code, out, err) = check(config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(warning), "{warning:?} not in:\n{out}");
+    let _ = route;
+    out
 }
 
 #[test]
-fn a_stale_response_is_stapled_with_a_warning_and_check_shows_it() {
+fn a_response_for_another_certificate_unsigned_or_not_a_response_is_never_stapled() {
     let dir = tmpdir();
     let d = dir.path();
     let pki = Pki::new(d);
     let responder = Responder::new(d, &pki.ca);
-    let good = responder.respond(d, &pki.server.0, 1, "good.ocsp");
-    // The same response with its nextUpdate moved into the past.
-    let stale = d.join("stale.ocsp");
-    let at = |secs| {
-        x509_ocsp::OcspGeneralizedTime(
-            der::asn1::GeneralizedTime::from_unix_duration(Duration::from_secs(secs)).unwrap(),
+    let chain = chain_of(d, &pki, &pki.server_leaf, "chain.pem");
+    let for_client = responder.respond(d, &pki.client.0, 1, "client.ocsp");
+    let garbage = pki::write(d, "garbage.ocsp", "not DER at all").unwrap();
+    // Right serial and issuer name, another issuer key.
+    let other_key = d.join("other-key.ocsp");
+    let good = responder.respond(d, &pki.server.0, 1, "server.ocsp");
+    edit(&good, &other_key, |r| {
+        r.cert_id.issuer_key_hash = der::asn1::OctetString::new(vec![0u8; 20]).unwrap();
+    });
+    // The right certificate, a nextUpdate moved: the signature fails.
+    let forged = d.join("forged.ocsp");
+    edit(&good, &forged, |r| {
+        r.next_update = Some(x509_ocsp::OcspGeneralizedTime(
+            der::asn1::GeneralizedTime::from_unix_duration(Duration::from_secs(4_000_000_000))
+                .unwrap(),
+        ));
+    });
+    // Signed by another CA's key.
+    let other_ca = Ca::new("Other CA");
+    let stranger = Responder::new(&d.join("x").tap_mkdir(), &other_ca);
+    let foreign = stranger.respond(d, &pki.server.0, 1, "foreign.ocsp");
+    let config = d.join("t.toml");
+    let tls = |ocsp: &Path| {
+        format!(
+            "cert = \"{}\"\nkey = \"{}\"\nocsp = \"{}\"",
+            chain.display(),
+            pki.server.1.display(),
+            ocsp.display()
         )
     };
-    edit(&good, &stale, |r| {
-        r.this_update = at(1_690_000_000);
-        r.next_update = Some(at(1_700_000_000));
-    });
+    let cases = [
+        (
+            &for_client,
+            "the response is for another certificate: it answers for serial",
+        ),
+        (&garbage, "not a DER OCSP response"),
+        (
+            &other_key,
+            "the response is for another certificate: it answers for serial",
+        ),
+        (&forged, "its signature does not verify"),
+        (&foreign, "the response is for another certificate"),
+    ];
+    for (file, words) in cases {
+        std::fs::write(&config, listen_route("r", free_port(), &tls(file))).unwrap();
+        check_warns(
+            &config,
+            "r",
+            &format!(
+                "warning: route \"r\": key `listen_tls.ocsp`: the OCSP response in {} for \"CN=localhost\" is not stapled: {words}",
+                file.display()
+            ),
+        );
+    }
+    // The certificate is served all the same, without a staple.
+    let port = free_port();
+    let _s = Sidecar::start(d, &listen_route("r", port, &tls(&forged)));
+    let out = s_client_status(port, &pki.ca_path, "-tls1_3");
+    assert!(out.contains("OCSP response: no response sent"), "{out}");
+    assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+}
 
-    let config = d.join("t.toml");
-    let tls = format!("{}\nocsp = \"{}\"", pki.listen_tls(), stale.display());
-    std::fs::write(&config, listen_route("r", free_port(), &tls)).unwrap();
-    let (code, out, err) = check(&config);
-    assert_eq!(code, 0, "{out}{err}");
-    let warning = format!(
-        "warning: route \"r\": key `listen_tls.ocsp`: the OCSP response in {} for \"CN=localhost\" is stale: its nextUpdate was 2023-11-14T22:13:20Z",
-        stale.display()
+trait TapMkdir {
+    fn tap_mkdir(self) -> PathBuf;
+}
+
+impl TapMkdir for PathBuf {
+    fn tap_mkdir(self) -> PathBuf {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_served_at_once_without_the_old_response() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let pki = Pki::new(d);
+    let responder = Responder::new(d, &pki.ca);
+    let chain = chain_of(d, &pki, &pki.server_leaf, "chain.pem");
+    let resp = responder.respond(d, &pki.server.0, 1, "server.ocsp");
+    let port = free_port();
+    let routes = listen_route(
+        "r",
+        port,
+        &format!(
+            "cert = \"{}\"\nkey = \"{}\"\nocsp = \"{}\"",
+            chain.display(),
+            pki.server.1.display(),
+            resp.display()
+        ),
     );
-    assert!(out.contains(&warning), "{out}");
+    let s = Sidecar::start_top(d, "watch_config = true", &routes, &[]);
+    assert!(s_client_status(port, &pki.ca_path, "-tls1_3").contains("Cert Status: good"));
+    let labels = [("route", "r"), ("subject", "CN=localhost")];
+    assert!(s
+        .metric("tls_sidecar_ocsp_next_update_timestamp_seconds", &labels)
+        .is_some());
+
+    // The renewed certificate (same key file name, new serial) before its
+    // OCSP response: served at once, without a staple.
+    let renewed = pki.ca.leaf("localhost", &["localhost", "127.0.0.1"]);
+    std::fs::write(&pki.server.1, &renewed.key_pem).unwrap();
+    let tmp = chain_of(d, &pki, &renewed, "chain.pem.new");
+    std::fs::rename(&tmp, &chain).unwrap();
+    let serial: String = renewed.serial.iter().map(|b| format!("{b:02X}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = s_client(port, &pki.ca_path, &["-status", "-tls1_3", "-showcerts"]).1;
+        let pem = openssl_x509_serial(&out);
+        if pem.as_deref() == Some(serial.as_str()) {
+            assert!(out.contains("OCSP response: no response sent"), "{out}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was not served:\n{}",
+            s.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        s.metric("tls_sidecar_ocsp_next_update_timestamp_seconds", &labels),
+        None
+    );
+    assert!(s.wait_log(
+        "is not stapled: the response is for another certificate",
+        10
+    ));
+}
+
+/// The serial of the first certificate `s_client -showcerts` printed.
+fn openssl_x509_serial(s_client_out: &str) -> Option<String> {
+    let begin = s_client_out.find("-----BEGIN CERTIFICATE-----")?;
+    let end = s_client_out[begin..].find("-----END CERTIFICATE-----")? + begin + 25;
+    let mut child = Command::new("openssl")
+        .args(["x509", "-noout", "-serial"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    use std::io::Write;
+    child
+        .stdin
+        .take()?
+        .write_all(&s_client_out.as_bytes()[begin..end])
+        .ok()?;
+    let out = child.wait_with_output().ok()?;
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .trim_start_matches("serial=")
+            .to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_from_another_day_are_not_stapled_and_one_is_dropped_when_it_goes_stale() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let pki = Pki::new(d);
+    let responder = Responder::new(d, &pki.ca);
+    let chain = chain_of(d, &pki, &pki.server_leaf, "chain.pem");
+    // Made by the responder three days ago for one day, and two days ahead.
+    let stale = responder.respond_at(d, &pki.server.0, 1, "stale.ocsp", false, Some("-3d"));
+    let future = responder.respond_at(d, &pki.server.0, 1, "future.ocsp", false, Some("+2d"));
+    // Made a day minus 25 s ago for one day: valid for 25 s more.
+    let ending = responder.respond_at(d, &pki.server.0, 1, "ending.ocsp", false, Some("-86375"));
+    let tls = |ocsp: &Path| {
+        format!(
+            "cert = \"{}\"\nkey = \"{}\"\nocsp = \"{}\"",
+            chain.display(),
+            pki.server.1.display(),
+            ocsp.display()
+        )
+    };
+    let config = d.join("t.toml");
+    std::fs::write(&config, listen_route("r", free_port(), &tls(&stale))).unwrap();
+    let out = check_warns(&config, "r", "is stale: its nextUpdate was ");
     assert!(
-        out.contains(" ocsp=good(next-update 2023-11-14T22:13:20Z) "),
+        out.contains("it is not stapled: fetch a fresh one"),
         "{out}"
     );
-    assert!(out.ends_with("config OK (1 warning(s))\n"), "{out}");
+    assert!(out.contains(" ocsp=stale(next-update "), "{out}");
+    std::fs::write(&config, listen_route("r", free_port(), &tls(&future))).unwrap();
+    check_warns(&config, "r", "is not valid yet (thisUpdate ");
 
-    // A response that says "revoked" is stapled too (clients must learn
-    // it), and warned about.
-    let revoked = responder.respond_as(d, &pki.server.0, 1, "revoked.ocsp", true);
-    std::fs::write(
-        &config,
-        listen_route(
-            "r",
-            free_port(),
-            &tls.replace(&stale.display().to_string(), &revoked.display().to_string()),
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let routes = [
+        listen_route("stale", p1, &tls(&stale)),
+        listen_route("future", p2, &tls(&future)),
+        listen_route("ending", p3, &tls(&ending)),
+    ]
+    .concat();
+    let s = Sidecar::start(d, &routes);
+    for p in [p1, p2] {
+        let out = s_client_status(p, &pki.ca_path, "-tls1_3");
+        assert!(out.contains("OCSP response: no response sent"), "{out}");
+    }
+    let metric = |route| {
+        s.metric(
+            "tls_sidecar_ocsp_next_update_timestamp_seconds",
+            &[("route", route), ("subject", "CN=localhost")],
+        )
+    };
+    assert_eq!((metric("stale"), metric("future")), (None, None));
+    // Stapled while valid, then dropped the moment it goes stale.
+    assert!(s_client_status(p3, &pki.ca_path, "-tls1_3").contains("Cert Status: good"));
+    assert!(metric("ending").is_some());
+    assert!(
+        s.wait_log(
+            "the OCSP response is no longer valid (nextUpdate passed): it is not stapled any more",
+            60
         ),
-    )
-    .unwrap();
-    let (code, out, err) = check(&config);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("the OCSP response in {} for \"CN=localhost\" says the certificate is REVOKED: clients that check will refuse it", revoked.display())), "{out}");
+        "{}",
+        s.logs()
+    );
+    let out = s_client_status(p3, &pki.ca_path, "-tls1_3");
+    assert!(out.contains("OCSP response: no response sent"), "{out}");
+    assert_eq!(metric("ending"), None);
+    let json = http_get(s.admin, "/status.json").unwrap().1;
+    assert!(json.contains("\"state\": \"stale\""), "{json}");
+}
+
+#[test]
+fn a_revoked_response_is_stapled_with_a_warning() {
+    let dir = tmpdir();
+    let d = dir.path();
+    let pki = Pki::new(d);
+    let responder = Responder::new(d, &pki.ca);
+    let chain = chain_of(d, &pki, &pki.server_leaf, "chain.pem");
+    let revoked = responder.respond_as(d, &pki.server.0, 1, "revoked.ocsp", true);
+    let config = d.join("t.toml");
+    let tls = format!(
+        "cert = \"{}\"\nkey = \"{}\"\nocsp = \"{}\"",
+        chain.display(),
+        pki.server.1.display(),
+        revoked.display()
+    );
+    std::fs::write(&config, listen_route("r", free_port(), &tls)).unwrap();
+    let out = check_warns(&config, "r", &format!("the OCSP response in {} for \"CN=localhost\" says the certificate is REVOKED: clients that check will refuse it", revoked.display()));
     assert!(out.contains(" ocsp=revoked(next-update "), "{out}");
 }

@@ -321,3 +321,60 @@ async fn the_accepted_header_is_never_relayed_and_its_client_is_the_one_passed_o
         format!("PROXY TCP4 127.0.0.1 127.0.0.1 {} {pass}\r\nx", me.port())
     );
 }
+
+/// `accept_proxy_protocol_from` (issue 25): HAProxy, connecting from
+/// 127.0.0.1, is a trusted sender and its header is believed; a client
+/// connecting straight from 127.0.0.2 with a forged header is closed before
+/// a byte is read, logged by its own address, and counted.
+#[tokio::test]
+async fn only_the_listed_senders_may_send_a_proxy_header() {
+    let dir = tmpdir();
+    let up = plain_echo().await;
+    let port = free_port();
+    let s = Sidecar::start(
+        dir.path(),
+        &pp_route(
+            "lb",
+            port,
+            up,
+            "accept_proxy_protocol = true\naccept_proxy_protocol_from = [\"10.0.0.0/8\", \"127.0.0.1/32\", \"::1/128\"]\nproxy_protocol = \"v1\"",
+        ),
+    );
+    let front = free_port();
+    let _hp = haproxy(dir.path(), &[(front, port, "send-proxy")]);
+
+    // Through HAProxy: the header is believed and passed on.
+    let mut tcp = connect_from_2(front).await;
+    let me = tcp.local_addr().unwrap();
+    tcp.write_all(b"data").await.unwrap();
+    tcp.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.starts_with(&format!("PROXY TCP4 127.0.0.2 127.0.0.1 {} ", me.port()))
+            && out.ends_with("\r\ndata"),
+        "{out:?}"
+    );
+
+    // Straight from 127.0.0.2 with a forged header: closed, nothing relayed.
+    let tcp = connect_from_2(port).await;
+    let me = tcp.local_addr().unwrap();
+    let forged = b"PROXY TCP4 10.1.2.3 127.0.0.1 4242 443\r\nhello";
+    assert_eq!(answer(tcp, forged).await, b"");
+    s.wait_handshake_errors("lb", "listen", "proxy_protocol", 1.0);
+    s.wait_connections("lb", "handshake_error", 1.0);
+    let needle = "127.0.0.2 may not send a PROXY header: it is not in accept_proxy_protocol_from";
+    assert!(s.wait_log(needle, 10), "{}", s.logs());
+    let logs = s.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains(needle)).collect();
+    assert_eq!(lines.len(), 1, "{logs}");
+    assert!(lines[0].contains(&format!("client={me}")), "{}", lines[0]);
+    assert!(
+        !logs.contains("10.1.2.3"),
+        "the forged address was believed:\n{logs}"
+    );
+}

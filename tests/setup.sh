@@ -37,7 +37,7 @@ pkgs=(
   nginx-light
   haproxy tinyproxy
   systemd
-  socat netcat-openbsd
+  socat netcat-openbsd faketime
   procps psmisc
   chromium chromium-driver
   openjdk-17-jre-headless openjdk-17-jdk-headless

@@ -43,6 +43,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
     pub listen: SocketAddr,
+    /// `hosts`: the names (lowercase, no port) a request's `Host` may give
+    /// besides an IP literal or `localhost`; any other gets 421.
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -95,10 +98,47 @@ pub struct Route {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// Require a PROXY header (v1 or v2) from every client first.
     pub accept_proxy_protocol: bool,
+    /// Who may send that header (`accept_proxy_protocol_from`); `None`:
+    /// anyone who reaches the listener (as before the key existed).
+    pub accept_proxy_protocol_from: Option<Vec<Cidr>>,
     /// Reach the upstreams through this HTTP CONNECT proxy.
     pub via: Option<Via>,
     /// Kernel TLS on this route's TLS legs (`kernel_tls`, issue 18).
     pub kernel_tls: KernelTls,
+}
+
+/// An address block, `10.0.0.0/8` or `::1/128`: the address with its host
+/// bits cleared, and the prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Is `ip` in this block? An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
+    /// as a dual-stack listener sees an IPv4 client) counts as its IPv4 form.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let prefix = u32::from(self.prefix);
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+                u32::from(ip) & mask == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+                u128::from(ip) & mask == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// The PROXY protocol version a route sends (`proxy_protocol`).
@@ -295,8 +335,36 @@ pub struct CertKey {
     /// The table this pair was given in, for messages: `connect_tls`,
     /// `listen_tls` or `listen_tls.certs[1]` (its keys are `.cert`, `.key`).
     pub key_name: String,
-    /// A DER OCSP response stapled with this certificate (listen side only).
-    pub ocsp: Option<PathBuf>,
+    /// Where the OCSP response stapled with this certificate comes from
+    /// (listen side only).
+    pub ocsp: Option<Ocsp>,
+}
+
+/// `ocsp`: a DER response file kept by someone else, or `"auto"`: fetched
+/// from the certificate's responder by the sidecar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ocsp {
+    File(PathBuf),
+    Auto,
+}
+
+impl Ocsp {
+    /// `"auto"`, or a path (`./auto` for a file of that name).
+    pub fn from_config(s: &str) -> Ocsp {
+        if s == "auto" {
+            Ocsp::Auto
+        } else {
+            Ocsp::File(PathBuf::from(s))
+        }
+    }
+
+    /// The file, if the response comes from one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Ocsp::File(p) => Some(p),
+            Ocsp::Auto => None,
+        }
+    }
 }
 
 /// TLS termination on the listen side.

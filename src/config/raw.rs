@@ -42,6 +42,9 @@ pub struct RawFile {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: String,
+    /// Host names the endpoint answers to besides IP literals and
+    /// `localhost` (the DNS-rebinding guard).
+    pub hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +87,8 @@ pub struct RawRoute {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// Require a PROXY header from clients.
     pub accept_proxy_protocol: Option<bool>,
+    /// CIDR blocks ("10.0.0.0/8") of the load balancers that may send one.
+    pub accept_proxy_protocol_from: Option<Vec<String>>,
     /// "http://host:port" of a CONNECT proxy.
     pub via: Option<String>,
     /// Path of a file holding "user:password" for the proxy.

@@ -7,6 +7,8 @@
 //! how it ended, `stream` is the byte-stream type they share.
 //! `proxy_header` reads a load balancer's PROXY header and makes ours, and
 //! `head` reads either head off a socket without taking a byte past it.
+//! `stapling` keeps each listen certificate's OCSP staple valid over time
+//! (and fetches it with `ocsp = "auto"`).
 
 pub mod conn;
 pub mod connect;
@@ -16,5 +18,6 @@ pub mod legs;
 pub mod listener;
 pub mod plan;
 pub mod proxy_header;
+pub mod stapling;
 pub mod stream;
 pub mod via;

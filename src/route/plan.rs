@@ -12,7 +12,7 @@ use crate::config::{
 };
 use crate::telemetry::{RouteInfo, RouteMetrics};
 use crate::tls::client::{self, ClientTls, NativeRoots};
-use crate::tls::material::{Loader, Warning};
+use crate::tls::material::{now_unix, Loader, Warning};
 use crate::tls::server::{self, ServerTls};
 use crate::upgrade::{self, Script};
 
@@ -87,6 +87,7 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
     }
 
     warnings.extend(super::proxy_header::self_warnings(&config));
+    warnings.extend(super::proxy_header::open_warnings(&config));
     Ok(Plan {
         config,
         routes,
@@ -162,13 +163,24 @@ impl RoutePlan {
                 .filter_map(|c| Some((c.issuer.clone(), c.next_update?)))
                 .collect(),
         );
-        // The server certificates come first in `certs`, in `staples`' order.
+        // The server certificates come first in `certs`, in `stapled`'s
+        // order; the gauge asks each one at every scrape.
         if let Some(st) = &self.server_tls {
-            for ((_, info), staple) in st.certs.iter().zip(&st.staples) {
-                if let Some(next) = staple.as_ref().and_then(|s| s.next_update) {
-                    m.ocsp_next_update(&info.subject, next);
-                }
-            }
+            let staples = st
+                .certs
+                .iter()
+                .zip(&st.stapled)
+                .zip(&st.ocsp)
+                .filter(|(_, source)| source.is_some())
+                .map(|(((_, info), s), _)| {
+                    let s = s.clone();
+                    let until: crate::telemetry::owned::StapledUntil =
+                        Arc::new(move || s.stapled(now_unix()).map(|s| s.valid_until()));
+                    (info.subject.clone(), until)
+                })
+                .collect();
+            m.ocsp_staples(staples);
         }
+        super::stapling::start(self);
     }
 }

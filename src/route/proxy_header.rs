@@ -46,6 +46,21 @@ pub async fn accept(
     if !route.accept_proxy_protocol {
         return Ok(own);
     }
+    if let Some(from) = &route.accept_proxy_protocol_from {
+        if !from.iter().any(|c| c.contains(peer.ip())) {
+            // Refused before a byte is read: whatever it would say about
+            // its client is not ours to believe (issue 25).
+            return Err(HandshakeFailure {
+                side: Side::Client,
+                stage: Stage::ProxyHeader,
+                reason: Reason::ProxyProtocol,
+                detail: format!(
+                    "{} may not send a PROXY header: it is not in accept_proxy_protocol_from",
+                    peer.ip().to_canonical()
+                ),
+            });
+        }
+    }
     // Boxed: the reader's state is on the heap only while it runs.
     Box::pin(read_client_header(plan, tcp, peer, own)).await
 }
@@ -95,6 +110,27 @@ pub fn outgoing(plan: &RoutePlan, client: Option<Addrs>) -> Option<Vec<u8>> {
     plan.route
         .proxy_protocol
         .map(|v| proxy_protocol::encode(v, client))
+}
+
+/// Routes that accept a PROXY header from anyone on a listener others than
+/// this host can reach: any of them may name any client it likes.
+pub fn open_warnings(config: &Config) -> Vec<Warning> {
+    config
+        .routes
+        .iter()
+        .filter(|r| {
+            r.accept_proxy_protocol
+                && r.accept_proxy_protocol_from.is_none()
+                && !r.listen.ip().is_loopback()
+        })
+        .map(|r| Warning {
+            route: Some(r.name.clone()),
+            message: format!(
+                "accept_proxy_protocol = true on {} trusts a PROXY header from anyone who reaches it: name the load balancers with accept_proxy_protocol_from = [\"10.0.0.0/8\", …]",
+                r.listen
+            ),
+        })
+        .collect()
 }
 
 /// Routes that send a PROXY header to a listener of this same config that
@@ -178,5 +214,20 @@ mod tests {
             "{TLS_IN}[[route]]\nname = \"out\"\nlisten = \"127.0.0.1:7001\"\nconnect = [\"192.0.2.1:7443\", \"gms.example:7443\"]\nproxy_protocol = \"v2\"\n"
         );
         assert_eq!(self_warnings(&config(&elsewhere)), vec![]);
+    }
+
+    #[test]
+    fn accepting_a_header_from_anyone_off_loopback_is_warned_about() {
+        let open = format!("{TLS_IN}accept_proxy_protocol = true\n");
+        let w = open_warnings(&config(&open));
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            w[0].to_string(),
+            "route \"in\": accept_proxy_protocol = true on 0.0.0.0:7443 trusts a PROXY header from anyone who reaches it: name the load balancers with accept_proxy_protocol_from = [\"10.0.0.0/8\", …]"
+        );
+        let listed = format!("{open}accept_proxy_protocol_from = [\"10.0.0.0/8\"]\n");
+        assert_eq!(open_warnings(&config(&listed)), vec![]);
+        let loopback = "[[route]]\nname = \"lo\"\nlisten = \"127.0.0.1:7443\"\nconnect = [\"127.0.0.1:8080\"]\naccept_proxy_protocol = true\n";
+        assert_eq!(open_warnings(&config(loopback)), vec![]);
     }
 }

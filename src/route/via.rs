@@ -206,68 +206,111 @@ pub enum Answer {
 /// Reads an HTTP/1.x answer head, sans-io: fed the bytes that arrive, it
 /// claims the head and nothing after it (a 2xx head ends where the
 /// tunnel's bytes, perhaps the upstream's banner, begin).
+///
+/// Lines may end in CRLF or a bare LF (RFC 9112 section 2.2 lets a
+/// recipient accept one), and interim 1xx answers (`100 Continue`, `103
+/// Early Hints`) before the final one are read and skipped (RFC 9110
+/// section 15.2); `101` is refused, since no protocol switch can answer
+/// CONNECT. The whole, interim answers included, is bounded by
+/// [`MAX_ANSWER`].
 #[derive(Debug, Default)]
 pub struct AnswerDecoder {
     buf: Vec<u8>,
+    /// Where the answer being read begins in `buf` (past skipped 1xx).
+    start: usize,
 }
 
 const VERSION: &[u8] = b"HTTP/1.";
+const TOO_LONG: &str = "the answer head is longer than 8192 bytes";
 
 impl AnswerDecoder {
     pub fn feed(&mut self, data: &[u8]) -> Result<Fed<Answer>, &'static str> {
         let before = self.buf.len();
         let take = data.len().min(MAX_ANSWER + 1 - before.min(MAX_ANSWER + 1));
         self.buf.extend_from_slice(&data[..take]);
-        let b = &self.buf;
-        if !VERSION.starts_with(&b[..b.len().min(VERSION.len())]) {
-            return Err("it is not an HTTP/1 answer");
-        }
-        // The status line decides a refusal at once; a 2xx needs the whole
-        // head, to know where the tunnel begins.
-        let Some(eol) = find(b, b"\r\n") else {
-            return if b.len() > MAX_ANSWER {
-                Err("the answer head is longer than 8192 bytes")
-            } else {
-                Ok(Fed::NeedMore)
-            };
-        };
-        let line = &b[..eol];
-        let status = match line.get(VERSION.len()..) {
-            Some([v, b' ', d0, d1, d2, rest @ ..])
-                if v.is_ascii_digit()
-                    && [d0, d1, d2].iter().all(|d| d.is_ascii_digit())
-                    && (rest.is_empty() || rest[0] == b' ') =>
-            {
-                (u16::from(*d0 - b'0')) * 100 + u16::from(*d1 - b'0') * 10 + u16::from(*d2 - b'0')
+        loop {
+            let b = &self.buf[self.start..];
+            if !VERSION.starts_with(&b[..b.len().min(VERSION.len())]) {
+                return Err("it is not an HTTP/1 answer");
             }
-            _ => return Err("the status line is not \"HTTP/1.x NNN reason\""),
-        };
-        if !(200..300).contains(&status) {
-            let phrase: String = line[VERSION.len() + 5..]
-                .iter()
-                .skip(1)
-                .take(80)
-                .map(|&c| {
-                    if (0x20..0x7f).contains(&c) {
-                        c as char
-                    } else {
-                        '?'
-                    }
-                })
-                .collect();
-            let consumed = (eol + 2).saturating_sub(before).min(data.len());
-            return Ok(Fed::Done(Answer::Refused { status, phrase }, consumed));
+            // The status line decides a refusal at once; a 2xx needs the
+            // whole head, to know where the tunnel begins.
+            let Some(eol) = memchr(b, b'\n') else {
+                return self.need_more();
+            };
+            let line = b[..eol].strip_suffix(b"\r").unwrap_or(&b[..eol]);
+            let status = status(line)?;
+            let at = self.start;
+            if !(100..300).contains(&status) || status == 101 {
+                let consumed = (at + eol + 1).saturating_sub(before).min(data.len());
+                let phrase = phrase(&line[VERSION.len() + 5..]);
+                return Ok(Fed::Done(Answer::Refused { status, phrase }, consumed));
+            }
+            let Some(end) = head_end(&b[eol + 1..]).map(|e| at + eol + 1 + e) else {
+                return self.need_more();
+            };
+            if status >= 200 {
+                return Ok(Fed::Done(Answer::Established, end - before));
+            }
+            // An interim answer: the final one follows.
+            self.start = end;
         }
-        match find(b, b"\r\n\r\n") {
-            Some(end) => Ok(Fed::Done(Answer::Established, end + 4 - before)),
-            None if b.len() > MAX_ANSWER => Err("the answer head is longer than 8192 bytes"),
-            None => Ok(Fed::NeedMore),
+    }
+
+    fn need_more(&self) -> Result<Fed<Answer>, &'static str> {
+        if self.buf.len() > MAX_ANSWER {
+            Err(TOO_LONG)
+        } else {
+            Ok(Fed::NeedMore)
         }
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// `HTTP/1.x NNN[ reason]`'s status.
+fn status(line: &[u8]) -> Result<u16, &'static str> {
+    match line.get(VERSION.len()..) {
+        Some([v, b' ', d0, d1, d2, rest @ ..])
+            if v.is_ascii_digit()
+                && [d0, d1, d2].iter().all(|d| d.is_ascii_digit())
+                && (rest.is_empty() || rest[0] == b' ') =>
+        {
+            Ok(u16::from(*d0 - b'0') * 100 + u16::from(*d1 - b'0') * 10 + u16::from(*d2 - b'0'))
+        }
+        _ => Err("the status line is not \"HTTP/1.x NNN reason\""),
+    }
+}
+
+/// The reason phrase after the status (` reason`): printable ASCII, at
+/// most 80 characters.
+fn phrase(rest: &[u8]) -> String {
+    rest.iter()
+        .skip(1)
+        .take(80)
+        .map(|&c| {
+            if (0x20..0x7f).contains(&c) {
+                c as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// Where the header lines after a status line end: just past the first
+/// empty line (`\n` or `\r\n`), if it has come.
+fn head_end(fields: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let eol = at + memchr(&fields[at..], b'\n')?;
+        if fields[at..eol] == *b"" || fields[at..eol] == *b"\r" {
+            return Some(eol + 1);
+        }
+        at = eol + 1;
+    }
+}
+
+fn memchr(hay: &[u8], b: u8) -> Option<usize> {
+    hay.iter().position(|&c| c == b)
 }
 
 #[cfg(test)]

@@ -148,6 +148,7 @@ pub async fn run_with(
                 process: process_collector(),
                 board: board.clone(),
                 reload: reload_tx.clone(),
+                hosts: a.hosts.clone().into(),
             },
             admin_stop.clone(),
         ));

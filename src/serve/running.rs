@@ -145,6 +145,7 @@ impl Running {
             let connect = plan.route.connect.iter().map(|u| u.to_string()).collect();
             (h.name.as_str(), connect)
         }));
+        crate::route::stapling::retain(&self.routes.keys().map(|n| n.as_str()).collect());
     }
 
     /// Re-reads the config file and applies it as a whole, or not at all.

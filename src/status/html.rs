@@ -118,6 +118,7 @@ fn route_html(h: &mut String, r: &RouteView) {
     upstreams_html(h, r);
     counts_html(h, r);
     certificates_html(h, r);
+    ocsp_html(h, r);
     h.push_str("</section>\n");
 }
 
@@ -196,6 +197,37 @@ fn certificates_html(h: &mut String, r: &RouteView) {
         }
         h.push_str("</table>\n");
     }
+}
+
+/// Each listen certificate's OCSP staple: stapled until when, or why not.
+fn ocsp_html(h: &mut String, r: &RouteView) {
+    if r.ocsp.is_empty() {
+        return;
+    }
+    h.push_str("<table class=\"ocsp\"><tr><th>OCSP</th><th>subject</th><th>stapled</th><th>says</th><th>next update</th><th>last fetch</th></tr>\n");
+    for o in &r.ocsp {
+        let class = match (o.state, o.status) {
+            ("stapled", Some("good")) => "ok",
+            ("none", _) if o.last_error.is_none() => "none",
+            _ => "error",
+        };
+        let _ = writeln!(
+            h,
+            "<tr class=\"{class}\" data-ocsp=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            o.state,
+            o.source,
+            escape(&o.subject),
+            o.state,
+            o.status.unwrap_or("-"),
+            o.next_update_unix.map_or("-".to_owned(), format_unix),
+            match (o.source, &o.last_error) {
+                (_, Some(e)) => format!("error: {}", escape(e)),
+                ("auto", None) => "ok".to_owned(),
+                _ => "-".to_owned(),
+            },
+        );
+    }
+    h.push_str("</table>\n");
 }
 
 #[cfg(test)]

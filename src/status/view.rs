@@ -49,6 +49,22 @@ pub struct RouteView {
     /// Handshake failures over the window by side and reason.
     pub failures: Vec<Failure>,
     pub certificates: Vec<CertView>,
+    /// The OCSP staple of each listen certificate that has `ocsp`.
+    pub ocsp: Vec<OcspView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OcspView {
+    pub subject: String,
+    /// `file` or `auto`.
+    pub source: &'static str,
+    /// `stapled`, `stale` (held, not valid now: not stapled) or `none`.
+    pub state: &'static str,
+    /// What the response says: `good`, `revoked`, `unknown`.
+    pub status: Option<&'static str>,
+    pub next_update_unix: Option<i64>,
+    /// Why the last fetch gave nothing (`auto`).
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,7 +166,38 @@ pub(super) fn route_view(rp: &RoutePlan, now: SystemTime) -> RouteView {
             })
             .collect(),
         certificates: certificates(rp, now),
+        ocsp: ocsp(rp, unix(now)),
     }
+}
+
+/// Each listen certificate's OCSP staple, as handshakes see it now.
+fn ocsp(rp: &RoutePlan, now: i64) -> Vec<OcspView> {
+    let Some(st) = &rp.server_tls else {
+        return Vec::new();
+    };
+    st.certs
+        .iter()
+        .zip(&st.stapled)
+        .zip(&st.ocsp)
+        .filter_map(|(((_, info), s), source)| {
+            let held = s.held();
+            Some(OcspView {
+                subject: info.subject.clone(),
+                source: match source.as_ref()? {
+                    crate::config::Ocsp::Auto => "auto",
+                    crate::config::Ocsp::File(_) => "file",
+                },
+                state: match &held {
+                    Some(h) if h.valid_at(now) => "stapled",
+                    Some(_) => "stale",
+                    None => "none",
+                },
+                status: held.as_ref().map(|h| h.status.as_str()),
+                next_update_unix: held.as_ref().and_then(|h| h.next_update),
+                last_error: s.last_error(),
+            })
+        })
+        .collect()
 }
 
 /// What the status page says of one configured upstream, from the

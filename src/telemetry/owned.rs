@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The longest subject label value; a longer one is cut, with "…".
 pub const MAX_SUBJECT: usize = 256;
@@ -39,10 +39,18 @@ struct Owned {
     peer: BTreeMap<String, BTreeMap<String, (String, f64)>>,
     /// CRLs: route → [(issuer, nextUpdate)].
     crl: BTreeMap<String, Vec<(String, f64)>>,
+    /// OCSP staples: route → [(subject, until when it is stapled now)],
+    /// asked at each scrape, so a response leaves the metric the second it
+    /// stops being stapled.
+    ocsp: BTreeMap<String, Vec<(String, StapledUntil)>>,
     /// `route_info`: route → its labels after `route`, rendered. A reload
     /// that changes one (listen, verify, the engine) replaces the series.
     info: BTreeMap<String, String>,
 }
+
+/// Until when (Unix seconds) the response of one certificate is stapled,
+/// asked now; `None`: none is.
+pub type StapledUntil = Arc<dyn Fn() -> Option<i64> + Send + Sync>;
 
 static OWNED: Mutex<Option<Owned>> = Mutex::new(None);
 
@@ -89,6 +97,12 @@ pub fn set_crls(route: &str, crls: Vec<(String, i64)>) {
     with(|o| o.crl.insert(route.to_owned(), crls));
 }
 
+/// The OCSP staples of `route`'s certificates (subject, probe), replacing
+/// what the route had before.
+pub fn set_ocsp(route: &str, staples: Vec<(String, StapledUntil)>) {
+    with(|o| o.ocsp.insert(route.to_owned(), staples));
+}
+
 /// The `route_info` labels of `route` other than `route` itself, as
 /// (name, value) pairs in order; replaces the route's previous series.
 pub fn set_info(route: &str, labels: &[(&str, &str)]) {
@@ -108,6 +122,7 @@ pub fn retain_routes<'a>(routes: impl IntoIterator<Item = (&'a str, Vec<String>)
     with(|o| {
         o.configured.retain(|r, _| routes.contains_key(r));
         o.crl.retain(|r, _| routes.contains_key(r));
+        o.ocsp.retain(|r, _| routes.contains_key(r));
         o.info.retain(|r, _| routes.contains_key(r));
         o.peer.retain(|r, by_upstream| match routes.get(r) {
             Some(ups) => {
@@ -209,8 +224,35 @@ pub fn render(recorder: &str) -> String {
                 super::CRL_NEXT_UPDATE
             );
         }
+        render_ocsp(&o.ocsp, &mut out);
         out
     })
+}
+
+/// The OCSP gauges: each staple asked now; a response no longer stapled
+/// has no series.
+fn render_ocsp(staples: &BTreeMap<String, Vec<(String, StapledUntil)>>, out: &mut String) {
+    let mut ocsp = String::new();
+    for (route, list) in staples {
+        for (subject, until) in list {
+            if let Some(t) = until() {
+                let _ = writeln!(
+                    ocsp,
+                    "{}{{route=\"{}\",subject=\"{}\"}} {t}",
+                    super::OCSP_NEXT_UPDATE,
+                    esc(route),
+                    esc(subject)
+                );
+            }
+        }
+    }
+    if !ocsp.is_empty() {
+        let _ = write!(
+            out,
+            "# HELP {0} nextUpdate of the OCSP response being stapled (absent: none is).\n# TYPE {0} gauge\n{ocsp}\n",
+            super::OCSP_NEXT_UPDATE
+        );
+    }
 }
 
 /// `text` without the samples whose `route` label names a route not in

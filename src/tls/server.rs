@@ -10,11 +10,12 @@ use rustls::{RootCertStore, ServerConfig};
 
 use super::identity::AllowList;
 use super::material::{now_unix, CertInfo, CrlInfo, Loader};
+use super::ocsp::stapled::Stapled;
 use super::ocsp::{self, Staple};
 use super::policy::{Anchors, ClientPolicy};
 use super::verify::NamedClientRevocation;
 use super::{provider_with, versions};
-use crate::config::{ConfigError, ListenTls};
+use crate::config::{ConfigError, ListenTls, Ocsp};
 
 /// Everything a connection needs to terminate TLS from its client.
 #[derive(Debug, Clone)]
@@ -26,8 +27,11 @@ pub struct ServerTls {
     pub names: Vec<Vec<String>>,
     /// Configured certificates: (role, info), role `server` or `ca`.
     pub certs: Vec<(&'static str, CertInfo)>,
-    /// The OCSP response stapled with each server certificate, in order.
-    pub staples: Vec<Option<Staple>>,
+    /// Each server certificate, in order, with the OCSP response stapled
+    /// to it while valid.
+    pub stapled: Vec<Arc<Stapled>>,
+    /// Where each one's response comes from (`ocsp`), in the same order.
+    pub ocsp: Vec<Option<Ocsp>>,
     /// The configured revocation lists, for `check` and the nextUpdate metric.
     pub crls: Vec<CrlInfo>,
 }
@@ -37,34 +41,36 @@ pub struct ServerTls {
 /// no certificate is returned and rustls ends the handshake with an alert.
 #[derive(Debug)]
 struct SniResolver {
-    entries: Vec<(Vec<String>, Arc<CertifiedKey>)>,
+    entries: Vec<(Vec<String>, Arc<Stapled>)>,
     sni_required: bool,
 }
 
 impl SniResolver {
-    fn find(&self, sni: &str) -> Option<&Arc<CertifiedKey>> {
+    fn find(&self, sni: &str) -> Option<&Stapled> {
         self.entries
             .iter()
             .find(|(names, _)| names.iter().any(|n| name_matches(n, sni)))
-            .map(|(_, ck)| ck)
+            .map(|(_, ck)| &**ck)
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        match hello.server_name() {
-            Some(sni) => self.find(sni).cloned().or_else(|| self.default()),
+        let chosen = match hello.server_name() {
+            Some(sni) => self.find(sni).or_else(|| self.default()),
             None => self.default(),
-        }
+        };
+        // The staple only while it is valid: checked now, each handshake.
+        chosen.map(|s| s.key(now_unix()))
     }
 }
 
 impl SniResolver {
-    fn default(&self) -> Option<Arc<CertifiedKey>> {
+    fn default(&self) -> Option<&Stapled> {
         if self.sni_required {
             None
         } else {
-            self.entries.first().map(|(_, ck)| ck.clone())
+            self.entries.first().map(|(_, ck)| &**ck)
         }
     }
 }
@@ -96,24 +102,25 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
     let mut entries = Vec::new();
     let mut names = Vec::new();
     let mut certs = Vec::new();
-    let mut staples = Vec::new();
+    let mut stapled = Vec::new();
     let mut crl_infos = Vec::new();
     for ck in &t.certs {
         let (chain, key) = loader.identity(ck)?;
         let info = CertInfo::parse(&chain[0]).expect("checked when loaded");
-        let staple = match &ck.ocsp {
-            Some(path) => Some(staple(loader, &ck.key_name, path, &chain, &info)?),
+        let staple = match ck.ocsp.as_ref().and_then(|o| o.file()) {
+            Some(path) => staple(loader, &ck.key_name, path, &chain, &info),
             None => None,
         };
-        let mut certified = CertifiedKey::from_der(chain, key.0, &provider).map_err(|e| {
+        let certified = CertifiedKey::from_der(chain, key.0, &provider).map_err(|e| {
             loader
                 .ctx
                 .invalid(&format!("{}.cert", ck.key_name), e.to_string())
         })?;
-        certified.ocsp = staple.as_ref().map(|s| s.der.clone());
-        staples.push(staple);
+        let s = Arc::new(Stapled::new(Arc::new(certified)));
+        s.set(staple);
+        stapled.push(s.clone());
         names.push(info.sans.clone());
-        entries.push((info.sans.clone(), Arc::new(certified)));
+        entries.push((info.sans.clone(), s));
         certs.push(("server", info));
     }
 
@@ -199,33 +206,48 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
         alpn_required: t.alpn_required,
         names,
         certs,
-        staples,
+        stapled,
+        ocsp: t.certs.iter().map(|c| c.ocsp.clone()).collect(),
         crls: crl_infos,
     })
 }
 
-/// Reads and checks the OCSP response of one certificate (`KEY.ocsp`), and
-/// warns when it should not be relied on.
+/// Reads and checks the OCSP response of one certificate (`KEY.ocsp`).
+/// Whatever is wrong with it is a warning, never an error: the certificate
+/// is served all the same, without the response (issue 25: a renewed
+/// certificate placed before its OCSP file must not be refused).
 fn staple(
     loader: &mut Loader<'_>,
     key_name: &str,
     path: &std::path::Path,
     chain: &[rustls::pki_types::CertificateDer<'static>],
     info: &CertInfo,
-) -> Result<Staple, ConfigError> {
+) -> Option<Staple> {
     let key = format!("{key_name}.ocsp");
-    let der = loader.read(&key, path)?;
+    let now = now_unix();
     let ders: Vec<&[u8]> = chain.iter().map(|c| c.as_ref()).collect();
-    let staple = ocsp::check(&der, &ders)
-        .map_err(|m| loader.ctx.invalid(&key, format!("{}: {m}", path.display())))?;
-    if let Some(why) = staple.concern(now_unix()) {
+    let checked = std::fs::read(path)
+        .map_err(|e| format!("failed to read it: {e}"))
+        .and_then(|der| ocsp::check(&der, &ders, now));
+    let staple = match checked {
+        Ok(s) => s,
+        Err(why) => {
+            loader.warn(format!(
+                "key `{key}`: the OCSP response in {} for \"{}\" is not stapled: {why}",
+                path.display(),
+                info.subject
+            ));
+            return None;
+        }
+    };
+    if let Some(why) = staple.concern(now) {
         loader.warn(format!(
             "key `{key}`: the OCSP response in {} for \"{}\" {why}",
             path.display(),
             info.subject
         ));
     }
-    Ok(staple)
+    Some(staple)
 }
 
 #[cfg(test)]

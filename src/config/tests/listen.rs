@@ -256,14 +256,17 @@ fn bad_uri_ip_email_and_empty_names_in_an_allow_list_are_refused() {
 fn ocsp_goes_with_its_certificate() {
     let c = load(&listen_tls("cert = \"c\"\nkey = \"k\"\nocsp = \"c.ocsp\"")).unwrap();
     let t = the_route(&c).listen_tls.as_ref().unwrap();
-    assert_eq!(t.certs[0].ocsp.as_deref(), Some(Path::new("c.ocsp")));
+    assert_eq!(t.certs[0].ocsp, Some(Ocsp::File("c.ocsp".into())));
     let c = load(&listen_tls(
         "certs = [{ cert = \"a\", key = \"a.key\" }, { cert = \"b\", key = \"b.key\", ocsp = \"b.ocsp\" }]",
     ))
     .unwrap();
     let t = the_route(&c).listen_tls.as_ref().unwrap();
-    let ocsp: Vec<_> = t.certs.iter().map(|c| c.ocsp.as_deref()).collect();
-    assert_eq!(ocsp, [None, Some(Path::new("b.ocsp"))]);
+    let ocsp: Vec<_> = t.certs.iter().map(|c| c.ocsp.clone()).collect();
+    assert_eq!(ocsp, [None, Some(Ocsp::File("b.ocsp".into()))]);
+    let c = load(&listen_tls("cert = \"c\"\nkey = \"k\"\nocsp = \"auto\"")).unwrap();
+    let t = the_route(&c).listen_tls.as_ref().unwrap();
+    assert_eq!(t.certs[0].ocsp, Some(Ocsp::Auto));
 }
 
 #[test]

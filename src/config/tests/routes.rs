@@ -388,3 +388,83 @@ fn kernel_tls_takes_only_auto_or_off_and_the_error_names_the_key() {
         "\"yes\" is not one of \"auto\", \"off\"",
     );
 }
+
+#[test]
+fn accept_proxy_protocol_from_is_read_as_address_blocks() {
+    let c = load(&format!(
+        "{ROUTE}accept_proxy_protocol = true\naccept_proxy_protocol_from = [\"10.0.0.0/8\", \"192.0.2.7/32\", \"::1/128\", \"198.51.100.1\"]\n"
+    ))
+    .unwrap();
+    let from = the_route(&c).accept_proxy_protocol_from.clone().unwrap();
+    let shown: Vec<String> = from.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        shown,
+        ["10.0.0.0/8", "192.0.2.7/32", "::1/128", "198.51.100.1/32"]
+    );
+    let inside = |ip: &str| from.iter().any(|c| c.contains(ip.parse().unwrap()));
+    assert!(inside("10.255.0.1"));
+    assert!(inside("192.0.2.7"));
+    assert!(inside("::1"));
+    assert!(
+        inside("::ffff:10.1.2.3"),
+        "an IPv4-mapped address is its IPv4 form"
+    );
+    assert!(!inside("11.0.0.1"));
+    assert!(!inside("192.0.2.8"));
+    assert!(!inside("::2"));
+    assert!(!inside("127.0.0.1"));
+    assert_eq!(
+        the_route(&load(ROUTE).unwrap()).accept_proxy_protocol_from,
+        None
+    );
+}
+
+#[test]
+fn accept_proxy_protocol_from_needs_accept_proxy_protocol_and_valid_blocks() {
+    let key = Some("accept_proxy_protocol_from");
+    let needs = "it names who may send a PROXY header, and this route accepts none: set accept_proxy_protocol = true";
+    refused(
+        &format!("{ROUTE}accept_proxy_protocol_from = [\"10.0.0.0/8\"]\n"),
+        Some("r"),
+        key,
+        needs,
+    );
+    refused(
+        &format!(
+            "{ROUTE}accept_proxy_protocol = false\naccept_proxy_protocol_from = [\"10.0.0.0/8\"]\n"
+        ),
+        Some("r"),
+        key,
+        needs,
+    );
+    let on = format!("{ROUTE}accept_proxy_protocol = true\n");
+    refused(
+        &format!("{on}accept_proxy_protocol_from = []\n"),
+        Some("r"),
+        key,
+        "the list is empty",
+    );
+    for (block, words) in [
+        (
+            "10.0.0.0/33",
+            "\"10.0.0.0/33\": the prefix length must be 0 to 32",
+        ),
+        ("::1/129", "\"::1/129\": the prefix length must be 0 to 128"),
+        ("10.0.0.0/", "the prefix length must be 0 to 32"),
+        (
+            "lb.example/32",
+            "\"lb.example/32\" is not an address block such as \"10.0.0.0/8\"",
+        ),
+        (
+            "10.1.2.3/8",
+            "\"10.1.2.3/8\" has bits set past its /8: did you mean \"10.0.0.0/8\"?",
+        ),
+    ] {
+        refused(
+            &format!("{on}accept_proxy_protocol_from = [\"192.0.2.7/32\", \"{block}\"]\n"),
+            Some("r"),
+            Some("accept_proxy_protocol_from[1]"),
+            words,
+        );
+    }
+}

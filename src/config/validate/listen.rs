@@ -93,7 +93,7 @@ fn certs(ctx: &RouteCtx<'_>, t: &mut RawListenTls) -> Result<Vec<CertKey>, Confi
             "give either cert/key or certs = [...], not both",
         )),
         (Some(one), None) => Ok(vec![CertKey {
-            ocsp: t.ocsp.clone().map(PathBuf::from),
+            ocsp: t.ocsp.as_deref().map(Ocsp::from_config),
             ..one
         }]),
         (None, Some(list)) if list.is_empty() => Err(ctx.invalid(
@@ -104,7 +104,7 @@ fn certs(ctx: &RouteCtx<'_>, t: &mut RawListenTls) -> Result<Vec<CertKey>, Confi
             .into_iter()
             .enumerate()
             .map(|(i, ck)| {
-                let ocsp = ck.ocsp.map(PathBuf::from);
+                let ocsp = ck.ocsp.as_deref().map(Ocsp::from_config);
                 cert_key(
                     ctx,
                     &format!("listen_tls.certs[{i}]"),

@@ -57,6 +57,8 @@ pub(super) fn validate(file: PathBuf, raw: RawFile) -> Result<Config, ConfigErro
     let admin = match &raw.admin {
         Some(a) => Some(Admin {
             listen: socket_addr(&a.listen).map_err(|m| top("admin.listen", m))?,
+            hosts: admin_hosts(a.hosts.as_deref().unwrap_or_default())
+                .map_err(|(i, m)| top(&format!("admin.hosts[{i}]"), m))?,
         }),
         None => None,
     };
@@ -201,4 +203,31 @@ fn route_label(value: &config::Value, index: usize) -> String {
         .and_then(|t| t.get("name").cloned())
         .and_then(|v| v.into_string().ok())
         .unwrap_or_else(|| format!("route[{index}]"))
+}
+
+/// `admin.hosts`: DNS names (letters, digits, `-`, `.`), kept lowercase;
+/// no port, no IP literal (those are always answered), no wildcard.
+fn admin_hosts(hosts: &[String]) -> Result<Vec<String>, (usize, String)> {
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let name = h.trim().trim_end_matches('.').to_ascii_lowercase();
+            let ok = !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if ok {
+                Ok(name)
+            } else {
+                Err((
+                    i,
+                    format!("{h:?} is not a host name such as \"gms-1.example.com\" (no port, no wildcard)"),
+                ))
+            }
+        })
+        .collect()
 }

@@ -9,7 +9,7 @@ use super::super::genesys;
 use super::super::model::*;
 use super::super::raw::*;
 use super::super::redact;
-use super::values::{max_connections, opt_duration, socket_addr, upstream};
+use super::values::{cidr, max_connections, opt_duration, socket_addr, upstream};
 use super::{connect, listen, Defaults};
 
 pub(super) fn route(ctx: &RouteCtx<'_>, r: RawRoute, d: &Defaults) -> Result<Route, ConfigError> {
@@ -74,10 +74,44 @@ pub(super) fn route(ctx: &RouteCtx<'_>, r: RawRoute, d: &Defaults) -> Result<Rou
         connect_tls,
         listen_tls,
         proxy_protocol: r.proxy_protocol,
+        accept_proxy_protocol_from: proxy_senders(
+            ctx,
+            r.accept_proxy_protocol,
+            r.accept_proxy_protocol_from,
+        )?,
         accept_proxy_protocol: r.accept_proxy_protocol.unwrap_or(false),
         via: via(ctx, r.via.as_deref(), r.via_credentials)?,
         kernel_tls: r.kernel_tls.unwrap_or(d.kernel_tls),
     })
+}
+
+/// `accept_proxy_protocol_from`: a non-empty list of address blocks, only
+/// with `accept_proxy_protocol = true` (alone it would trust nobody for a
+/// header nobody is asked for: surely a mistake).
+fn proxy_senders(
+    ctx: &RouteCtx<'_>,
+    accept: Option<bool>,
+    from: Option<Vec<String>>,
+) -> Result<Option<Vec<Cidr>>, ConfigError> {
+    const KEY: &str = "accept_proxy_protocol_from";
+    let Some(from) = from else { return Ok(None) };
+    if accept != Some(true) {
+        return Err(ctx.invalid(
+            KEY,
+            "it names who may send a PROXY header, and this route accepts none: set accept_proxy_protocol = true",
+        ));
+    }
+    if from.is_empty() {
+        return Err(ctx.invalid(
+            KEY,
+            "the list is empty: name the load balancers' address blocks, such as \"10.0.0.0/8\"",
+        ));
+    }
+    from.iter()
+        .enumerate()
+        .map(|(i, c)| cidr(c.trim()).map_err(|m| ctx.invalid(&format!("{KEY}[{i}]"), m)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// `via = "http://host:port"` (the scheme in any case): nothing else (no

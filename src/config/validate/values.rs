@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::super::model::Upstream;
+use super::super::model::{Cidr, Upstream};
 
 const MAX_STOP_DURATION: Duration = Duration::from_secs(86_400);
 const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
@@ -104,4 +104,51 @@ pub(super) fn upstream(s: &str) -> Result<Upstream, String> {
         host: host.to_owned(),
         port,
     })
+}
+
+/// "10.0.0.0/8", "192.0.2.7/32", "::1/128": an address and a prefix length
+/// (a bare address is its own /32 or /128). Host bits set past the prefix
+/// are refused: "10.1.2.3/8" more likely means a typo than 10.0.0.0/8.
+pub(super) fn cidr(s: &str) -> Result<Cidr, String> {
+    let (ip, prefix) = match s.split_once('/') {
+        Some((ip, p)) => (ip, Some(p)),
+        None => (s, None),
+    };
+    let addr: std::net::IpAddr = ip.parse().map_err(|_| {
+        format!("{s:?} is not an address block such as \"10.0.0.0/8\" or \"::1/128\"")
+    })?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => match p.parse::<u8>() {
+            Ok(n) if n <= max && !p.starts_with('+') => n,
+            _ => return Err(format!("{s:?}: the prefix length must be 0 to {max}")),
+        },
+    };
+    let block = Cidr { addr, prefix };
+    let net = Cidr {
+        addr: mask(addr, prefix),
+        prefix,
+    };
+    if net != block {
+        return Err(format!(
+            "{s:?} has bits set past its /{prefix}: did you mean \"{net}\"?"
+        ));
+    }
+    Ok(block)
+}
+
+fn mask(addr: std::net::IpAddr, prefix: u8) -> std::net::IpAddr {
+    use std::net::IpAddr;
+    let p = u32::from(prefix);
+    match addr {
+        IpAddr::V4(a) => {
+            let m = u32::MAX.checked_shl(32 - p).unwrap_or(0);
+            IpAddr::V4((u32::from(a) & m).into())
+        }
+        IpAddr::V6(a) => {
+            let m = u128::MAX.checked_shl(128 - p).unwrap_or(0);
+            IpAddr::V6((u128::from(a) & m).into())
+        }
+    }
 }

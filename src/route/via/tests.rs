@@ -111,6 +111,93 @@ fn an_endless_answer_head_is_broken_at_the_bound() {
 }
 
 #[test]
+fn a_head_ending_in_bare_lf_opens_the_tunnel_and_leaves_the_banner() {
+    for head in [
+        &b"HTTP/1.1 200 Connection established\n\n"[..],
+        b"HTTP/1.0 200 OK\nProxy-agent: x\n\n",
+        b"HTTP/1.1 200 OK\r\nVia: 1.1 a\n\r\n",
+        b"HTTP/1.1 200 OK\nVia: 1.1 a\r\n\n",
+    ] {
+        let bytes = [head, b"\nbanner\r\n\r\n"].concat();
+        assert_eq!(
+            every_split(&bytes),
+            Ok((Answer::Established, head.len())),
+            "{head:?}"
+        );
+    }
+}
+
+#[test]
+fn a_refusal_with_a_bare_lf_status_line_is_refused_at_once() {
+    let bytes = b"HTTP/1.1 407 Proxy Authentication Required\nServer: x\n\n";
+    let (a, used) = every_split(bytes).unwrap();
+    assert_eq!(
+        a,
+        Answer::Refused {
+            status: 407,
+            phrase: "Proxy Authentication Required".into()
+        }
+    );
+    assert_eq!(used, b"HTTP/1.1 407 Proxy Authentication Required\n".len());
+}
+
+#[test]
+fn interim_1xx_answers_are_skipped_before_the_final_one() {
+    let interim =
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\nLink: </a>; rel=preload\n\n";
+    let ok = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    let bytes = [interim.as_slice(), ok, b"220 banner\r\n"].concat();
+    assert_eq!(
+        every_split(&bytes),
+        Ok((Answer::Established, interim.len() + ok.len()))
+    );
+    // A refusal after an interim answer: its status line is claimed.
+    let bytes = [
+        &b"HTTP/1.1 100 Continue\r\n\r\n"[..],
+        b"HTTP/1.1 403 Forbidden\r\n\r\n",
+    ]
+    .concat();
+    assert_eq!(
+        every_split(&bytes),
+        Ok((
+            Answer::Refused {
+                status: 403,
+                phrase: "Forbidden".into()
+            },
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\n".len()
+        ))
+    );
+    // What follows an interim answer must be an answer too.
+    assert_eq!(
+        every_split(b"HTTP/1.1 100 Continue\r\n\r\nhello\r\n"),
+        Err("it is not an HTTP/1 answer")
+    );
+}
+
+#[test]
+fn a_101_cannot_answer_connect() {
+    assert_eq!(
+        every_split(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n")
+            .unwrap()
+            .0,
+        Answer::Refused {
+            status: 101,
+            phrase: "Switching Protocols".into()
+        }
+    );
+}
+
+#[test]
+fn endless_interim_answers_are_broken_at_the_bound() {
+    let mut d = AnswerDecoder::default();
+    let many = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_ANSWER / 20);
+    assert_eq!(
+        d.feed(&many),
+        Err("the answer head is longer than 8192 bytes")
+    );
+}
+
+#[test]
 fn the_request_names_the_target_and_carries_the_credentials() {
     let t = Upstream {
         host: "::1".into(),

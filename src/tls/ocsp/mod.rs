@@ -1,11 +1,18 @@
-//! OCSP stapling (`ocsp = "path"` next to a listen certificate): the DER
-//! response a responder gave for that certificate (`openssl ocsp -respout`,
-//! a cron job, cert-manager…) is read with the certificate and sent in each
-//! handshake that asks for it. Here it is parsed and checked to be for that
-//! certificate — the CertID's serial number, issuer name hash and, when the
-//! chain holds the issuer, issuer key hash (RFC 6960 4.1.1) — so a response
-//! for another certificate is refused at load rather than stapled. Its
-//! signature is the client's to check.
+//! OCSP stapling (`ocsp = "path"` or `"auto"` next to a listen
+//! certificate): the DER response a responder gave for that certificate
+//! (a file kept by `openssl ocsp -respout`, a cron job, cert-manager…; or
+//! fetched by the sidecar itself, `fetch`) is sent in each handshake that
+//! asks for it while it is valid (`stapled`). Here it is parsed and checked
+//! to be for that certificate — the CertID's serial number, issuer name
+//! hash and issuer key hash (RFC 6960 4.1.1) — and signed by its issuer or
+//! a responder the issuer delegated to (`signature`). A response that fails
+//! is never stapled (issue 25: a stapled lie makes must-staple clients
+//! refuse us); it never blocks the certificate either.
+
+pub mod fetch;
+pub mod request;
+mod signature;
+pub mod stapled;
 
 use der::Decode as _;
 use x509_ocsp::{BasicOcspResponse, CertStatus, OcspResponse, OcspResponseStatus};
@@ -70,25 +77,31 @@ impl Staple {
             }
             Status::Good => {}
         }
-        if self.this_update > now + 300 {
+        if self.this_update > now + stapled::SKEW {
             return Some(format!(
-                "is not valid yet (thisUpdate {}): check the clocks",
+                "is not valid yet (thisUpdate {}): not stapled until then; check the clocks",
                 rfc3339(self.this_update)
             ));
         }
         match self.next_update {
-            Some(n) if n < now => Some(format!(
-                "is stale: its nextUpdate was {}; fetch a fresh one (clients that check may refuse the stale one)",
+            Some(n) if n <= now => Some(format!(
+                "is stale: its nextUpdate was {}; it is not stapled: fetch a fresh one",
                 rfc3339(n)
+            )),
+            None if self.valid_until() <= now => Some(format!(
+                "is stale: it has no nextUpdate and its thisUpdate {} is over {} days old; it is not stapled",
+                rfc3339(self.this_update),
+                stapled::WITHOUT_NEXT_UPDATE / 86_400
             )),
             _ => None,
         }
     }
 }
 
-/// Parses `der` and checks that it answers for `chain[0]` (whose issuer may
-/// be `chain[1]`). The message says what is wrong, for a config error.
-pub fn check(der: &[u8], chain: &[&[u8]]) -> Result<Staple, String> {
+/// Parses `der` and checks that it answers for `chain[0]`, issued by
+/// `chain[1]`, and is signed by that issuer or its delegated responder
+/// (valid at `now`, Unix seconds). The message says what is wrong.
+pub fn check(der: &[u8], chain: &[&[u8]], now: i64) -> Result<Staple, String> {
     let resp = OcspResponse::from_der(der).map_err(|e| format!("not a DER OCSP response ({e})"))?;
     if resp.response_status != OcspResponseStatus::Successful {
         return Err(format!(
@@ -110,11 +123,11 @@ pub fn check(der: &[u8], chain: &[&[u8]]) -> Result<Staple, String> {
 
     let (_, leaf) = x509_parser::parse_x509_certificate(chain.first().ok_or("no certificate")?)
         .map_err(|_| "the certificate does not parse")?;
-    let issuer = chain
+    let (issuer_der, issuer) = chain
         .get(1)
-        .and_then(|d| x509_parser::parse_x509_certificate(d).ok())
-        .map(|(_, c)| c)
-        .filter(|c| c.subject().as_raw() == leaf.issuer().as_raw());
+        .and_then(|d| Some((*d, x509_parser::parse_x509_certificate(d).ok()?.1)))
+        .filter(|(_, c)| c.subject().as_raw() == leaf.issuer().as_raw())
+        .ok_or("its signature cannot be checked: the certificate file holds no issuer certificate after the certificate (put the chain in it)")?;
 
     let mut others = Vec::new();
     for single in &basic.tbs_response_data.responses {
@@ -131,13 +144,12 @@ pub fn check(der: &[u8], chain: &[&[u8]]) -> Result<Staple, String> {
         let h = |data: &[u8]| aws_lc_rs::digest::digest(hash, data).as_ref().to_vec();
         let ours = serial == trim(leaf.raw_serial())
             && id.issuer_name_hash.as_bytes() == h(leaf.issuer().as_raw())
-            && issuer
-                .as_ref()
-                .is_none_or(|i| key_hash_matches(i, id.issuer_key_hash.as_bytes(), &h));
+            && key_hash_matches(&issuer, id.issuer_key_hash.as_bytes(), &h);
         if !ours {
             others.push(format!("serial {}", hex(serial)));
             continue;
         }
+        signature::check(&basic, issuer_der, now)?;
         let status = match single.cert_status {
             CertStatus::Good(_) => Status::Good,
             CertStatus::Revoked(_) => Status::Revoked,
@@ -222,7 +234,7 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_an_ocsp_response_are_refused() {
-        let e = check(b"not DER", &[]).unwrap_err();
+        let e = check(b"not DER", &[], 0).unwrap_err();
         assert!(e.starts_with("not a DER OCSP response"), "{e}");
     }
 
