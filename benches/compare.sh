@@ -17,10 +17,23 @@
 # haproxy-plain talks plain TCP to plain ports of the same terminator: the
 # same hops without TLS, the copy-only floor.
 #
+# Inbound, the other way round: the terminator is under test (one at a
+# time) and the originator is fixed, an nginx stream with `proxy_ssl on`:
+#
+#   client ──plain──▶ nginx originator ──TLS 1.3──▶ terminator ──plain──▶ backend
+#                     (fixed: AES-128-GCM,           (under test: tls-sidecar
+#                      session reuse only on the      listen_tls, nginx `ssl`,
+#                      "resumable" port)              HAProxy `bind … ssl crt`)
+#
+# Every terminator has resumption off (tls-sidecar `resumption = false`;
+# nginx ssl_session_cache off + ssl_session_tickets off; HAProxy
+# no-tls-tickets + tune.ssl.cachesize 0) except on the resumable port.
+#
 # Knobs (environment):
 #   QUICK=1          tiny sizes and durations (validation only)
 #   FIGURES=a,b      figures to take (default all): idle bulk ping newconn resumed keepalive scale
 #   ONLY=a,b         originators to run: tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat
+#   INBOUND=a,b      terminators to run (inbound table): tls-sidecar nginx haproxy; INBOUND= for none
 #   KEY=ec|rsa       terminator certificate key: ECDSA P-256 (default) or RSA 2048
 #   ROUNDS=3         rounds of the noisy figures, originators in turn; the table shows medians
 #   BULK=512M        bytes per bulk transfer (iperf3 -n)
@@ -63,6 +76,8 @@ SCALE_STREAMS=${SCALE_STREAMS:-1 4 16 64}
 SCALE_BULK=${SCALE_BULK:-$([ "$QUICK" = 1 ] && echo "$BULK" || echo 2G)}
 ALL_ORIGINATORS=(tls-sidecar haproxy-plain haproxy-tls nginx-stream stunnel socat)
 ONLY=${ONLY:-$(IFS=,; echo "${ALL_ORIGINATORS[*]}")}
+ALL_TERMINATORS=(tls-sidecar nginx haproxy)
+INBOUND=${INBOUND-$(IFS=,; echo "${ALL_TERMINATORS[*]}")}
 ALL_FIGURES=idle,bulk,ping,newconn,resumed,keepalive,scale
 FIGURES=${FIGURES:-$ALL_FIGURES}
 want() { case ",$FIGURES," in *",$1,"*) return 0 ;; esac; return 1; } # figure
@@ -73,6 +88,10 @@ BIN=${BIN:-$ROOT/target/release/tls-sidecar}
 IFS=, read -r -a ORIGINATORS <<<"$ONLY"
 for o in "${ORIGINATORS[@]}"; do
   case " ${ALL_ORIGINATORS[*]} " in *" $o "*) ;; *) echo "compare: unknown originator '$o' (known: ${ALL_ORIGINATORS[*]})" >&2; exit 2 ;; esac
+done
+IFS=, read -r -a TERMINATORS <<<"$INBOUND"
+for o in ${TERMINATORS[@]+"${TERMINATORS[@]}"}; do
+  case " ${ALL_TERMINATORS[*]} " in *" $o "*) ;; *) echo "compare: unknown terminator '$o' (known: ${ALL_TERMINATORS[*]})" >&2; exit 2 ;; esac
 done
 
 # The figures are only comparable on a quiet machine: note any build seen
@@ -561,7 +580,19 @@ run_originator() {
   local p_bulk p_ping p_http p_echo p_resume
   p_bulk=$(orig_port "$i" $R_BULK) p_ping=$(orig_port "$i" $R_PING) p_http=$(orig_port "$i" $R_HTTP)
   p_echo=$(orig_port "$i" $R_ECHO) p_resume=$(orig_port "$i" $R_RESUME)
+  run_figures "$p_bulk" "$p_ping" "$p_http" "$p_echo" "$p_resume"
+  if [ "$ORIG" = tls-sidecar ] && [ "$ROUND" = 1 ] && want scale; then
+    run_scale "$i" "$p_bulk" "$p_echo"
+  fi
+  stop_pids "${ORIG_PIDS[@]}"
+  # Let the last connections' TIME_WAIT and sockets of this run go quiet.
+  sleep 1
+}
 
+# run_figures PORT... : every figure through the given client-side ports
+# (bulk ping http echo resumable) against ORIG, whose processes are ORIG_PIDS.
+run_figures() {
+  local p_bulk=$1 p_ping=$2 p_http=$3 p_echo=$4 p_resume=$5
   if [ "$ROUND" = 1 ] && want idle; then
     log "$ORIG: idle memory, $IDLE_CONNS connections"
     fig_idle "$p_echo" || put idle_rss_kib_per_conn fail
@@ -591,7 +622,11 @@ run_originator() {
   fi
   # The same figures for every originator (the sidecar's scale figures come after).
   put cpu_s_total "$(awk -v c="$(cpu_ticks "${ORIG_PIDS[@]}")" -v hz="$HZ" 'BEGIN{printf "%.2f", c / hz}')"
-  if [ "$ORIG" = tls-sidecar ] && [ "$ROUND" = 1 ] && want scale; then
+}
+
+run_scale() { # i p_bulk p_echo
+  local i=$1 p_bulk=$2 p_echo=$3 s
+  {
     # Scale: the sidecar alone, with many streams and many idle connections.
     # Last, so that every figure above is taken in the same order and state
     # as for the peers: the terminator and the echo backend tearing down
@@ -614,9 +649,131 @@ run_originator() {
         put "idle_rss_kib_per_conn_$SCALE_CONNS" fail
       fi
     fi
-  fi
+  }
+}
+
+# ---------------------------------------------------------------- inbound
+# Terminator under test on 2400k (k = 1..5) -> the backends, TLS 1.3, no
+# resumption but on k = 5; the fixed nginx originator on 2500k -> 2400k.
+term_port() { echo $((24000 + $1)); }
+in_port() { echo $((25000 + $1)); }
+
+start_in_tls_sidecar() {
+  local k
+  {
+    echo 'shutdown_grace = "1s"'
+    echo '[log]'
+    echo 'level = "warn"'
+    echo '[defaults]'
+    echo "max_connections = $MAXCONN"
+    for k in "${ROUTES[@]}"; do
+      cat <<EOF
+[[route]]
+name = "in$k"
+listen = "127.0.0.1:$(term_port "$k")"
+connect = ["127.0.0.1:${BACKEND[$k]}"]
+[route.listen_tls]
+cert = "$W/server.pem"
+key = "$W/server.key"
+protocols = ["TLSv1.3"]
+resumption = $([ "$k" = $R_RESUME ] && echo true || echo false)
+EOF
+    done
+  } >"$W/in-tls-sidecar.toml"
+  "$BIN" check -c "$W/in-tls-sidecar.toml" >"$W/in-tls-sidecar.check" 2>&1 || { cat "$W/in-tls-sidecar.check" >&2; return 1; }
+  start in-tls-sidecar "$BIN" run -c "$W/in-tls-sidecar.toml"
+  ORIG_PIDS=($LAST_PID)
+}
+
+start_in_nginx() {
+  local k
+  cat >"$W/in-nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes auto;
+worker_rlimit_nofile 20000;
+pid $W/in-nginx.pid;
+error_log $W/in-nginx.err warn;
+events { worker_connections 16384; }
+stream {
+    ssl_certificate     $W/server.pem;
+    ssl_certificate_key $W/server.key;
+    ssl_protocols TLSv1.3;
+    ssl_session_tickets off;
+    ssl_session_cache off;
+$(for k in 1 2 3 4; do printf '    server { listen 127.0.0.1:%s ssl; proxy_pass 127.0.0.1:%s; }\n' "$(term_port "$k")" "${BACKEND[$k]}"; done)
+    server { listen 127.0.0.1:$(term_port $R_RESUME) ssl; proxy_pass 127.0.0.1:${BACKEND[$R_RESUME]};
+             ssl_session_tickets on; ssl_session_cache shared:inresume:10m; }
+}
+EOF
+  start in-nginx nginx -e "$W/in-nginx.err" -p "$W" -c "$W/in-nginx.conf" -g 'daemon off;'
+  ORIG_PIDS=($LAST_PID)
+}
+
+start_in_haproxy() {
+  local k tickets
+  cat "$W/server.pem" "$W/server.key" >"$W/server-crt.pem"
+  {
+    cat <<EOF
+global
+    maxconn $MAXCONN
+    tune.ssl.cachesize 0
+    ssl-default-bind-options ssl-min-ver TLSv1.3
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+    maxconn $MAXCONN
+EOF
+    for k in "${ROUTES[@]}"; do
+      tickets=" no-tls-tickets"
+      [ "$k" = $R_RESUME ] && tickets=""
+      echo "listen in$k"
+      echo "    bind 127.0.0.1:$(term_port "$k") ssl crt $W/server-crt.pem$tickets"
+      echo "    server s 127.0.0.1:${BACKEND[$k]}"
+    done
+  } >"$W/in-haproxy.cfg"
+  start in-haproxy haproxy -db -f "$W/in-haproxy.cfg"
+  ORIG_PIDS=($LAST_PID)
+}
+
+# The fixed originator of the inbound figures: nginx stream, proxy_ssl,
+# TLS 1.3 with AES-128-GCM; session reuse only towards the resumable port.
+start_in_client() {
+  local k
+  cat >"$W/in-client.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes auto;
+worker_rlimit_nofile $NOFILE;
+pid $W/in-client.pid;
+error_log $W/in-client.err warn;
+events { worker_connections $((NOFILE - 500)); }
+stream {
+    proxy_ssl on;
+    proxy_ssl_verify on;
+    proxy_ssl_trusted_certificate $CA;
+    proxy_ssl_name localhost;
+    proxy_ssl_server_name on;
+    proxy_ssl_protocols TLSv1.3;
+    proxy_ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
+    proxy_ssl_session_reuse off;
+$(for k in 1 2 3 4; do printf '    server { listen 127.0.0.1:%s; proxy_pass 127.0.0.1:%s; }\n' "$(in_port "$k")" "$(term_port "$k")"; done)
+    server { listen 127.0.0.1:$(in_port $R_RESUME); proxy_pass 127.0.0.1:$(term_port $R_RESUME); proxy_ssl_session_reuse on; }
+}
+EOF
+  start in-client nginx -e "$W/in-client.err" -p "$W" -c "$W/in-client.conf" -g 'daemon off;'
+  wait_ports in-client $LAST_PID $(for k in "${ROUTES[@]}"; do in_port "$k"; done)
+}
+
+run_terminator() { # name: every figure of one terminator, through the fixed originator
+  local name=$1 k ports=()
+  ORIG=in-$name
+  log "$ORIG: starting (round $ROUND of $ROUNDS)"
+  if ! "start_in_${name//-/_}"; then log "$ORIG: could not start"; put start failed; return 0; fi
+  for k in "${ROUTES[@]}"; do ports+=("$(term_port "$k")"); done
+  if ! wait_ports "$ORIG" "${ORIG_PIDS[0]}" "${ports[@]}"; then put start failed; stop_pids "${ORIG_PIDS[@]}"; return 0; fi
+  run_figures "$(in_port $R_BULK)" "$(in_port $R_PING)" "$(in_port $R_HTTP)" "$(in_port $R_ECHO)" "$(in_port $R_RESUME)"
   stop_pids "${ORIG_PIDS[@]}"
-  # Let the last connections' TIME_WAIT and sockets of this run go quiet.
   sleep 1
 }
 
@@ -634,6 +791,14 @@ for ROUND in $(seq "$ROUNDS"); do
   for i in "${order[@]}"; do
     case ",$ONLY," in *",${ALL_ORIGINATORS[$i]},"*) run_originator "$i" ;; esac
   done
+  [ ${#TERMINATORS[@]} -gt 0 ] || continue
+  [ "$ROUND" = 1 ] && start_in_client
+  order=("${TERMINATORS[@]}")
+  if [ $((ROUND % 2)) = 0 ]; then
+    order=()
+    for ((j = ${#TERMINATORS[@]} - 1; j >= 0; j--)); do order+=("${TERMINATORS[$j]}"); done
+  fi
+  for t in "${order[@]}"; do run_terminator "$t"; done
 done
 
 # ---------------------------------------------------------------- report
@@ -667,12 +832,13 @@ ver() { "$@" 2>&1 | head -n1 | tr -d '\r' || true; }
   echo "elapsed	$(($(date +%s) - T_START)) s"
 } >"$W/machine.tsv"
 
-python3 - "$RESULTS" "$W/machine.tsv" "$ONLY" >"$OUT" <<'EOF'
+python3 - "$RESULTS" "$W/machine.tsv" "$ONLY" "$INBOUND" >"$OUT" <<'EOF'
 import statistics
 import sys
 from collections import defaultdict
 
 results, machine, only = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+inbound = ["in-" + t for t in sys.argv[4].split(",") if t]
 raw = defaultdict(lambda: defaultdict(list))
 for line in open(results):
     o, m, v = line.rstrip("\n").split("\t")
@@ -749,10 +915,10 @@ def best(m, better, among):
         return None
     return (min if better == LOW else max)(vals)
 
-def ratio_cell(metrics, among):
+def ratio_cell(metrics, among, me="tls-sidecar"):
     out = []
     for m, better in metrics:
-        b, s = best(m, better, among), num("tls-sidecar", m)
+        b, s = best(m, better, among), num(me, m)
         out.append("—" if b is None or s is None or b[0] == 0 else f"{s / b[0]:.2f}×")
     return " / ".join(out)
 
@@ -775,6 +941,28 @@ if "tls-sidecar" in ran and peers:
 if "tls-sidecar" in ran and "haproxy-plain" in ran:
     lines.append("| **tls-sidecar ÷ HAProxy plain** | " + " | ".join(ratio_cell(ms, ["haproxy-plain"]) for _, ms, _ in COLS) + " |")
 
+# The inbound table: the terminators under test, behind one fixed originator.
+IN_NAMES = {
+    "in-tls-sidecar": "tls-sidecar (`listen_tls`)",
+    "in-nginx": "nginx stream (`listen … ssl`)",
+    "in-haproxy": "HAProxy (`bind … ssl crt`)",
+}
+# iperf3 -c sends client → server: through a terminator that is TLS→plain.
+IN_COLS = [(h.replace("plain→TLS", "client→server (decrypts)").replace("TLS→plain", "server→client (encrypts)"), ms, d)
+           for h, ms, d in COLS]
+in_ran = [o for o in IN_NAMES if o in inbound]
+in_lines = ["| terminator | " + " | ".join(c[0] for c in IN_COLS) + " |", "|---" * (len(IN_COLS) + 1) + "|"]
+for o in in_ran:
+    if o not in r:
+        in_lines.append(f"| {IN_NAMES[o]} | to be measured on a quiet box |" + " |" * (len(IN_COLS) - 1))
+    elif r[o].get("start") == "failed":
+        in_lines.append(f"| {IN_NAMES[o]} | did not start (see the log) |" + " |" * (len(IN_COLS) - 1))
+    else:
+        in_lines.append(f"| {IN_NAMES[o]} | " + " | ".join(cell(o, ms, d) for _, ms, d in IN_COLS) + " |")
+in_peers = [o for o in ("in-nginx", "in-haproxy") if o in in_ran and o in r]
+if "in-tls-sidecar" in r and in_peers:
+    in_lines.append("| **tls-sidecar ÷ best peer** | " + " | ".join(ratio_cell(ms, in_peers, "in-tls-sidecar") for _, ms, _ in IN_COLS) + " |")
+
 m = dict(l.rstrip("\n").split("\t", 1) for l in open(machine))
 print("# tls-sidecar vs TLS originators (benches/compare.sh)\n")
 if m.get("quick") == "1":
@@ -784,6 +972,13 @@ if m.get("busy") == "yes":
 print("Lower is better for CPU, RTT and memory; higher for conn/s and req/s. A ratio below 1× is better than")
 print("the best TLS peer for CPU, RTT and memory columns; above 1× is better for conn/s and req/s.\n")
 print("\n".join(lines))
+if in_ran:
+    print("\n## Inbound: TLS termination (the terminator under test; a fixed nginx `proxy_ssl` originator)\n")
+    print("client ──plain──▶ nginx stream `proxy_ssl` (fixed) ──TLS 1.3, AES-128-GCM──▶ terminator ──plain──▶ backend.")
+    print("CPU and memory are the terminator's. Full handshakes: resumption off on the terminator (tls-sidecar")
+    print("`resumption = false`; nginx `ssl_session_cache off`, `ssl_session_tickets off`; HAProxy `no-tls-tickets`,")
+    print("`tune.ssl.cachesize 0`) except on the port of the resumption column, where the originator reuses sessions.\n")
+    print("\n".join(in_lines))
 if "tls-sidecar" in ran and "scale" in m:
     streams, idle_n, scale_n, scale_bulk = m["scale"].split(";")
     t = r["tls-sidecar"]
@@ -808,6 +1003,7 @@ for k, v in m.items():
     if k not in ("quick", "busy", "scale"):
         print(f"- {k}: {v}")
 print("\n## Every measurement\n")
+ran += [o for o in in_ran if o in r]
 metrics = sorted({k for o in ran for k in r[o]})
 print("| metric | " + " | ".join(ran) + " |")
 print("|---" * (len(ran) + 1) + "|")

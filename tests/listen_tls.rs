@@ -427,3 +427,107 @@ async fn a_reencrypting_route_carries_64_mib_both_ways_and_half_close_on_both_le
     );
     assert_eq!(got, writer.await.unwrap());
 }
+
+/// One `openssl s_client` connection with `args` (`-sess_out F` or
+/// `-sess_in F`): sends a line, waits for the echo (the server's session
+/// tickets come before any application data, so they have arrived by
+/// then), closes, and returns what it printed.
+fn s_client_echo(port: u16, args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-servername", "localhost"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"resumption-check\n").unwrap();
+    let mut out = String::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        out.push_str(&line);
+        out.push('\n');
+        if line == "resumption-check" {
+            break;
+        }
+    }
+    drop(stdin);
+    let _ = child.wait();
+    let _ = reader.join();
+    out.extend(rx.try_iter().map(|l| l + "\n"));
+    assert!(out.contains("resumption-check\n"), "no echo: {out}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumption_false_gives_every_client_a_full_handshake_and_the_default_resumes() {
+    let dir = tmpdir();
+    let pki = Pki::new(dir.path());
+    let bport = plain_echo().await;
+    let (on, off) = (free_port(), free_port());
+    let text = format!(
+        "{}{}resumption = false\n",
+        listen_route("on", on, bport, &pki.listen_tls()),
+        listen_route("off", off, bport, &pki.listen_tls())
+    );
+    let s = Sidecar::start(dir.path(), &text);
+    let ca = pki.ca_path.display().to_string();
+    let summary = Summary::new(
+        "resumption_false_gives_every_client_a_full_handshake_and_the_default_resumes",
+    );
+    for version in ["-tls1_2", "-tls1_3"] {
+        for (route, port, resumes) in [("on", on, true), ("off", off, false)] {
+            let sess = dir.path().join(format!("{route}{version}.sess"));
+            let sess = sess.display().to_string();
+            let first = s_client_echo(port, &[version, "-CAfile", &ca, "-sess_out", &sess]);
+            assert!(first.contains("\nNew, "), "{route} {version}: {first}");
+            let again = s_client_echo(port, &[version, "-CAfile", &ca, "-sess_in", &sess]);
+            let reused = again.contains("\nReused, ");
+            assert_eq!(
+                reused, resumes,
+                "{route} {version}, second connection: {again}"
+            );
+            summary.row(
+                &format!("route {route}, {version}"),
+                "`openssl s_client -sess_out`, then `-sess_in` with that session",
+                if resumes {
+                    "resumed"
+                } else {
+                    "a full handshake again"
+                },
+                if reused { "resumed" } else { "full handshake" },
+                reused == resumes,
+                "",
+            );
+        }
+    }
+    // Counted at each handshake, before the echo could come back.
+    let scrape = s.metrics();
+    for (route, resumed, want) in [
+        ("on", "true", 2.0),
+        ("on", "false", 2.0),
+        ("off", "false", 4.0),
+    ] {
+        let labels = [
+            format!("route=\"{route}\""),
+            format!("side=\"listen\""),
+            format!("resumed=\"{resumed}\""),
+        ];
+        let got: f64 = scrape
+            .lines()
+            .filter(|l| l.starts_with("tls_sidecar_tls_sessions_total{"))
+            .filter(|l| labels.iter().all(|w| l.contains(w.as_str())))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum();
+        assert_eq!(got, want, "route {route}, resumed={resumed}: {scrape}");
+    }
+}

@@ -387,6 +387,9 @@ pub struct ListenTls {
     pub genesys: Vec<String>,
     /// Present: only verified clients with one of these identities get in.
     pub allow: Option<Allow>,
+    /// Sessions may be resumed (TLS 1.3 tickets, a TLS 1.2 session-ID
+    /// cache). `false`: every handshake is a full one.
+    pub resumption: bool,
 }
 
 /// The client identities a TLS listener lets in (`listen_tls.allow`). A

@@ -168,6 +168,8 @@ pub struct RawListenTls {
     pub ocsp: Option<String>,
     /// Which verified client identities may connect (needs `client_ca`).
     pub allow: Option<RawAllow>,
+    /// Offer session resumption (default true).
+    pub resumption: Option<bool>,
 }
 
 /// `allow = { dns = [...], uri = [...], ... }`: client identities, by kind.

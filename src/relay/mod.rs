@@ -132,13 +132,18 @@ where
 }
 
 /// [`relay`], cut short (`End::Cut`) when `stop` completes.
-pub async fn relay_until<C, U, O, S>(
-    client: &mut C,
-    upstream: &mut U,
+///
+/// Not an `async fn`: it returns the driver's future itself, so the relay's
+/// state is laid out once in the connection's task (an `async fn` around
+/// it would hold a moved-from copy of it and of its arguments beside it,
+/// for every idle connection; issue 26).
+pub fn relay_until<'a, C, U, O, S>(
+    client: &'a mut C,
+    upstream: &'a mut U,
     idle: Duration,
-    observe: &O,
+    observe: &'a O,
     stop: S,
-) -> Outcome
+) -> impl Future<Output = Outcome> + use<'a, C, U, O, S>
 where
     C: Source + AsyncWrite + ?Sized,
     U: Source + AsyncWrite + ?Sized,
@@ -146,7 +151,7 @@ where
     S: Future<Output = ()>,
 {
     let r = Relay::new(Pipe::new(BUFFER_SIZE), Pipe::new(BUFFER_SIZE), idle);
-    r.run(client, upstream, observe, stop).await
+    r.run(client, upstream, observe, stop)
 }
 
 /// One direction of a relay, as the driver sees it: the buffered copy

@@ -42,12 +42,17 @@ pub async fn handle(
     let set_up = tokio::select! {
         biased;
         () = cut.cancelled() => Err(Ending::CutEarly),
-        r = establish(&plan, tcp, &mut client_addr, &mut legs) => r,
+        // Boxed, as the ending is below: the set-up's state (the PROXY
+        // header, the handshakes' timeouts, the connect) is on the heap
+        // only while it runs, not in the task of every idle connection.
+        r = Box::pin(establish(&plan, tcp, &mut client_addr, &mut legs)) => r,
     };
     let set_up = match set_up {
-        Ok(()) if plan.route.kernel_tls == KernelTls::Auto => switch_to_kernel(&plan, &mut legs)
-            .await
-            .map_err(Ending::Handshake),
+        Ok(()) if plan.route.kernel_tls == KernelTls::Auto => {
+            Box::pin(switch_to_kernel(&plan, &mut legs))
+                .await
+                .map_err(Ending::Handshake)
+        }
         other => other.map(|()| 0),
     };
     let ending = match (set_up, &mut legs.client, &mut legs.upstream) {
@@ -59,8 +64,11 @@ pub async fn handle(
             let mut outcome = match (client, upstream) {
                 // Plain or kernel TLS on both sides: splice(2) where the OS
                 // has it.
+                // Boxed: its state (the spliced driver and the buffered
+                // one it falls back to) is larger than the buffered relay
+                // alone, which every userspace TLS connection runs inline.
                 (c, u) if c.spliceable() && u.spliceable() => {
-                    relay::relay_spliced_until(c, u, idle, m, cut.cancelled()).await
+                    Box::pin(relay::relay_spliced_until(c, u, idle, m, cut.cancelled())).await
                 }
                 (c, u) => relay::relay_until(c, u, idle, m, cut.cancelled()).await,
             };
@@ -72,7 +80,11 @@ pub async fn handle(
         (Err(e), _, _) => e,
         (Ok(_), _, _) => unreachable!("a set-up that succeeded has both legs"),
     };
-    ending::finish(Finished {
+    // Boxed, as the handshakes are: the ending's state (a reset's drain and
+    // linger on both sockets, each with its read buffer and timers, about
+    // 5 KiB) is on the heap only while it runs. Inline, it was part of
+    // every connection's task from the start, idle ones included.
+    Box::pin(ending::finish(Finished {
         plan: &plan,
         client_addr,
         started,
@@ -80,7 +92,7 @@ pub async fn handle(
         client: legs.client,
         upstream: legs.upstream,
         ending,
-    })
+    }))
     .await;
 }
 
@@ -304,4 +316,62 @@ fn record_session(plan: &RoutePlan, side: Side, conn: &rustls::CommonState) {
         suite_name(conn.negotiated_cipher_suite()),
         resumed,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use tokio::net::TcpStream;
+    use tokio_util::sync::CancellationToken;
+
+    use std::time::Duration;
+
+    use tokio_util::sync::WaitForCancellationFuture;
+
+    use super::super::ending::{self, Finished};
+    use super::super::plan::RoutePlan;
+    use super::super::stream::Stream;
+    use crate::relay;
+    use crate::telemetry::RouteMetrics;
+
+    /// The size of what `f` returns: a future's size, without making one.
+    fn output_size<A, R>(_: fn(A) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    fn output_size5<A, B, C, D, E, R>(_: fn(A, B, C, D, E) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    fn output_size4<A, B, C, D, R>(_: fn(A, B, C, D) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// A connection's task is allocated at its full size for its whole
+    /// life, however long it idles: every state it may reach counts, not
+    /// only the relay's. The ending's (a drain and linger on both sockets,
+    /// with read buffers) once made it 5 KiB larger, for every idle
+    /// connection (issue 26); it is boxed since, as the set-up is.
+    #[test]
+    fn a_connection_task_stays_small() {
+        let task = output_size4::<Arc<RoutePlan>, TcpStream, SocketAddr, CancellationToken, _>(
+            super::handle,
+        );
+        let finish = output_size::<Finished<'static>, _>(ending::finish);
+        type Stop = WaitForCancellationFuture<'static>;
+        type S = &'static mut Stream;
+        type M = &'static RouteMetrics;
+        let relay = output_size5::<S, S, Duration, M, Stop, _>(
+            relay::relay_until::<Stream, Stream, RouteMetrics, Stop>,
+        );
+        let spliced = output_size5::<S, S, Duration, M, Stop, _>(
+            relay::relay_spliced_until::<Stream, Stream, RouteMetrics, Stop>,
+        );
+        eprintln!(
+            "conn::handle future: {task} bytes; ending::finish: {finish}; relay: {relay}; spliced relay: {spliced}"
+        );
+        assert!(task < 2048, "conn::handle's future is {task} bytes");
+    }
 }

@@ -199,6 +199,15 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
     // TLS, `relay::ktls`); nothing extracts them unless the route's
     // kernel_tls = "auto" and the kernel takes them.
     config.enable_secret_extraction = true;
+    if !t.resumption {
+        // No TLS 1.3 tickets (stateful or not) and no session-ID cache:
+        // every client gets a full handshake.
+        config.send_tls13_tickets = 0;
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        // The ticketer is rustls's default, one that never makes a
+        // stateless ticket (nothing here sets another).
+        debug_assert!(!config.ticketer.enabled());
+    }
 
     Ok(ServerTls {
         config: Arc::new(config),

@@ -89,6 +89,7 @@ fn listen_tls_is_read_with_its_defaults_and_certs_keep_their_order() {
             client_ca_password_file: None,
             ciphers: vec![],
             genesys: vec![],
+            resumption: true,
         })
     );
     let c = load(&listen_tls(

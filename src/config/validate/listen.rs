@@ -68,6 +68,7 @@ pub(super) fn listen_tls(
             .map(PathBuf::from),
         ciphers,
         genesys: Vec::new(),
+        resumption: t.resumption.unwrap_or(true),
     })
 }
 

@@ -8,9 +8,10 @@ use crate::pool::{self, Pool};
 /// The largest TLS record on the wire: header, 16 KiB of plaintext and the
 /// largest expansion TLS 1.2 allows.
 pub(crate) const MAX_RECORD: usize = 5 + 16 * 1024 + 2048;
-/// Incoming ciphertext buffer: two full records and the start of a third,
-/// so one socket read can carry several records.
-pub const IN_SIZE: usize = 2 * MAX_RECORD + 4096;
+/// Incoming ciphertext buffer: four full records and the start of a fifth,
+/// so one socket read can carry a whole batch (`STASH_SIZE`) of records, as
+/// one write carries `OUT_SIZE` of them the other way.
+pub const IN_SIZE: usize = 4 * MAX_RECORD + 4096;
 /// The incoming buffer while the handshake runs. rustls joins a handshake
 /// message that spans records in place, in this buffer, so the whole
 /// message and its record headers must fit: TLS messages may be up to
@@ -30,9 +31,12 @@ pub(crate) const RECORD_PLAIN: usize = 16 * 1024;
 pub(crate) const RECORD_OVERHEAD: usize = 64;
 /// Outgoing buffer: four full records per socket write.
 pub const OUT_SIZE: usize = 4 * (RECORD_PLAIN + RECORD_OVERHEAD);
-/// Decrypted plaintext waiting for the reader (grows only while the reader
-/// is slower than the incoming buffer is full, so at most about `IN_SIZE`).
-pub(crate) const STASH_SIZE: usize = RECORD_PLAIN;
+/// Decrypted plaintext waiting for the reader, or for one write to the
+/// other side (a splice gathers up to four records here, so that they
+/// leave in one write rather than one write per record). Grows only while
+/// a reader is slower than the incoming buffer is full, so at most about
+/// `IN_SIZE`.
+pub const STASH_SIZE: usize = 4 * RECORD_PLAIN;
 
 thread_local! {
     /// Buffers kept per thread and kind for reuse; beyond 16 each they are

@@ -8,11 +8,15 @@
 //!   the socket, plaintext decrypted but not yet read, records encrypted but
 //!   not yet written (`buffers`). An idle connection holds none of them;
 //!   only rustls's connection state (keys, sequence numbers) stays.
-//! - Ciphertext is read from the socket into the incoming buffer and
-//!   decrypted there by rustls (in place); with rustls 0.23 the record's
-//!   plaintext is then handed over in rustls's own per-record `Vec`, from
-//!   which it is copied once into the reader's buffer, or written from it
-//!   straight to another stream (`Source::poll_splice`, `sink`).
+//! - Ciphertext is read from the socket into the incoming buffer, up to
+//!   four records a read, and decrypted there by rustls (in place); with
+//!   rustls 0.23 the record's plaintext is then handed over in rustls's own
+//!   per-record `Vec`, from which it is copied once into the reader's
+//!   buffer, or, for another stream (`Source::poll_splice`, `sink`), into
+//!   the stash, where the records of one read gather to leave in one write
+//!   (issue 26: one 16 KiB write per record cost the decrypting direction
+//!   four times the writes, and on loopback the packets, of the encrypting
+//!   one).
 //! - Plaintext is encrypted from the writer's buffer straight into the
 //!   outgoing buffer, several 16 KiB records of it, and that buffer goes to
 //!   the socket in one write when it is full or on flush.
@@ -45,9 +49,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, CommonState};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-#[cfg(test)]
-pub(crate) use buffers::RECORD_PLAIN;
-pub use buffers::{Slot, HANDSHAKE_IN_SIZE, IN_SIZE, OUT_SIZE};
+pub use buffers::{Slot, HANDSHAKE_IN_SIZE, IN_SIZE, OUT_SIZE, STASH_SIZE};
 use buffers::{Window, INCOMING, OUTGOING, STASH};
 use records::{Driven, Op};
 use sink::{BufSink, NoSink, WriterSink};

@@ -13,7 +13,7 @@ use rustls::unbuffered::{
     WriteTraffic,
 };
 
-use super::buffers::{Window, RECORD_OVERHEAD, RECORD_PLAIN};
+use super::buffers::{Window, RECORD_OVERHEAD, RECORD_PLAIN, STASH_SIZE};
 use super::sink::Sink;
 use super::{tls_error, Core, State, TlsClient};
 
@@ -112,8 +112,14 @@ impl Core {
         match state {
             ConnectionState::ReadTraffic(r) => {
                 self.read_records(cx, sink, r)?;
-                // A reader with room left takes the next record too.
-                let stop = reading && (sink.full() || !self.stash.is_empty());
+                // A reader with room left takes the next record too; a
+                // gathering sink, while the stash has room for one more.
+                let stop = reading
+                    && if sink.gathers() {
+                        self.stash.len() + RECORD_PLAIN > STASH_SIZE
+                    } else {
+                        sink.full() || !self.stash.is_empty()
+                    };
                 Ok(stop.then_some(Driven::Readable))
             }
             ConnectionState::EncodeTlsData(e) => {
@@ -147,7 +153,8 @@ impl Core {
     }
 
     /// Decrypted records to `sink`, as much as it takes, the rest to the
-    /// stash. Plaintext already waiting goes first.
+    /// stash. Plaintext already waiting goes first; a gathering sink gets
+    /// everything through the stash.
     fn read_records(
         &mut self,
         cx: &mut Context<'_>,
@@ -156,7 +163,7 @@ impl Core {
     ) -> Result<(), rustls::Error> {
         while let Some(record) = records.next_record() {
             let payload = record?.payload;
-            let taken = if self.stash.is_empty() {
+            let taken = if self.stash.is_empty() && !sink.gathers() {
                 sink.put(cx, payload)
             } else {
                 0

@@ -13,6 +13,11 @@ pub(super) trait Sink {
     fn put(&mut self, cx: &mut Context<'_>, data: &[u8]) -> usize;
     /// Takes nothing more for now.
     fn full(&self) -> bool;
+    /// Records are gathered in the stash and handed over together, rather
+    /// than one `put` each (a writer: one write per batch, not per record).
+    fn gathers(&self) -> bool {
+        false
+    }
     /// What it came to: the bytes taken; or the writer's failure; or, with
     /// nothing taken, `Pending` while the writer is not ready (it wakes the
     /// task).
@@ -61,9 +66,8 @@ impl Sink for BufSink<'_, '_> {
     }
 }
 
-/// Another stream (the relay's splice): the plaintext is written from
-/// rustls's record straight to it; only what it does not take now is
-/// copied, to the stash.
+/// Another stream (the relay's splice): the records decrypted from one
+/// read gather in the stash and are written to it together.
 pub(super) struct WriterSink<'a, W: ?Sized> {
     w: &'a mut W,
     taken: usize,
@@ -100,6 +104,9 @@ impl<W: AsyncWrite + Unpin + ?Sized> Sink for WriterSink<'_, W> {
     }
     fn full(&self) -> bool {
         self.blocked || self.error.is_some()
+    }
+    fn gathers(&self) -> bool {
+        true
     }
     fn outcome(&mut self) -> Poll<io::Result<usize>> {
         match (self.error.take(), self.taken) {
