@@ -519,7 +519,7 @@ async fn resumption_false_gives_every_client_a_full_handshake_and_the_default_re
     ] {
         let labels = [
             format!("route=\"{route}\""),
-            format!("side=\"listen\""),
+            "side=\"listen\"".to_owned(),
             format!("resumed=\"{resumed}\""),
         ];
         let got: f64 = scrape

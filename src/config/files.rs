@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use super::model::{CertKey, Config, ConnectTls, ListenTls, Route, Via};
+use super::model::{CertKey, Config, ConnectTls, ListenTls, Ocsp, Route, Via};
 
 /// One file named by the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,7 @@ fn route_files(r: &Route, add: &mut Add<'_>) {
         listen_tls,
         proxy_protocol: _,
         accept_proxy_protocol: _,
+        accept_proxy_protocol_from: _,
         via,
         kernel_tls: _,
     } = r;
@@ -99,6 +100,7 @@ fn connect_files(t: &ConnectTls, add: &mut Add<'_>) {
         ca_password_file,
         ciphers: _,
         genesys: _,
+        cn_fallback: _,
     } = t;
     // The order `tls/client.rs` reads them: trust, CRLs, the identity.
     if let Some(ca) = ca {
@@ -128,6 +130,7 @@ fn listen_files(t: &ListenTls, add: &mut Add<'_>) {
         ciphers: _,
         genesys: _,
         allow: _,
+        resumption: _,
     } = t;
     for ck in certs {
         cert_key_files(ck, add);
@@ -171,7 +174,8 @@ fn cert_key_files(ck: &CertKey, add: &mut Add<'_>) {
     for c in chain {
         add(format!("{key_name}.cert"), c);
     }
-    if let Some(o) = ocsp {
+    // `ocsp = "auto"` names no file: the response is fetched.
+    if let Some(Ocsp::File(o)) = ocsp {
         add(format!("{key_name}.ocsp"), o);
     }
 }

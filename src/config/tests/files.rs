@@ -21,6 +21,7 @@ sandbox = true
 kernel_tls = "off"
 [admin]
 listen = "127.0.0.1:9464"
+hosts = ["gms.example"]
 [log]
 level = "info"
 format = "json"
@@ -40,6 +41,7 @@ idle_timeout = "1m"
 max_connections = 10
 proxy_protocol = "v2"
 accept_proxy_protocol = true
+accept_proxy_protocol_from = ["10.0.0.0/8"]
 via = "http://proxy.example:3128"
 via_credentials = "/every/a/via_credentials"
 kernel_tls = "auto"
@@ -59,6 +61,7 @@ alias = "gms"
 protocols = ["TLSv1.3", "TLSv1.2"]
 alpn = ["http/1.1"]
 resumption = false
+name_check_cn_fallback = true
 ciphers = ["TLS13_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]
 [route.listen_tls]
 cert = "/every/a/listen_tls.cert"
@@ -73,6 +76,7 @@ sni_required = true
 protocols = ["TLSv1.3"]
 alpn = ["h2"]
 alpn_required = true
+resumption = false
 ciphers = ["TLS13_AES_256_GCM_SHA384"]
 allow = { dns = ["gms.example"], uri = ["spiffe://e/gms"], ip = ["10.0.0.1"], email = ["a@e"], cn = ["gms"], ou = ["ops"] }
 
