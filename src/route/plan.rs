@@ -86,8 +86,8 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
         }));
     }
 
-    warnings.extend(super::proxy_header::self_warnings(&config));
-    warnings.extend(super::proxy_header::open_warnings(&config));
+    warnings.extend(super::proxy_warnings::self_warnings(&config));
+    warnings.extend(super::proxy_warnings::open_warnings(&config));
     Ok(Plan {
         config,
         routes,
@@ -181,6 +181,6 @@ impl RoutePlan {
                 .collect();
             m.ocsp_staples(staples);
         }
-        super::stapling::start(self);
+        super::stapling::start(&self.route.name, self.server_tls.as_ref(), &self.metrics);
     }
 }

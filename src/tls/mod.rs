@@ -1,6 +1,6 @@
 //! TLS: certificate material from files, rustls client and server configs for
-//! each route, the verifiers behind each `verify` mode, client identity rules
-//! (`identity`), stapled OCSP responses (`ocsp`), trust parity with OpenSSL
+//! each route, the verifiers behind each `verify` mode, certificate name
+//! matching (`names`), client identity rules (`identity`), stapled OCSP responses (`ocsp`), trust parity with OpenSSL
 //! and Java (`policy`), and the mapping of handshake failures to the
 //! reasons and sentences operators see in logs and metrics (`reason`,
 //! `explain`).
@@ -108,6 +108,7 @@ pub mod explain;
 pub mod identity;
 pub mod keystore;
 pub mod material;
+pub mod names;
 pub mod ocsp;
 pub mod policy;
 pub mod reason;

@@ -10,6 +10,7 @@ use rustls::{RootCertStore, ServerConfig};
 
 use super::identity::AllowList;
 use super::material::{now_unix, CertInfo, CrlInfo, Loader};
+use super::names::name_matches;
 use super::ocsp::stapled::Stapled;
 use super::ocsp::{self, Staple};
 use super::policy::{Anchors, ClientPolicy};
@@ -72,19 +73,6 @@ impl SniResolver {
         } else {
             self.entries.first().map(|(_, ck)| &**ck)
         }
-    }
-}
-
-/// Does certificate name `pattern` (maybe `*.example.com`) cover `host`?
-pub fn name_matches(pattern: &str, host: &str) -> bool {
-    if pattern.eq_ignore_ascii_case(host) {
-        return true;
-    }
-    match (pattern.strip_prefix("*."), host.split_once('.')) {
-        (Some(suffix), Some((label, rest))) => {
-            !label.is_empty() && suffix.eq_ignore_ascii_case(rest)
-        }
-        _ => false,
     }
 }
 
@@ -257,18 +245,4 @@ fn staple(
         ));
     }
     Some(staple)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::name_matches;
-
-    #[test]
-    fn wildcard_covers_exactly_one_label() {
-        assert!(name_matches("*.example.com", "gms.example.com"));
-        assert!(!name_matches("*.example.com", "a.b.example.com"));
-        assert!(!name_matches("*.example.com", "example.com"));
-        assert!(name_matches("GMS.example.com", "gms.EXAMPLE.com"));
-        assert!(!name_matches("gms.example.com", "web.example.com"));
-    }
 }

@@ -15,6 +15,7 @@
 
 mod obf;
 mod protocols;
+mod sets;
 mod translate;
 mod xml;
 

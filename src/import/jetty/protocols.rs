@@ -1,7 +1,7 @@
 //! Which TLS versions and cipher suites Jetty's Include/Exclude lists
 //! leave, as `protocols` and `ciphers`.
 
-use super::translate::{Route, Sets};
+use super::sets::{Route, Sets};
 use crate::config::ciphers;
 use crate::import::toml;
 
