@@ -9,9 +9,10 @@
 //!
 //! - [`config`]: reads the TOML file and `TLS_SIDECAR__…` overrides, and
 //!   validates them, in one place, into the runtime model. No sockets.
-//! - [`source`] and `pool`: small pieces under every layer below: the
-//!   `Source` trait (a stream the relay reads from, which may write its
-//!   bytes straight to the other side) and the per-thread pool the relay's
+//! - [`source`], [`labels`] and `pool`: small pieces under every layer
+//!   below: the `Source` trait (a stream the relay reads from, which may
+//!   write its bytes straight to the other side), the labels several
+//!   layers name (`Reason`, `Side`), and the per-thread pool the relay's
 //!   and the TLS engine's buffers come from.
 //! - [`tls`]: certificate material from files, the rustls client and server
 //!   configs of each route, the verifiers of each `verify` mode (the
@@ -72,6 +73,7 @@ pub mod config;
 pub mod demo;
 pub mod healthcheck;
 pub mod import;
+pub mod labels;
 pub mod pki;
 mod pool;
 pub mod probe;

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use tokio::time::{timeout, Instant};
 
+use crate::labels::Reason;
 use crate::route::connect::connect_to;
 use crate::route::legs::{self, HandshakeFailure, Side, Stage};
 use crate::route::plan::RoutePlan;
 use crate::route::via;
 use crate::telemetry::ConnResult;
 use crate::tls::material::CertInfo;
-use crate::tls::reason::Reason;
 use crate::tls::{suite_name, version_name};
 
 /// The result of probing one upstream address.

@@ -18,11 +18,12 @@ use super::plan::RoutePlan;
 use super::proxy_header;
 use super::stream::Stream;
 use crate::config::KernelTls;
+use crate::labels::Reason;
 use crate::relay;
 use crate::relay::ktls::{self, Fallback};
 use crate::telemetry::ConnResult;
 use crate::tls::material::CertInfo;
-use crate::tls::reason::{classify, Reason};
+use crate::tls::reason::classify;
 use crate::tls::{suite_name, version_name};
 
 /// Serves one accepted client to its end. Never panics on peer input and

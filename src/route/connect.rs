@@ -14,8 +14,8 @@ use super::dial::connect_one;
 use super::plan::RoutePlan;
 use super::{proxy_header, via};
 use crate::config::Upstream;
+use crate::labels::{Reason, Side};
 use crate::proxy_protocol::Addrs;
-use crate::tls::reason::{Reason, Side};
 
 /// Every upstream failed; one entry per address tried, in order.
 #[derive(Debug, thiserror::Error)]

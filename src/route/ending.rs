@@ -27,9 +27,10 @@ use super::connect::ConnectError;
 use super::legs::{HandshakeFailure, Side, Stage};
 use super::plan::RoutePlan;
 use super::stream::{Engine, Stream};
+use crate::labels::Reason;
 use crate::relay::{End, FailKind, Failure, Outcome};
 use crate::telemetry::ConnResult;
-use crate::tls::reason::{classify, describe, rustls_error, Reason};
+use crate::tls::reason::{classify, describe, rustls_error};
 
 /// How long a polite close (close_notify, FIN) may take after an idle
 /// timeout before the sockets are simply dropped.

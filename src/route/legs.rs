@@ -14,10 +14,11 @@ use tokio_rustls::LazyConfigAcceptor;
 use super::plan::RoutePlan;
 use super::stream::Stream;
 use crate::config::Upstream;
+use crate::labels::Reason;
+pub use crate::labels::Side;
 use crate::relay;
 use crate::telemetry::ConnResult;
-pub use crate::tls::reason::Side;
-use crate::tls::reason::{classify, describe, rustls_error, Reason};
+use crate::tls::reason::{classify, describe, rustls_error};
 use crate::tls::server::ServerTls;
 use crate::upgrade::{self, UpgradeError};
 

@@ -11,8 +11,8 @@ use tokio::time::timeout;
 use super::head::{read_head, Fed, HeadError};
 use super::legs::{HandshakeFailure, Side, Stage};
 use super::plan::RoutePlan;
+use crate::labels::Reason;
 use crate::proxy_protocol::{self, Addrs, Decoded, Decoder};
-use crate::tls::reason::Reason;
 
 /// The client a connection speaks for: the accepted header's addresses,
 /// or the socket's (peer, local) when the route accepts no header or the

@@ -54,7 +54,7 @@ use x509_parser::extensions::GeneralName;
 
 use super::explain::{webpki_error, Refusal};
 use super::names::name_matches;
-use super::reason::Reason;
+use crate::labels::Reason;
 
 /// Which name check a server's certificate gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use super::profiles::imap_greeting;
 use super::script::{Matcher, Relay, Script, Step};
 use super::Limits;
-use crate::tls::reason::Reason;
+use crate::labels::Reason;
 
 /// The exchange finished: start TLS on the upstream socket.
 #[derive(Debug, Default, PartialEq, Eq)]

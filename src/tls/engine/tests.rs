@@ -16,7 +16,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::buffers::{POOL_IN, RECORD_PLAIN, STASH_SIZE};
 use super::*;
-use crate::tls::reason::Reason;
+use crate::labels::Reason;
 
 pub(crate) struct Pki {
     pub(crate) server: Arc<rustls::ServerConfig>,
