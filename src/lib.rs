@@ -21,18 +21,21 @@
 //!   with OpenSSL and Java (`tls::policy`: an anchor presented as itself,
 //!   the CN fallback, refusals told with the certificate's facts), handshake
 //!   failure reasons and sides (`tls::reason`) with a sentence naming cause
-//!   and fix for every certificate error (`tls::explain`), and the upstream TLS client
-//!   on rustls's unbuffered API (`tls::engine`), whose buffers are held
-//!   only while bytes are in flight.
+//!   and fix for every certificate error (`tls::explain`), and the two
+//!   engines that carry a TLS leg's bytes once the handshake is done: the
+//!   upstream TLS client on rustls's unbuffered API (`tls::engine`), whose
+//!   buffers are held only while bytes are in flight, and kernel TLS
+//!   (`tls::kernel`), which hands a leg's keys to the socket.
 //! - [`upgrade`]: the sans-io engine for "plain exchange, then TLS on the
 //!   same socket" (PostgreSQL, SMTP, …, or a route's own script) and its
 //!   thin async driver.
 //! - [`proxy_protocol`]: the sans-io PROXY protocol v1/v2 header decoder
 //!   (a load balancer's header in front of a client's bytes) and encoder
 //!   (ours, in front of the upstream's).
-//! - [`relay`]: moves bytes both ways between two streams, carrying
-//!   half-close, truncation and resets (and the switch of a TLS leg to
-//!   kernel TLS, `relay::ktls`).
+//! - [`relay`]: moves bytes both ways between two streams (a buffered
+//!   copy, or splice(2) between sockets), carrying half-close, truncation
+//!   and resets. It names no TLS type: it sees streams through `source`'s
+//!   traits.
 //! - [`activity`]: each route's recent activity for the status page
 //!   (outcomes per minute, upstreams' last result, open connections, peer
 //!   certificates seen), recorded by the metric handles.

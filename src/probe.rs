@@ -208,13 +208,13 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
 /// Which engine a relayed connection with this session would run on.
 fn engine_words(rp: &RoutePlan, conn: &rustls::CommonState) -> String {
     use crate::config::KernelTls;
-    use crate::relay::ktls::suite_fits;
+    use crate::tls::kernel::suite_fits;
     if rp.route.kernel_tls == KernelTls::Off {
         return "engine: userspace TLS (kernel_tls = \"off\")".into();
     }
     let fit = match (conn.protocol_version(), conn.negotiated_cipher_suite()) {
         (Some(v), Some(c)) => suite_fits(v, c.suite()),
-        _ => Err(crate::relay::ktls::Fallback::Buffered),
+        _ => Err(crate::tls::kernel::Fallback::Buffered),
     };
     match fit {
         Ok(()) => "engine: kernel TLS (this session's version and suite are in the kernel)".into(),

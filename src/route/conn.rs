@@ -20,8 +20,8 @@ use super::stream::Stream;
 use crate::config::KernelTls;
 use crate::labels::Reason;
 use crate::relay;
-use crate::relay::ktls::{self, Fallback};
 use crate::telemetry::ConnResult;
+use crate::tls::kernel::{self, Fallback};
 use crate::tls::material::CertInfo;
 use crate::tls::reason::classify;
 use crate::tls::{suite_name, version_name};
@@ -137,7 +137,7 @@ async fn establish(
         None => Stream::Plain(tcp),
         Some(st) => {
             let t0 = Instant::now();
-            let exact = route.kernel_tls == KernelTls::Auto && relay::ktls::available();
+            let exact = route.kernel_tls == KernelTls::Auto && kernel::available();
             let s = timeout(limit, Box::pin(legs::accept_tls(st, tcp, exact)))
                 .await
                 .map_err(|_| HandshakeFailure::timeout(Side::Client, limit))
@@ -217,8 +217,8 @@ async fn establish(
 /// passed on itself (decrypted by rustls with the client's Finished).
 async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<u64, HandshakeFailure> {
     let fits = |s: &Stream| match s {
-        Stream::Server(t) => Some(ktls::server_fits(t)),
-        Stream::Unbuffered(t) => Some(ktls::client_fits(t)),
+        Stream::Server(t) => Some(kernel::server_fits(t)),
+        Stream::Unbuffered(t) => Some(kernel::client_fits(t)),
         _ => None,
     };
     let checks: Vec<_> = [&legs.client, &legs.upstream]
@@ -251,7 +251,7 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<u64, Hand
         (Side::Upstream, &mut legs.upstream),
     ] {
         let switched = match slot.take() {
-            Some(Stream::Server(t)) => match ktls::from_server(*t) {
+            Some(Stream::Server(t)) => match kernel::from_server(*t) {
                 Ok((r, bytes)) => {
                     early = bytes;
                     r.map_err(|e| refused(side, e))?
@@ -262,7 +262,7 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<u64, Hand
                     continue;
                 }
             },
-            Some(Stream::Unbuffered(t)) => match ktls::from_client(t) {
+            Some(Stream::Unbuffered(t)) => match kernel::from_client(t) {
                 Ok(r) => r.map_err(|e| refused(side, e))?,
                 Err((t, f)) => {
                     *slot = Some(Stream::Unbuffered(t));

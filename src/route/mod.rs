@@ -23,4 +23,6 @@ pub mod proxy_header;
 pub mod proxy_warnings;
 pub mod stapling;
 pub mod stream;
+#[cfg(test)]
+mod tls_relay_tests;
 pub mod via;

@@ -125,7 +125,7 @@ impl RoutePlan {
         } else if r.kernel_tls == KernelTls::Auto
             && r.connect_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
             && r.listen_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
-            && crate::relay::ktls::available()
+            && crate::tls::kernel::available()
         {
             Engine::Ktls
         } else {

@@ -181,7 +181,7 @@ pub async fn run_with(
         .iter()
         .any(|r| r.kernel_tls == crate::config::KernelTls::Auto)
     {
-        let _ = tokio::task::spawn_blocking(crate::relay::ktls::available).await;
+        let _ = tokio::task::spawn_blocking(crate::tls::kernel::available).await;
     }
     running.start(plan, listeners);
 

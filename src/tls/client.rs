@@ -191,7 +191,7 @@ pub fn build(
     };
     config.alpn_protocols = t.alpn.clone();
     // Lets a finished session give its record keys to the kernel (kernel
-    // TLS, `relay::ktls`); nothing extracts them unless the route's
+    // TLS, `tls::kernel`); nothing extracts them unless the route's
     // kernel_tls = "auto" and the kernel takes them.
     config.enable_secret_extraction = true;
     if !t.resumption {

@@ -5,8 +5,12 @@
 //! reasons and sentences operators see in logs and metrics (`reason`,
 //! `explain`).
 //!
-//! Everything here runs at load (and reload) time; connections only clone the
-//! `Arc`s built here.
+//! Everything above runs at load (and reload) time; connections only clone
+//! the `Arc`s built here. The two engines run per connection, on the hot
+//! path: `engine`, the upstream TLS client on rustls's unbuffered API, and
+//! `kernel`, the switch of a TLS leg to kernel TLS (kTLS) after the
+//! handshake. `route` picks one per leg (the `engine` label of
+//! `route_info`).
 
 /// The three signature methods of a rustls verifier that hands them to
 /// another verifier in `self.$field`: every verifier here differs only in
@@ -106,6 +110,7 @@ pub mod danger;
 pub mod engine;
 pub mod explain;
 pub mod identity;
+pub mod kernel;
 pub mod keystore;
 pub mod material;
 pub mod names;
