@@ -350,4 +350,6 @@ fn decide(
 }
 
 #[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod tests;

@@ -16,6 +16,8 @@
 mod obf;
 mod protocols;
 mod sets;
+#[cfg(test)]
+mod testing;
 mod translate;
 mod xml;
 

@@ -118,9 +118,9 @@ pub(super) fn cipher_suites(
 mod tests {
     use std::path::Path;
 
+    use crate::import::jetty::testing::{props, STOCK_10};
     use crate::import::jetty::translate::translate;
     use crate::import::jetty::xml::settings;
-    use crate::import::jetty::xml::tests::{props, STOCK_10};
     use crate::import::jetty::Options;
 
     #[test]

@@ -251,8 +251,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::import::jetty::testing::{props, STOCK_10};
     use crate::import::jetty::xml::settings;
-    use crate::import::jetty::xml::tests::{props, STOCK_10};
 
     #[test]
     fn the_stock_file_becomes_a_listen_tls_route_with_every_setting_accounted_for() {
