@@ -11,13 +11,14 @@
 //!   validates them, in one place, into the runtime model. No sockets.
 //! - [`source`], [`labels`] and `pool`: small pieces under every layer
 //!   below: the `Source` trait (a stream the relay reads from, which may
-//!   write its bytes straight to the other side), the labels several
+//!   write its bytes straight to the other side) and the `SpliceEnd` trait
+//!   (a socket the splice relay moves bytes through), the labels several
 //!   layers name (`Reason`, `Side`), and the per-thread pool the relay's
 //!   and the TLS engine's buffers come from.
 //! - [`tls`]: certificate material from files, the rustls client and server
 //!   configs of each route, the verifiers of each `verify` mode (the
-//!   no-verify one in `tls::danger`), client identity rules
-//!   (`tls::identity`), stapled OCSP responses (`tls::ocsp`), trust parity
+//!   no-verify one in `tls::danger`), certificate name matching
+//!   (`tls::names`), client identity rules (`tls::identity`), stapled OCSP responses (`tls::ocsp`), trust parity
 //!   with OpenSSL and Java (`tls::policy`: an anchor presented as itself,
 //!   the CN fallback, refusals told with the certificate's facts), handshake
 //!   failure reasons and sides (`tls::reason`) with a sentence naming cause
@@ -43,13 +44,15 @@
 //!   be able to disappear (certificate expiry, CRL nextUpdate, a removed
 //!   route's) are kept and rendered by `telemetry::owned`.
 //! - [`watch`]: notices changed certificate files and config file.
-//! - [`route`]: per-route plan, listener and limits, upstream failover, and
-//!   the per-connection pipeline composing the pieces above.
+//! - [`route`]: per-route plan, listener and limits, upstream failover
+//!   (the TCP dial in `route::dial`), and the per-connection pipeline
+//!   composing the pieces above: it picks each TLS leg's engine.
 //! - [`status`]: the status page (`/status` HTML, `/status.json`) built
 //!   from the serving routes and their activity.
 //! - [`admin`]: the `/metrics`, `/healthz`, `/readyz`, `/status` endpoint
 //!   and the loopback-only `POST /reload`.
-//! - [`serve`]: the `run` supervisor: bind, reload, rotate, drain.
+//! - [`serve`]: the `run` supervisor, one function per phase: bind,
+//!   publish, serve (reload, rotate) until a signal, drain.
 //! - [`sandbox`]: the Landlock restriction `run` enters once the config is
 //!   loaded (read-only access to the files it needs, nothing else).
 //! - [`check`], [`probe`]: the reports of those commands; [`report`]: their

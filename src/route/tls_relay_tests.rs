@@ -1,8 +1,9 @@
 //! The relay over the upstream TLS engine (`tls::engine`) against a
 //! rustls server over in-memory pipes: bulk both ways through the splice
 //! path, a truncation by the upstream, a stalled client bounding what the
-//! engine holds. The engine's own tests are in `tls::engine::tests`, the helpers both use in
-//! `tls::engine::testing`.
+//! engine holds. Here because `route` is where the relay and the engine
+//! meet; the engine's own tests are in `tls::engine::tests`, the helpers
+//! both use in `tls::engine::testing`.
 
 use std::time::Duration;
 

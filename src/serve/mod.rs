@@ -4,6 +4,10 @@
 //! drain and stop. systemd is told about each step when it started us with
 //! `Type=notify` or `Type=notify-reload`, and gets watchdog pings when the
 //! unit sets `WatchdogSec=`.
+//!
+//! [`run_with`] reads as the phases, one function each: `bind`,
+//! `publish`, `serve_until_signal` (the reload loop), `drain`; the reload
+//! itself, rotation and the running state are in `running`.
 
 mod running;
 
