@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::relay::{Source, SpliceEnd, SpliceError};
+use crate::relay::{AfterError, Source, SpliceEnd, SpliceError};
 use crate::tls::engine::TlsClient;
-use crate::tls::kernel::{AfterError, KtlsStream, ServerTls};
+use crate::tls::kernel::{KtlsStream, ServerTls};
 
 /// The engine a leg runs on: the `engine` label of `route_info` and of
 /// the "connection closed" line. Ordered, so that a connection's engine is

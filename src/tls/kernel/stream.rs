@@ -1,8 +1,8 @@
 //! A TLS leg on kTLS: the socket with the record keys rustls gave up
 //! installed in the kernel (`TLS_TX`, `TLS_RX`), read and written as a
-//! plain async stream (the relay splices it; see `relay::splice`). What is
-//! not application data is handled in [`super::records`]; a TCP end
-//! without close_notify is a truncation (`UnexpectedEof`), as on the
+//! plain async stream (the relay splices it, as a `source::SpliceEnd`).
+//! What is not application data is handled in [`super::records`]; a TCP
+//! end without close_notify is a truncation (`UnexpectedEof`), as on the
 //! userspace engine.
 
 use std::io;
