@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::tls::reason::{Reason, Side};
+use crate::labels::{Reason, Side};
 
 /// How many minutes the page sums over.
 pub const WINDOW_MINUTES: u64 = 15;

@@ -57,7 +57,7 @@ pub fn engine_line(rp: &RoutePlan) -> Option<String> {
     if r.connect_tls.is_none() && r.listen_tls.is_none() {
         return None;
     }
-    Some(match (r.kernel_tls, crate::relay::ktls::offer()) {
+    Some(match (r.kernel_tls, crate::tls::kernel::offer()) {
         (KernelTls::Off, _) => "engine: userspace TLS (kernel_tls = \"off\")".to_owned(),
         (KernelTls::Auto, Ok(suites)) => format!(
             "engine: kernel TLS for TLS 1.3 sessions with {suites}; others userspace (kernel_tls = \"auto\")"

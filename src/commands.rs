@@ -14,7 +14,7 @@ use crate::{init_logging, invalid, runtime, verdict, Exit};
 
 /// What the running kernel offers for kernel TLS, in words.
 pub fn kernel_tls_words() -> String {
-    match tls_sidecar::relay::ktls::offer() {
+    match tls_sidecar::tls::kernel::offer() {
         Ok(suites) => format!("available ({suites})"),
         Err(f) => format!("not available: {}", f.describe()),
     }

@@ -39,13 +39,34 @@ pub enum DemoError {
     Serve(#[from] crate::serve::ServeError),
 }
 
-/// Runs the demo until SIGINT/SIGTERM.
-// Long: the demo's script read top to bottom (make certificates, start peers, write the config, print the table, serve); splitting it would hide the story it tells.
+/// Runs the demo until SIGINT/SIGTERM: make the certificates and start
+/// the peers, write the config, print the table, serve.
 pub async fn run(ports: Ports, metrics: PrometheusHandle) -> Result<(), DemoError> {
     let dir = tempfile::Builder::new()
         .prefix("tls-sidecar-demo-")
         .tempdir()?;
     let d = dir.path();
+    let peers = start_peers(d).await?;
+    let config = config(ports, d, &peers)?;
+    let config_path = pki::write(d, "tls-sidecar.toml", &config)?;
+    print_table(ports, d, &config_path);
+    let served = crate::serve::run(&config_path, metrics).await;
+    drop(dir);
+    println!("demo stopped; temporary files removed");
+    Ok(served?)
+}
+
+/// The demo's four peers: where each listens.
+struct Peers {
+    msg: SocketAddr,
+    conf: SocketAddr,
+    stat: SocketAddr,
+    chat: SocketAddr,
+}
+
+/// Makes the CA and certificates in `d` and starts the four peers: a TLS
+/// echo server, an upgrade-mode one, a mutual-TLS one, a self-signed one.
+async fn start_peers(d: &Path) -> std::io::Result<Peers> {
     let ca = Ca::new("tls-sidecar demo CA");
     let ca_path = pki::write(d, "ca.pem", &ca.cert_pem())?;
     let server = ca.leaf("demo-peer", &["localhost", "127.0.0.1"]);
@@ -58,13 +79,18 @@ pub async fn run(ports: Ports, metrics: PrometheusHandle) -> Result<(), DemoErro
     let tls = acceptor(&d.join("peer.pem"), &d.join("peer.key"), None)?;
     let mtls = acceptor(&d.join("peer.pem"), &d.join("peer.key"), Some(&ca_path))?;
     let trust = acceptor(&d.join("selfsigned.pem"), &d.join("selfsigned.key"), None)?;
-    let msg_peer = spawn_peer(tls.clone(), false).await?;
-    let conf_peer = spawn_peer(tls, true).await?;
-    let stat_peer = spawn_peer(mtls, false).await?;
-    let chat_peer = spawn_peer(trust, false).await?;
+    Ok(Peers {
+        msg: spawn_peer(tls.clone(), false).await?,
+        conf: spawn_peer(tls, true).await?,
+        stat: spawn_peer(mtls, false).await?,
+        chat: spawn_peer(trust, false).await?,
+    })
+}
 
+/// The config: one route to each peer, plus the admin endpoint.
+fn config(ports: Ports, d: &Path, peers: &Peers) -> std::io::Result<String> {
     let b = ports.base;
-    let config = format!(
+    Ok(format!(
         r#"# Written by `tls-sidecar demo`; removed when the demo stops.
 shutdown_grace = "2s"
 
@@ -110,17 +136,20 @@ verify = "none"
         p2 = b + 2,
         p3 = b + 3,
         dir = d.display(),
-        msg = msg_peer.port(),
-        conf = conf_peer.port(),
-        stat = stat_peer.port(),
-        chat = chat_peer.port(),
+        msg = peers.msg.port(),
+        conf = peers.conf.port(),
+        stat = peers.stat.port(),
+        chat = peers.chat.port(),
         dead = dead_port()?,
-    );
-    let config_path = pki::write(d, "tls-sidecar.toml", &config)?;
+    ))
+}
 
+/// What to try, printed before serving.
+fn print_table(ports: Ports, d: &Path, config_path: &Path) {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "tls-sidecar".into());
+    let b = ports.base;
     println!(
         "\ntls-sidecar demo: four Genesys-style peers on loopback, one route to each.\n\
          Certificates and config: {dir}\n\n\
@@ -141,10 +170,6 @@ verify = "none"
         admin = ports.admin,
         config = config_path.display(),
     );
-    let served = crate::serve::run(&config_path, metrics).await;
-    drop(dir);
-    println!("demo stopped; temporary files removed");
-    Ok(served?)
 }
 
 fn acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> std::io::Result<TlsAcceptor> {

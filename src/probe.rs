@@ -6,15 +6,18 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
+use crate::config::Upstream;
+use crate::labels::Reason;
 use crate::route::connect::connect_to;
 use crate::route::legs::{self, HandshakeFailure, Side, Stage};
 use crate::route::plan::RoutePlan;
 use crate::route::via;
 use crate::telemetry::ConnResult;
 use crate::tls::material::CertInfo;
-use crate::tls::reason::Reason;
 use crate::tls::{suite_name, version_name};
 
 /// The result of probing one upstream address.
@@ -56,7 +59,8 @@ pub fn verdict(attempts: &[Attempt]) -> bool {
         .is_some_and(|a| a.ok)
 }
 
-// Long: one probe attempt as a sequence (connect, upgrade, handshake, report) whose every step fills the same Attempt.
+/// One probe attempt, step by step (connect, upgrade and handshake, the
+/// peer's chain), each step adding its lines to the same [`Attempt`].
 async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
     let route = &rp.route;
     let up = &route.connect[index];
@@ -70,36 +74,9 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
         chain: Vec::new(),
         lines: Vec::new(),
     };
-    let t0 = Instant::now();
-    // Through the route's proxy, with its PROXY header (LOCAL).
-    let (tcp, addr) = match connect_to(rp, up, None).await {
-        Ok(c) => c,
-        Err(e) => {
-            // A proxy's refusal fails over like any connect error.
-            a.reason = Some(ConnResult::ConnectError.as_str());
-            let why = if via::refused(&e) {
-                " (proxy_refused)"
-            } else {
-                ""
-            };
-            a.lines.push(format!("connect: FAILED{why}: {e}"));
-            return a;
-        }
+    let Some(tcp) = connect(rp, up, &mut a).await else {
+        return a;
     };
-    let through = match &rp.via {
-        Some(v) => format!(" (tunnel through {})", v.via),
-        None => String::new(),
-    };
-    a.lines.push(format!(
-        "connect: ok {addr}{through} in {}",
-        ms(t0.elapsed())
-    ));
-    if let Some(v) = route.proxy_protocol {
-        a.lines.push(format!(
-            "proxy_protocol: sent a {} header for the probe's own connection",
-            v.as_str()
-        ));
-    }
     let Some(ct) = &rp.client_tls else {
         a.ok = true;
         a.lines.push("plain TCP route: no TLS to check".into());
@@ -122,11 +99,67 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
         name.to_str(),
         ct.trust
     );
-    // Exactly what a relayed connection runs (upgrade exchange, the default
-    // TLS engine), with an empty stream where the application would be,
-    // then a short read for a refusal that comes after the handshake.
+    handshake(rp, &mut a, tcp, name, &facts).await;
+    for (i, c) in a.chain.iter().enumerate() {
+        a.lines.push(format!(
+            "chain[{i}]: subject \"{}\" issuer \"{}\" not-after {} sans [{}]",
+            c.subject,
+            c.issuer,
+            c.not_after_rfc3339(),
+            c.sans.join(", ")
+        ));
+    }
+    a
+}
+
+/// The connect step: through the route's proxy, with its PROXY header
+/// (LOCAL). `None`: it failed, and `a` says why.
+async fn connect(rp: &RoutePlan, up: &Upstream, a: &mut Attempt) -> Option<TcpStream> {
+    let t0 = Instant::now();
+    let (tcp, addr) = match connect_to(rp, up, None).await {
+        Ok(c) => c,
+        Err(e) => {
+            // A proxy's refusal fails over like any connect error.
+            a.reason = Some(ConnResult::ConnectError.as_str());
+            let why = if via::refused(&e) {
+                " (proxy_refused)"
+            } else {
+                ""
+            };
+            a.lines.push(format!("connect: FAILED{why}: {e}"));
+            return None;
+        }
+    };
+    let through = match &rp.via {
+        Some(v) => format!(" (tunnel through {})", v.via),
+        None => String::new(),
+    };
+    a.lines.push(format!(
+        "connect: ok {addr}{through} in {}",
+        ms(t0.elapsed())
+    ));
+    if let Some(v) = rp.route.proxy_protocol {
+        a.lines.push(format!(
+            "proxy_protocol: sent a {} header for the probe's own connection",
+            v.as_str()
+        ));
+    }
+    Some(tcp)
+}
+
+/// The upgrade and handshake step: exactly what a relayed connection runs
+/// (upgrade exchange, the default TLS engine), with an empty stream where
+/// the application would be, then a short read for a refusal that comes
+/// after the handshake.
+async fn handshake(
+    rp: &RoutePlan,
+    a: &mut Attempt,
+    tcp: TcpStream,
+    name: ServerName<'static>,
+    facts: &str,
+) {
     let t1 = Instant::now();
-    let limit = route.handshake_timeout;
+    let limit = rp.route.handshake_timeout;
     let secured = timeout(limit, async {
         let mut no_app = tokio::io::empty();
         let mut s = legs::secure_upstream(rp, &mut no_app, tcp, name.clone()).await?;
@@ -142,45 +175,18 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
                 a.reason = Some(f.reason.as_str());
                 a.lines
                     .push(format!("upgrade: FAILED ({}): {}", f.reason, f.detail));
-                return a;
+                return;
             }
             Err(f) if f.stage == Stage::Timeout => {}
             _ => a
                 .lines
-                .push(format!("upgrade: ok ({})", route.connect_start())),
+                .push(format!("upgrade: ok ({})", rp.route.connect_start())),
         }
     }
     match secured {
         Ok(s) => {
             let conn = s.tls().expect("a TLS route's upstream leg is TLS");
-            a.ok = true;
-            a.version = version_name(conn.protocol_version());
-            a.cipher = suite_name(conn.negotiated_cipher_suite());
-            a.alpn = conn
-                .alpn_protocol()
-                .map(|p| String::from_utf8_lossy(p).into_owned());
-            a.chain = conn
-                .peer_certificates()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|c| CertInfo::parse(c))
-                .collect();
-            let resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
-            a.lines.push(format!(
-                "handshake: ok {} {} alpn={} resumed={} in {}{}",
-                a.version,
-                a.cipher,
-                a.alpn.as_deref().unwrap_or("-"),
-                if resumed { "yes" } else { "no" },
-                ms(t1.elapsed()),
-                if rp.upgrade.is_some() {
-                    " (upgrade exchange included)"
-                } else {
-                    ""
-                }
-            ));
-            a.lines.push(format!("verify: ok ({facts})"));
-            a.lines.push(engine_words(rp, conn));
+            negotiated(rp, a, conn, t1.elapsed(), facts);
         }
         Err(f) if f.stage == Stage::Timeout => {
             a.reason = Some(Reason::Timeout.as_str());
@@ -193,28 +199,57 @@ async fn probe_one(rp: &RoutePlan, index: usize) -> Attempt {
             a.lines.push(format!("verify: {facts}"));
         }
     }
-    for (i, c) in a.chain.iter().enumerate() {
-        a.lines.push(format!(
-            "chain[{i}]: subject \"{}\" issuer \"{}\" not-after {} sans [{}]",
-            c.subject,
-            c.issuer,
-            c.not_after_rfc3339(),
-            c.sans.join(", ")
-        ));
-    }
-    a
+}
+
+/// A handshake that went through: what was negotiated, who the peer is,
+/// and which engine a relayed connection would run on.
+fn negotiated(
+    rp: &RoutePlan,
+    a: &mut Attempt,
+    conn: &rustls::CommonState,
+    took: Duration,
+    facts: &str,
+) {
+    a.ok = true;
+    a.version = version_name(conn.protocol_version());
+    a.cipher = suite_name(conn.negotiated_cipher_suite());
+    a.alpn = conn
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    a.chain = conn
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| CertInfo::parse(c))
+        .collect();
+    let resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+    a.lines.push(format!(
+        "handshake: ok {} {} alpn={} resumed={} in {}{}",
+        a.version,
+        a.cipher,
+        a.alpn.as_deref().unwrap_or("-"),
+        if resumed { "yes" } else { "no" },
+        ms(took),
+        if rp.upgrade.is_some() {
+            " (upgrade exchange included)"
+        } else {
+            ""
+        }
+    ));
+    a.lines.push(format!("verify: ok ({facts})"));
+    a.lines.push(engine_words(rp, conn));
 }
 
 /// Which engine a relayed connection with this session would run on.
 fn engine_words(rp: &RoutePlan, conn: &rustls::CommonState) -> String {
     use crate::config::KernelTls;
-    use crate::relay::ktls::suite_fits;
+    use crate::tls::kernel::suite_fits;
     if rp.route.kernel_tls == KernelTls::Off {
         return "engine: userspace TLS (kernel_tls = \"off\")".into();
     }
     let fit = match (conn.protocol_version(), conn.negotiated_cipher_suite()) {
         (Some(v), Some(c)) => suite_fits(v, c.suite()),
-        _ => Err(crate::relay::ktls::Fallback::Buffered),
+        _ => Err(crate::tls::kernel::Fallback::Buffered),
     };
     match fit {
         Ok(()) => "engine: kernel TLS (this session's version and suite are in the kernel)".into(),

@@ -36,7 +36,7 @@ pub fn invalid(config: &std::path::Path, error: &str) -> Value {
 
 /// What the running kernel offers for kernel TLS.
 pub fn kernel_tls() -> Value {
-    match crate::relay::ktls::offer() {
+    match crate::tls::kernel::offer() {
         Ok(suites) => {
             json!({ "available": true, "suites": suites.split(", ").collect::<Vec<_>>() })
         }

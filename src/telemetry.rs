@@ -13,7 +13,7 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::activity::{self, RouteActivity};
-use crate::tls::reason::{Reason, Side};
+use crate::labels::{Reason, Side};
 pub mod owned;
 
 pub use owned::{retain_routes, MAX_SUBJECT};

@@ -148,7 +148,7 @@ async fn every_bad_server_is_refused_or_accepted_exactly_as_each_verify_mode_say
             let mut reason = None;
             for _ in 0..100 {
                 let m = s.metrics();
-                reason = tls_sidecar::tls::reason::Reason::ALL.iter().find(|r| {
+                reason = tls_sidecar::labels::Reason::ALL.iter().find(|r| {
                     metric_value(
                         &m,
                         "tls_sidecar_handshake_errors_total",

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tls_sidecar::config::keys;
+use tls_sidecar::labels::Reason;
 use tls_sidecar::telemetry::ConnResult;
-use tls_sidecar::tls::reason::Reason;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -19,7 +19,7 @@ const AUTO: &str = "kernel_tls = \"auto\"";
 
 /// The engine the kernel under this test allows.
 fn expected_engine() -> &'static str {
-    if tls_sidecar::relay::ktls::available() {
+    if tls_sidecar::tls::kernel::available() {
         "engine=\"ktls\""
     } else {
         "engine=\"userspace\""
@@ -35,7 +35,7 @@ fn assert_engine(s: &Sidecar, route: &str) {
         "expected {want} in a connection log line:\n{}",
         s.logs()
     );
-    if tls_sidecar::relay::ktls::available() {
+    if tls_sidecar::tls::kernel::available() {
         assert!(s.has_log("engine: kernel TLS for TLS 1.3"), "{}", s.logs());
         assert!(!s.logs().contains("engine=\"userspace\""), "{}", s.logs());
     } else {
@@ -248,7 +248,7 @@ async fn check_says_which_engine_each_tls_route_runs_and_why_not_kernel_tls() {
         text.contains("engine: userspace TLS (kernel_tls = \"off\")"),
         "{text}"
     );
-    if tls_sidecar::relay::ktls::available() {
+    if tls_sidecar::tls::kernel::available() {
         assert!(
             text.contains("engine: kernel TLS for TLS 1.3 sessions with"),
             "{text}"

@@ -94,7 +94,8 @@ struct Common {
     ciphers: Option<Vec<String>>,
 }
 
-// Long: the parameters both sides share (tls, protocols, ciphers), one block each.
+/// The parameters both sides share, one step each: `tls`, `sec-protocol`,
+/// `cipher-list`, and the ones that are not TLS settings.
 fn common(p: &Params, notes: &mut Vec<String>) -> Result<Common, String> {
     match p.get("tls") {
         None => notes.push("tls not given: TLS is implied by the genesys key".into()),
@@ -106,7 +107,21 @@ fn common(p: &Params, notes: &mut Vec<String>) -> Result<Common, String> {
         }
         Some(v) => return Err(format!("tls={v}: use tls=1")),
     }
-    let protocols = match p.get("sec-protocol") {
+    let protocols = protocols(p, notes)?;
+    let ciphers = cipher_list(p, notes)?;
+    for (name, value) in &p.pairs {
+        if NOT_TLS.contains(&name.as_str()) {
+            notes.push(format!(
+                "{name}={value} ignored: not a TLS setting (the route's listen and connect say where)"
+            ));
+        }
+    }
+    Ok(Common { protocols, ciphers })
+}
+
+/// `sec-protocol` as `protocols`.
+fn protocols(p: &Params, notes: &mut Vec<String>) -> Result<Option<Vec<String>>, String> {
+    Ok(match p.get("sec-protocol") {
         None => None,
         Some(v @ ("" | "SSLv23")) => {
             notes.push(format!(
@@ -137,8 +152,13 @@ fn common(p: &Params, notes: &mut Vec<String>) -> Result<Common, String> {
                 "sec-protocol={v} is unknown: use TLSv12, TLSv13, or SSLv23 (or empty) for both"
             ))
         }
-    };
-    let ciphers = match p.get("cipher-list") {
+    })
+}
+
+/// `cipher-list` as `ciphers`: OpenSSL's names, each version without a
+/// suite named keeping all of its own.
+fn cipher_list(p: &Params, notes: &mut Vec<String>) -> Result<Option<Vec<String>>, String> {
+    Ok(match p.get("cipher-list") {
         None => None,
         Some(list) => {
             let mut out: Vec<String> = Vec::new();
@@ -174,15 +194,7 @@ fn common(p: &Params, notes: &mut Vec<String>) -> Result<Common, String> {
             }
             Some(out)
         }
-    };
-    for (name, value) in &p.pairs {
-        if NOT_TLS.contains(&name.as_str()) {
-            notes.push(format!(
-                "{name}={value} ignored: not a TLS setting (the route's listen and connect say where)"
-            ));
-        }
-    }
-    Ok(Common { protocols, ciphers })
+    })
 }
 
 /// `certificate` as Genesys allows it: one file, or a comma-separated chain
@@ -196,7 +208,6 @@ fn certificate(v: &str) -> Result<(String, Vec<String>), String> {
 }
 
 /// Translates the connect side's parameters into `t`.
-// Long: one block per Genesys connect parameter, in the order the Genesys docs list them; each block stands alone.
 pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String> {
     let p = Params::parse(text)?;
     let mut notes = Vec::new();
@@ -278,7 +289,6 @@ pub fn connect(text: &str, t: &mut RawConnectTls) -> Result<Vec<String>, String>
 }
 
 /// Translates a server port's parameters into `t`.
-// Long: one block per Genesys server-port parameter, in the order the Genesys docs list them; each block stands alone.
 pub fn listen(text: &str, t: &mut RawListenTls) -> Result<Vec<String>, String> {
     let p = Params::parse(text)?;
     let mut notes = Vec::new();

@@ -19,14 +19,49 @@ pub struct Options {
 }
 
 /// Translates `params` into a route; the config layer's own translation
-/// gives the notes, so the comments say exactly what `check` will.
-// Long: builds the route text key by key in output order, so the written file can be read against this function.
+/// gives the notes, so the comments say exactly what `check` will. The
+/// route text is built key by key in output order: addresses, the route,
+/// the notes above it.
 pub fn import(params: &str, opts: &Options) -> Result<Import, ImportError> {
     let bad = |m: String| ImportError::Usage(format!("the transport parameters: {m}"));
     let p = Params::parse(params).map_err(bad)?;
+    let (listen, connect) = addresses(&p, opts)?;
+    let route = if opts.server_port {
+        format!(
+            "[[route]]\nname = \"genesys-port\"\nlisten = {}\nconnect = [{}]\n\n[route.listen_tls]\ngenesys = {}\n",
+            toml::string(&listen),
+            toml::string(&connect),
+            toml::string(params)
+        )
+    } else {
+        format!(
+            "[[route]]\nname = \"genesys\"\nlisten = {}\nconnect = [{}]\ngenesys = {}\n",
+            toml::string(&listen),
+            toml::string(&connect),
+            toml::string(params)
+        )
+    };
+    let notes = notes(&route, opts)?;
+    let mut out = toml::comment(&format!(
+        "Imported by `tls-sidecar import genesys{} {params:?}`.\nThe parameters stay as written; each load translates them:",
+        if opts.server_port { " --server-port" } else { "" }
+    ));
+    for n in &notes {
+        out.push_str(&toml::comment(&format!("  {n}")));
+    }
+    out.push('\n');
+    out.push_str(&route);
+    Ok(Import {
+        toml: out,
+        secrets: Vec::new(),
+    })
+}
+
+/// The route's `listen` and `connect`: the options', else the parameters'.
+fn addresses(p: &Params, opts: &Options) -> Result<(String, String), ImportError> {
     let port = p.value("port");
     let address = p.value("address");
-    let (listen, connect) = if opts.server_port {
+    Ok(if opts.server_port {
         let listen = match (&opts.listen, port) {
             (Some(l), _) => l.clone(),
             (None, Some(port)) => format!("0.0.0.0:{port}"),
@@ -62,26 +97,16 @@ pub fn import(params: &str, opts: &Options) -> Result<Import, ImportError> {
             }
         };
         (listen, connect)
-    };
-    let route = if opts.server_port {
-        format!(
-            "[[route]]\nname = \"genesys-port\"\nlisten = {}\nconnect = [{}]\n\n[route.listen_tls]\ngenesys = {}\n",
-            toml::string(&listen),
-            toml::string(&connect),
-            toml::string(params)
-        )
-    } else {
-        format!(
-            "[[route]]\nname = \"genesys\"\nlisten = {}\nconnect = [{}]\ngenesys = {}\n",
-            toml::string(&listen),
-            toml::string(&connect),
-            toml::string(params)
-        )
-    };
+    })
+}
+
+/// The config layer's translation of the route's parameters, one note per
+/// line.
+fn notes(route: &str, opts: &Options) -> Result<Vec<String>, ImportError> {
     // The translation as the config layer makes it.
     let config = crate::config::load_str(
         std::path::Path::new("import"),
-        &route,
+        route,
         Some(Default::default()),
     )
     .map_err(|e| {
@@ -94,25 +119,12 @@ pub fn import(params: &str, opts: &Options) -> Result<Import, ImportError> {
         ))
     })?;
     let r = &config.routes[0];
-    let notes = if opts.server_port {
+    Ok(if opts.server_port {
         r.listen_tls.as_ref().map(|t| t.genesys.clone())
     } else {
         r.connect_tls.as_ref().map(|t| t.genesys.clone())
     }
-    .unwrap_or_default();
-    let mut out = toml::comment(&format!(
-        "Imported by `tls-sidecar import genesys{} {params:?}`.\nThe parameters stay as written; each load translates them:",
-        if opts.server_port { " --server-port" } else { "" }
-    ));
-    for n in &notes {
-        out.push_str(&toml::comment(&format!("  {n}")));
-    }
-    out.push('\n');
-    out.push_str(&route);
-    Ok(Import {
-        toml: out,
-        secrets: Vec::new(),
-    })
+    .unwrap_or_default())
 }
 
 #[cfg(test)]

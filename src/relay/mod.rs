@@ -11,12 +11,11 @@
 //! either side ends the relay at once and says which side failed and how, so
 //! the caller can carry a truncation or reset through to the other side.
 
-pub mod ktls;
 mod pipe;
 mod splice;
 
-pub use crate::source::{Source, SpliceError};
-pub use splice::{relay_spliced_until, relay_tcp, SpliceEnd};
+pub use crate::source::{AfterError, Source, SpliceEnd, SpliceError};
+pub use splice::{relay_spliced_until, relay_tcp};
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -100,8 +99,6 @@ pub struct Outcome {
     pub downstream_done: bool,
     pub end: End,
 }
-
-impl Source for ktls::KtlsStream {}
 
 /// Told of bytes as they are carried, so counters move while a long-lived
 /// connection is open rather than only when it closes.
@@ -353,6 +350,6 @@ fn decide(
 }
 
 #[cfg(test)]
-mod tests;
+mod testing;
 #[cfg(test)]
-mod tls_tests;
+mod tests;

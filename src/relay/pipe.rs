@@ -90,7 +90,7 @@ impl Pipe {
 
     /// Drives this direction as far as it can go without blocking.
     /// `Ready(Ok)` once the writer has been shut down after a clean end.
-    // Long: one direction's state machine (read, write, flush, shut down) in a single poll loop, as tokio's copy.rs has it; the states share the buffer borrows.
+    // Long: a state machine's single poll loop (read, write, flush, shut down), as tokio's copy.rs has it: clearer as one function than split, since the states share the buffer borrows.
     pub(super) fn poll<R, W>(
         &mut self,
         cx: &mut Context<'_>,

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use super::{Observe, Outcome};
+use super::{Observe, Outcome, SpliceEnd};
 
 /// Relays between two plain TCP streams: splice(2) on Linux, the buffered
 /// relay elsewhere or with `TLS_SIDECAR_SPLICE=off`. Same outcome, same
@@ -45,7 +45,7 @@ where
 }
 
 /// Relays between two sockets each plain or on kernel TLS
-/// ([`super::ktls`]): splice(2) both ways, the kernel encrypting and
+/// (`tls::kernel`): splice(2) both ways, the kernel encrypting and
 /// decrypting the kTLS side. Same outcome and semantics as
 /// [`super::relay`]; a kTLS reader's clean end is close_notify, its
 /// shutdown sends close_notify. With `TLS_SIDECAR_SPLICE=off`, or off
@@ -69,51 +69,6 @@ where
         return r.run(client, upstream, observe, stop).await;
     }
     super::relay_until(client, upstream, idle, observe, stop).await
-}
-
-/// One end of a spliced relay: a plain TCP socket, or one on kernel TLS.
-pub trait SpliceEnd: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {
-    /// The socket bytes are spliced from and to.
-    fn socket(&self) -> &TcpStream;
-    /// A read (splice) failed with `e`: handled (read again, or the clean
-    /// end), or the failure.
-    fn read_failed(&mut self, e: std::io::Error) -> std::io::Result<AfterError>;
-    /// The socket's end of input: a clean end, or a truncation.
-    fn read_eof(&mut self) -> std::io::Result<()>;
-    /// Passes the clean end on: FIN (after close_notify on kTLS).
-    fn shutdown_write(&mut self) -> std::io::Result<()>;
-}
-
-pub use super::ktls::AfterError;
-
-impl SpliceEnd for TcpStream {
-    fn socket(&self) -> &TcpStream {
-        self
-    }
-    fn read_failed(&mut self, e: std::io::Error) -> std::io::Result<AfterError> {
-        Err(e)
-    }
-    fn read_eof(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn shutdown_write(&mut self) -> std::io::Result<()> {
-        socket2::SockRef::from(&*self).shutdown(std::net::Shutdown::Write)
-    }
-}
-
-impl SpliceEnd for super::ktls::KtlsStream {
-    fn socket(&self) -> &TcpStream {
-        self.tcp()
-    }
-    fn read_failed(&mut self, e: std::io::Error) -> std::io::Result<AfterError> {
-        super::ktls::KtlsStream::read_failed(self, e)
-    }
-    fn read_eof(&mut self) -> std::io::Result<()> {
-        super::ktls::KtlsStream::read_eof(self)
-    }
-    fn shutdown_write(&mut self) -> std::io::Result<()> {
-        super::ktls::KtlsStream::shutdown_write(self)
-    }
 }
 
 /// `TLS_SIDECAR_SPLICE=off` (or `0`, `false`, `no`) in the environment turns

@@ -18,11 +18,13 @@ use super::plan::RoutePlan;
 use super::proxy_header;
 use super::stream::Stream;
 use crate::config::KernelTls;
+use crate::labels::Reason;
 use crate::relay;
-use crate::relay::ktls::{self, Fallback};
 use crate::telemetry::ConnResult;
+use crate::tls::kernel::{self, Fallback};
 use crate::tls::material::CertInfo;
-use crate::tls::reason::{classify, Reason};
+use crate::tls::reason::classify;
+use crate::tls::server::ServerTls;
 use crate::tls::{suite_name, version_name};
 
 /// Serves one accepted client to its end. Never panics on peer input and
@@ -105,21 +107,18 @@ struct Legs {
     upstream_at: Option<(usize, SocketAddr)>,
 }
 
-/// Sets up both legs into `legs`. The handshakes and the connect run as
-/// boxed futures: their state (a rustls handshake, the upgrade exchange)
-/// is on the heap only while they run, so the task of an established, idle
-/// connection stays small.
-// Long: the two legs' setup in order (listen handshake, connect with failover, upgrade, TLS) with one error mapping each.
+/// Sets up both legs into `legs`, in order: a load balancer's PROXY
+/// header, the client's leg, the upstream's TCP (with failover), the
+/// upstream's leg. The handshakes and the connect run as boxed futures:
+/// their state (a rustls handshake, the upgrade exchange) is on the heap
+/// only while they run, so the task of an established, idle connection
+/// stays small.
 async fn establish(
     plan: &RoutePlan,
     mut tcp: TcpStream,
     client_addr: &mut SocketAddr,
     legs: &mut Legs,
 ) -> Result<(), Ending> {
-    let route = &plan.route;
-    let m = &plan.metrics;
-    let limit = route.handshake_timeout;
-
     // 0. A load balancer's PROXY header, before anything else: its client
     // is the one logged and passed on.
     let peer = match proxy_header::accept(plan, &mut tcp, *client_addr).await {
@@ -132,34 +131,11 @@ async fn establish(
     *client_addr = peer.source;
 
     // 1. The client's leg.
-    let client = legs.client.insert(match &plan.server_tls {
+    let client = match &plan.server_tls {
         None => Stream::Plain(tcp),
-        Some(st) => {
-            let t0 = Instant::now();
-            let exact = route.kernel_tls == KernelTls::Auto && relay::ktls::available();
-            let s = timeout(limit, Box::pin(legs::accept_tls(st, tcp, exact)))
-                .await
-                .map_err(|_| HandshakeFailure::timeout(Side::Client, limit))
-                .and_then(|r| r)
-                .map_err(Ending::Handshake)?;
-            m.handshake_time(Side::Client, t0.elapsed());
-            let (_, conn) = s.get_ref();
-            record_session(plan, Side::Client, conn);
-            let subject = conn
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| CertInfo::parse(c))
-                .map(|i| i.subject);
-            tracing::debug!(route = %route.name, client = %client_addr,
-                tls = version_name(conn.protocol_version()),
-                cipher = suite_name(conn.negotiated_cipher_suite()),
-                sni = conn.server_name().unwrap_or("-"),
-                alpn = conn.alpn_protocol().map(String::from_utf8_lossy).as_deref().unwrap_or("-"),
-                client_cert = subject.as_deref().unwrap_or("-"),
-                "client TLS established");
-            Stream::Server(Box::new(s))
-        }
-    });
+        Some(st) => accept_client(plan, st, tcp, *client_addr).await?,
+    };
+    let client = legs.client.insert(client);
 
     // 2. The upstream's TCP connection, primary then backups.
     // `peer`: the client our PROXY header names, if the route sends one.
@@ -175,37 +151,85 @@ async fn establish(
     // 3. The upstream's leg: upgrade exchange and TLS, or plain.
     let upstream = match &plan.client_tls {
         None => Stream::Plain(up_tcp),
-        Some(_) => {
-            let name = legs::server_name(plan, &route.connect[index]).map_err(Ending::Handshake)?;
-            let t0 = Instant::now();
-            let s = timeout(
-                limit,
-                Box::pin(legs::secure_upstream(plan, client, up_tcp, name)),
-            )
-            .await
-            .map_err(|_| HandshakeFailure::timeout(Side::Upstream, limit))
-            .and_then(|r| r)
-            .map_err(Ending::Handshake)?;
-            m.handshake_time(Side::Upstream, t0.elapsed());
-            if let Some(conn) = s.tls() {
-                record_session(plan, Side::Upstream, conn);
-                if let Some(info) = conn
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .and_then(|c| CertInfo::parse(c))
-                {
-                    m.peer_cert_expiry(
-                        &route.connect[index].to_string(),
-                        &info.subject,
-                        info.not_after,
-                    );
-                }
-            }
-            s
-        }
+        Some(_) => secure_upstream(plan, client, up_tcp, index).await?,
     };
     legs.upstream = Some(upstream);
     Ok(())
+}
+
+/// The client's TLS handshake on a `listen_tls` route, within
+/// `handshake_timeout`; timed, recorded and logged.
+async fn accept_client(
+    plan: &RoutePlan,
+    st: &ServerTls,
+    tcp: TcpStream,
+    client_addr: SocketAddr,
+) -> Result<Stream, Ending> {
+    let route = &plan.route;
+    let limit = route.handshake_timeout;
+    let t0 = Instant::now();
+    let exact = route.kernel_tls == KernelTls::Auto && kernel::available();
+    let s = timeout(limit, Box::pin(legs::accept_tls(st, tcp, exact)))
+        .await
+        .map_err(|_| HandshakeFailure::timeout(Side::Client, limit))
+        .and_then(|r| r)
+        .map_err(Ending::Handshake)?;
+    plan.metrics.handshake_time(Side::Client, t0.elapsed());
+    let (_, conn) = s.get_ref();
+    record_session(plan, Side::Client, conn);
+    let subject = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| CertInfo::parse(c))
+        .map(|i| i.subject);
+    tracing::debug!(route = %route.name, client = %client_addr,
+        tls = version_name(conn.protocol_version()),
+        cipher = suite_name(conn.negotiated_cipher_suite()),
+        sni = conn.server_name().unwrap_or("-"),
+        alpn = conn.alpn_protocol().map(String::from_utf8_lossy).as_deref().unwrap_or("-"),
+        client_cert = subject.as_deref().unwrap_or("-"),
+        "client TLS established");
+    Ok(Stream::Server(Box::new(s)))
+}
+
+/// The upstream's leg on a `connect_tls` route (upgrade exchange, then
+/// TLS to `connect` entry `index`), within `handshake_timeout`; timed and
+/// recorded, with the peer certificate's expiry.
+async fn secure_upstream(
+    plan: &RoutePlan,
+    client: &mut Stream,
+    up_tcp: TcpStream,
+    index: usize,
+) -> Result<Stream, Ending> {
+    let route = &plan.route;
+    let limit = route.handshake_timeout;
+    let name = legs::server_name(plan, &route.connect[index]).map_err(Ending::Handshake)?;
+    let t0 = Instant::now();
+    let s = timeout(
+        limit,
+        Box::pin(legs::secure_upstream(plan, client, up_tcp, name)),
+    )
+    .await
+    .map_err(|_| HandshakeFailure::timeout(Side::Upstream, limit))
+    .and_then(|r| r)
+    .map_err(Ending::Handshake)?;
+    let m = &plan.metrics;
+    m.handshake_time(Side::Upstream, t0.elapsed());
+    if let Some(conn) = s.tls() {
+        record_session(plan, Side::Upstream, conn);
+        if let Some(info) = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(|c| CertInfo::parse(c))
+        {
+            m.peer_cert_expiry(
+                &route.connect[index].to_string(),
+                &info.subject,
+                info.not_after,
+            );
+        }
+    }
+    Ok(s)
 }
 
 /// `kernel_tls = "auto"`: once both legs are up, each TLS leg hands its
@@ -216,8 +240,8 @@ async fn establish(
 /// passed on itself (decrypted by rustls with the client's Finished).
 async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<u64, HandshakeFailure> {
     let fits = |s: &Stream| match s {
-        Stream::Server(t) => Some(ktls::server_fits(t)),
-        Stream::Unbuffered(t) => Some(ktls::client_fits(t)),
+        Stream::Server(t) => Some(kernel::server_fits(t)),
+        Stream::Unbuffered(t) => Some(kernel::client_fits(t)),
         _ => None,
     };
     let checks: Vec<_> = [&legs.client, &legs.upstream]
@@ -250,7 +274,7 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<u64, Hand
         (Side::Upstream, &mut legs.upstream),
     ] {
         let switched = match slot.take() {
-            Some(Stream::Server(t)) => match ktls::from_server(*t) {
+            Some(Stream::Server(t)) => match kernel::from_server(*t) {
                 Ok((r, bytes)) => {
                     early = bytes;
                     r.map_err(|e| refused(side, e))?
@@ -261,7 +285,7 @@ async fn switch_to_kernel(plan: &RoutePlan, legs: &mut Legs) -> Result<u64, Hand
                     continue;
                 }
             },
-            Some(Stream::Unbuffered(t)) => match ktls::from_client(t) {
+            Some(Stream::Unbuffered(t)) => match kernel::from_client(t) {
                 Ok(r) => r.map_err(|e| refused(side, e))?,
                 Err((t, f)) => {
                     *slot = Some(Stream::Unbuffered(t));

@@ -10,11 +10,12 @@ use std::net::SocketAddr;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::dial::connect_one;
 use super::plan::RoutePlan;
 use super::{proxy_header, via};
 use crate::config::Upstream;
+use crate::labels::{Reason, Side};
 use crate::proxy_protocol::Addrs;
-use crate::tls::reason::{Reason, Side};
 
 /// Every upstream failed; one entry per address tried, in order.
 #[derive(Debug, thiserror::Error)]
@@ -97,35 +98,4 @@ pub async fn connect_to(
             })?;
     }
     Ok((tcp, addr))
-}
-
-/// Resolves `upstream` and tries its addresses in turn, each within `timeout`.
-pub(crate) async fn connect_one(
-    upstream: &Upstream,
-    timeout: std::time::Duration,
-) -> io::Result<(TcpStream, SocketAddr)> {
-    let addrs: Vec<SocketAddr> = tokio::time::timeout(
-        timeout,
-        tokio::net::lookup_host((upstream.host.as_str(), upstream.port)),
-    )
-    .await
-    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "name resolution timed out"))??
-    .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
-    for addr in addrs {
-        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => return Ok((s, addr)),
-            Ok(Err(e)) => last = io::Error::new(e.kind(), format!("{addr}: {e}")),
-            Err(_) => {
-                last = io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "{addr}: no answer within {}",
-                        humantime::format_duration(timeout)
-                    ),
-                )
-            }
-        }
-    }
-    Err(last)
 }

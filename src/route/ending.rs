@@ -27,9 +27,10 @@ use super::connect::ConnectError;
 use super::legs::{HandshakeFailure, Side, Stage};
 use super::plan::RoutePlan;
 use super::stream::{Engine, Stream};
+use crate::labels::Reason;
 use crate::relay::{End, FailKind, Failure, Outcome};
 use crate::telemetry::ConnResult;
-use crate::tls::reason::{classify, describe, rustls_error, Reason};
+use crate::tls::reason::{classify, describe, rustls_error};
 
 /// How long a polite close (close_notify, FIN) may take after an idle
 /// timeout before the sockets are simply dropped.
@@ -92,9 +93,26 @@ pub struct Finished<'a> {
     pub ending: Ending,
 }
 
-/// Logs, counts and carries out one connection's ending.
-// Long: the one place a connection's ending is logged, counted and carried out (issue 16): a match over every ending.
+/// Logs, counts and carries out one connection's ending (issue 16: the
+/// one place each is done).
 pub async fn finish(f: Finished<'_>) {
+    let mut close = f.ending.close();
+    if close == Close::Polite
+        && [&f.client, &f.upstream]
+            .into_iter()
+            .flatten()
+            .any(Stream::kernel_holds_bytes)
+    {
+        // Bytes still wait in a socket: a FIN now would cut them off and
+        // look like a clean end.
+        close = Close::Reset;
+    }
+    record(&f, close);
+    carry_out(close, f.client, f.upstream, &f.ending).await;
+}
+
+/// Logs the ending once and counts it once.
+fn record(f: &Finished<'_>, close: Close) {
     let Finished {
         plan,
         client_addr,
@@ -110,25 +128,13 @@ pub async fn finish(f: Finished<'_>) {
     let upstream_label = entry.map_or_else(|| "-".to_owned(), |e| e.to_string());
     let addr = upstream_at.map_or_else(|| "-".to_owned(), |(_, a)| a.to_string());
 
-    let mut close = ending.close();
-    if close == Close::Polite
-        && [&client, &upstream]
-            .into_iter()
-            .flatten()
-            .any(Stream::kernel_holds_bytes)
-    {
-        // Bytes still wait in a socket: a FIN now would cut them off and
-        // look like a clean end.
-        close = Close::Reset;
-    }
-
-    match &ending {
+    match ending {
         Ending::Relayed(o) => {
             let (tls, cipher) = upstream
                 .as_ref()
                 .and_then(Stream::tls_names)
                 .unwrap_or(("none", "none"));
-            let engine = [&client, &upstream]
+            let engine = [client, upstream]
                 .into_iter()
                 .flatten()
                 .map(Stream::engine)
@@ -180,7 +186,16 @@ pub async fn finish(f: Finished<'_>) {
                 "connection cut before it was relayed: shutdown_grace ran out; reset");
         }
     }
+}
 
+/// Carries the ending to the sockets: nothing more, a polite shutdown of
+/// both (bounded by `CLOSE_GRACE`), or a reset after the drain.
+async fn carry_out(
+    close: Close,
+    client: Option<Stream>,
+    upstream: Option<Stream>,
+    ending: &Ending,
+) {
     match close {
         Close::Normal => {}
         Close::Polite => {
@@ -197,7 +212,7 @@ pub async fn finish(f: Finished<'_>) {
         }
         Close::Reset => {
             // Which sockets' writing side the relay already shut down.
-            let (client_shut, upstream_shut) = match &ending {
+            let (client_shut, upstream_shut) = match ending {
                 Ending::Relayed(o) => (o.downstream_done, o.upstream_done),
                 _ => (false, false),
             };

@@ -14,10 +14,10 @@ use tokio_rustls::LazyConfigAcceptor;
 use super::plan::RoutePlan;
 use super::stream::Stream;
 use crate::config::Upstream;
-use crate::relay;
+use crate::labels::Reason;
+pub use crate::labels::Side;
 use crate::telemetry::ConnResult;
-pub use crate::tls::reason::Side;
-use crate::tls::reason::{classify, describe, rustls_error, Reason};
+use crate::tls::reason::{classify, describe, rustls_error};
 use crate::tls::server::ServerTls;
 use crate::upgrade::{self, UpgradeError};
 
@@ -164,14 +164,14 @@ pub async fn settle(s: &mut Stream, within: Duration) -> Result<(), HandshakeFai
 /// ALPN is reported as such.
 ///
 /// `exact`: read the socket one TLS record at a time during the handshake
-/// (`relay::ktls::Framed`), so the leg can switch to kernel TLS after it.
+/// (`tls::kernel::Framed`), so the leg can switch to kernel TLS after it.
 pub async fn accept_tls(
     st: &ServerTls,
     tcp: TcpStream,
     exact: bool,
-) -> Result<relay::ktls::ServerTls, HandshakeFailure> {
+) -> Result<crate::tls::kernel::ServerTls, HandshakeFailure> {
     let failure = |e: std::io::Error| HandshakeFailure::tls(Side::Client, &e);
-    let tcp = relay::ktls::Framed::new(tcp, exact);
+    let tcp = crate::tls::kernel::Framed::new(tcp, exact);
     let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
         .await
         .map_err(|e| {

@@ -86,8 +86,8 @@ pub fn build(config: Config) -> Result<Plan, ConfigError> {
         }));
     }
 
-    warnings.extend(super::proxy_header::self_warnings(&config));
-    warnings.extend(super::proxy_header::open_warnings(&config));
+    warnings.extend(super::proxy_warnings::self_warnings(&config));
+    warnings.extend(super::proxy_warnings::open_warnings(&config));
     Ok(Plan {
         config,
         routes,
@@ -125,7 +125,7 @@ impl RoutePlan {
         } else if r.kernel_tls == KernelTls::Auto
             && r.connect_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
             && r.listen_tls.as_ref().is_none_or(|t| tls13(&t.protocols))
-            && crate::relay::ktls::available()
+            && crate::tls::kernel::available()
         {
             Engine::Ktls
         } else {
@@ -181,6 +181,6 @@ impl RoutePlan {
                 .collect();
             m.ocsp_staples(staples);
         }
-        super::stapling::start(self);
+        super::stapling::start(&self.route.name, self.server_tls.as_ref(), &self.metrics);
     }
 }

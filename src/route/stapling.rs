@@ -19,12 +19,12 @@ use std::time::Duration;
 use rustls::pki_types::CertificateDer;
 use tokio_util::sync::CancellationToken;
 
-use super::plan::RoutePlan;
 use crate::config::Ocsp;
 use crate::telemetry::RouteMetrics;
 use crate::tls::material::now_unix;
 use crate::tls::ocsp::stapled::Stapled;
 use crate::tls::ocsp::{self, fetch, request, Staple, Status};
+use crate::tls::server::ServerTls;
 
 /// One fetch, connect to body, within this.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,9 +43,10 @@ struct Keeper {
 
 static KEEPERS: Mutex<BTreeMap<String, Keeper>> = Mutex::new(BTreeMap::new());
 
-/// Starts keeping `plan`'s staples, replacing the route's previous tasks.
-pub fn start(plan: &RoutePlan) {
-    let route = plan.route.name.clone();
+/// Starts keeping the staples of route `route`'s listen certificates
+/// (`server_tls`), replacing the route's previous tasks.
+pub fn start(route: &str, server_tls: Option<&ServerTls>, metrics: &RouteMetrics) {
+    let route = route.to_owned();
     let old = KEEPERS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -53,7 +54,7 @@ pub fn start(plan: &RoutePlan) {
     if let Some(old) = &old {
         old.stop.cancel();
     }
-    let Some(st) = &plan.server_tls else { return };
+    let Some(st) = server_tls else { return };
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
@@ -62,7 +63,7 @@ pub fn start(plan: &RoutePlan) {
         let Some(source) = source else { continue };
         take_over(stapled, old.as_ref());
         runtime.spawn(keep(
-            plan.metrics.clone(),
+            metrics.clone(),
             info.subject.clone(),
             stapled.clone(),
             matches!(source, Ocsp::Auto),

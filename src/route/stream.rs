@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::relay::ktls::{AfterError, KtlsStream, ServerTls};
-use crate::relay::{Source, SpliceEnd, SpliceError};
+use crate::relay::{AfterError, Source, SpliceEnd, SpliceError};
 use crate::tls::engine::TlsClient;
+use crate::tls::kernel::{KtlsStream, ServerTls};
 
 /// The engine a leg runs on: the `engine` label of `route_info` and of
 /// the "connection closed" line. Ordered, so that a connection's engine is
@@ -39,7 +39,7 @@ pub enum Stream {
     Unbuffered(Box<TlsClient<TcpStream>>),
     /// We are the TLS server (the listen leg).
     Server(Box<ServerTls>),
-    /// Either TLS leg after the switch to kernel TLS (`relay::ktls`).
+    /// Either TLS leg after the switch to kernel TLS (`tls::kernel`).
     Ktls(Box<KtlsStream>),
 }
 

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::connect::connect_one;
+use super::dial::connect_one;
 use super::head::{read_head, Fed, HeadError};
 use crate::config::{ConfigError, Problem, Upstream, Via};
 use crate::tls::material::Loader;

@@ -4,6 +4,10 @@
 //! drain and stop. systemd is told about each step when it started us with
 //! `Type=notify` or `Type=notify-reload`, and gets watchdog pings when the
 //! unit sets `WatchdogSec=`.
+//!
+//! [`run_with`] reads as the phases, one function each: `bind`,
+//! `publish`, `serve_until_signal` (the reload loop), `drain`; the reload
+//! itself, rotation and the running state are in `running`.
 
 mod running;
 
@@ -16,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -110,14 +114,49 @@ pub async fn run(path: &Path, metrics: PrometheusHandle) -> Result<(), ServeErro
 }
 
 /// [`run`] on the config `loaded` from `path` (which is still where
-/// reloads read it), with options.
-// Long: the supervisor's life in order (bind, publish, signals, reload loop, drain); each phase is commented below.
+/// reloads read it), with options. The supervisor's life, one phase per
+/// function: bind everything, publish readiness, serve (and reload) until
+/// a signal, drain, stop.
 pub async fn run_with(
     path: &Path,
     loaded: Loaded,
     metrics: PrometheusHandle,
     opts: Options,
 ) -> Result<(), ServeError> {
+    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let admin_stop = CancellationToken::new();
+    let mut running = bind(path, loaded, metrics, reload_tx, &admin_stop).await?;
+    let mut signals = Signals::install()?;
+    let watchdog = publish(&running, &opts)?;
+    serve_until_signal(&mut running, &mut signals, reload_rx).await;
+    let forced = drain(&mut running, &mut signals).await;
+    admin_stop.cancel();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    if let Some(p) = &opts.pid_file {
+        // Only our own: a newer process may have written it since.
+        if std::fs::read_to_string(p).is_ok_and(|s| s.trim() == std::process::id().to_string()) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    tracing::info!(
+        forced,
+        "stopped ({forced} connection(s) closed at the end of the grace period)"
+    );
+    Ok(())
+}
+
+/// Bind: builds the config, binds the admin endpoint (and starts serving
+/// it) and every route's listener, then starts the routes. Nothing is
+/// served on a route until all of them are bound.
+async fn bind(
+    path: &Path,
+    loaded: Loaded,
+    metrics: PrometheusHandle,
+    reload: mpsc::Sender<ReloadRequest>,
+    admin_stop: &CancellationToken,
+) -> Result<Running, ServeError> {
     let Loaded {
         config,
         stamp: config_stamp,
@@ -129,32 +168,9 @@ pub async fn run_with(
         tracing::warn!("{w}");
     }
     let board = Arc::new(Board::default());
-    let ready = board.ready.clone();
-    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
-    let admin_stop = CancellationToken::new();
     if let Some(a) = &plan.config.admin {
-        let l = admin::bind(a.listen)
-            .await
-            .map_err(|source| ServeError::Bind {
-                what: "the admin endpoint".into(),
-                addr: a.listen,
-                key: "admin.listen",
-                source,
-            })?;
-        tokio::spawn(admin::serve(
-            l,
-            AdminState {
-                metrics,
-                process: process_collector(),
-                board: board.clone(),
-                reload: reload_tx.clone(),
-                hosts: a.hosts.clone().into(),
-            },
-            admin_stop.clone(),
-        ));
-        tracing::info!(listen = %a.listen, "admin endpoint: /metrics /healthz /readyz /status /status.json");
+        bind_admin(a, metrics, &board, reload, admin_stop).await?;
     }
-
     let mut listeners = Vec::new();
     for rp in &plan.routes {
         let l = listener::bind(rp.route.listen)
@@ -170,35 +186,90 @@ pub async fn run_with(
         force: CancellationToken::new(),
         rejected: None,
         config_stamp,
-        board: board.clone(),
+        board,
     };
     // Kernel TLS: what the kernel takes is probed once, here, off the
     // runtime's threads (it can take a while on first use of a cipher),
-    // before the first connection or the report below needs it.
+    // before the first connection or the report in `publish` needs it.
     if running
         .config
         .routes
         .iter()
         .any(|r| r.kernel_tls == crate::config::KernelTls::Auto)
     {
-        let _ = tokio::task::spawn_blocking(crate::relay::ktls::available).await;
+        let _ = tokio::task::spawn_blocking(crate::tls::kernel::available).await;
     }
     running.start(plan, listeners);
+    Ok(running)
+}
 
-    let handler =
-        |kind| signal(kind).map_err(|e| ServeError::io("failed to install the signal handlers", e));
-    let mut hup = handler(SignalKind::hangup())?;
-    let mut term = handler(SignalKind::terminate())?;
-    let mut int = handler(SignalKind::interrupt())?;
-    // After the handlers: a SIGHUP sent by whoever reads the pid must not
-    // meet the default action (which ends the process).
+/// Binds the admin endpoint and serves it until `stop`.
+async fn bind_admin(
+    a: &crate::config::Admin,
+    metrics: PrometheusHandle,
+    board: &Arc<Board>,
+    reload: mpsc::Sender<ReloadRequest>,
+    stop: &CancellationToken,
+) -> Result<(), ServeError> {
+    let l = admin::bind(a.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            what: "the admin endpoint".into(),
+            addr: a.listen,
+            key: "admin.listen",
+            source,
+        })?;
+    tokio::spawn(admin::serve(
+        l,
+        AdminState {
+            metrics,
+            process: process_collector(),
+            board: board.clone(),
+            reload,
+            hosts: a.hosts.clone().into(),
+        },
+        stop.clone(),
+    ));
+    tracing::info!(listen = %a.listen, "admin endpoint: /metrics /healthz /readyz /status /status.json");
+    Ok(())
+}
+
+/// The signals the supervisor answers: SIGHUP reloads, SIGTERM and SIGINT
+/// drain (and a second one ends the drain delay early).
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, ServeError> {
+        let handler = |kind| {
+            signal(kind).map_err(|e| ServeError::io("failed to install the signal handlers", e))
+        };
+        Ok(Signals {
+            hup: handler(SignalKind::hangup())?,
+            term: handler(SignalKind::terminate())?,
+            int: handler(SignalKind::interrupt())?,
+        })
+    }
+}
+
+/// Publish: writes the pid file, says ready (`/readyz`, systemd), starts
+/// the watchdog and logs what is served.
+fn publish(
+    running: &Running,
+    opts: &Options,
+) -> Result<Option<tokio::task::JoinHandle<()>>, ServeError> {
+    // After the signal handlers: a SIGHUP sent by whoever reads the pid
+    // must not meet the default action (which ends the process).
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id())).map_err(|e| {
             ServeError::io(format!("failed to write the pid file {}", p.display()), e)
         })?;
     }
     telemetry::register_reloads();
-    ready.store(true, Ordering::Release);
+    running.board.ready.store(true, Ordering::Release);
     let serving = format!("serving {} route(s)", running.routes.len());
     notify(&[
         sd_notify::NotifyState::Ready,
@@ -216,12 +287,22 @@ pub async fn run_with(
         watch_config = running.config.watch_config,
         "serving"
     );
+    Ok(watchdog)
+}
 
+/// Serve until a signal: the reload loop. SIGHUP, `POST /reload` and (with
+/// `watch_config`) a changed config file reload the config; changed
+/// certificate files are rotated in; SIGTERM or SIGINT ends it.
+async fn serve_until_signal(
+    running: &mut Running,
+    signals: &mut Signals,
+    mut reload_rx: mpsc::Receiver<ReloadRequest>,
+) {
     let mut tick = tokio::time::interval(CERT_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = hup.recv() => {
+            _ = signals.hup.recv() => {
                 let _ = running.reload_reported("SIGHUP").await;
             }
             Some(answer) = reload_rx.recv() => {
@@ -234,24 +315,26 @@ pub async fn run_with(
                     let _ = running.reload_reported("the config file changed").await;
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = signals.term.recv() => break,
+            _ = signals.int.recv() => break,
         }
     }
-    drop(reload_rx);
+}
 
-    // Drain: readiness fails at once; the listeners keep accepting for
-    // drain_delay while load balancers take the endpoint out (Kubernetes
-    // removes it from Services only after the pod is marked terminating,
-    // concurrently with the SIGTERM), then stop.
+/// Drain: readiness fails at once; the listeners keep accepting for
+/// drain_delay while load balancers take the endpoint out (Kubernetes
+/// removes it from Services only after the pod is marked terminating,
+/// concurrently with the SIGTERM), then stop. Open connections get
+/// `shutdown_grace`, then are cut. Returns how many were cut.
+async fn drain(running: &mut Running, signals: &mut Signals) -> usize {
     // Without a drain_delay the listeners are closed first, so that no
     // client is accepted once /readyz says 503.
     let delay = running.config.drain_delay;
     if delay.is_zero() {
         running.close_listeners().await;
     }
-    ready.store(false, Ordering::Release);
-    board.set_draining();
+    running.board.ready.store(false, Ordering::Release);
+    running.board.set_draining();
     notify(&[
         sd_notify::NotifyState::Stopping,
         sd_notify::NotifyState::Status("draining"),
@@ -261,8 +344,8 @@ pub async fn run_with(
             "draining: readiness fails now; listeners keep accepting for drain_delay (a second signal ends it early)");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = term.recv() => tracing::info!("second signal: ending the drain delay early"),
-            _ = int.recv() => tracing::info!("second signal: ending the drain delay early"),
+            _ = signals.term.recv() => tracing::info!("second signal: ending the drain delay early"),
+            _ = signals.int.recv() => tracing::info!("second signal: ending the drain delay early"),
         }
         running.close_listeners().await;
     }
@@ -270,7 +353,7 @@ pub async fn run_with(
     let grace = running.config.shutdown_grace;
     let open = running.conns.len();
     tracing::info!(open, grace = %humantime::format_duration(grace), "stopping: listeners closed, waiting for open connections");
-    let forced = if tokio::time::timeout(grace, running.conns.wait())
+    if tokio::time::timeout(grace, running.conns.wait())
         .await
         .is_err()
     {
@@ -280,22 +363,7 @@ pub async fn run_with(
         n
     } else {
         0
-    };
-    admin_stop.cancel();
-    if let Some(w) = watchdog {
-        w.abort();
     }
-    if let Some(p) = &opts.pid_file {
-        // Only our own: a newer process may have written it since.
-        if std::fs::read_to_string(p).is_ok_and(|s| s.trim() == std::process::id().to_string()) {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-    tracing::info!(
-        forced,
-        "stopped ({forced} connection(s) closed at the end of the grace period)"
-    );
-    Ok(())
 }
 
 /// Pings systemd's watchdog from the runtime every half period when the

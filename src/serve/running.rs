@@ -157,22 +157,39 @@ impl Running {
         for w in &plan.warnings {
             tracing::warn!("{w}");
         }
-        if plan.config.sandbox != self.config.sandbox {
+        self.warn_restart_only(&plan.config);
+        // Bind every new address first: if one fails, nothing has changed.
+        let fresh = self.bind_moved(&plan)?;
+        self.commit(plan.routes, fresh);
+        self.retain_route_series();
+        self.fingerprint = fingerprint;
+        self.rejected = None;
+        self.config = plan.config;
+        Ok(())
+    }
+
+    /// Says which changed keys take effect only at the next start.
+    fn warn_restart_only(&self, new: &Config) {
+        if new.sandbox != self.config.sandbox {
             tracing::warn!("sandbox changed: it is entered (or not) only at start; the change takes effect at the next start");
         }
-        if plan.config.admin != self.config.admin {
+        if new.admin != self.config.admin {
             tracing::warn!("admin.listen changed: the admin endpoint moves only on restart");
         }
         // Once per change of the key (removing it included), unless the new
         // value is what already runs.
         let running = tokio::runtime::Handle::current().metrics().num_workers();
-        if plan.config.workers != self.config.workers && plan.config.workers != Some(running) {
+        if new.workers != self.config.workers && new.workers != Some(running) {
             tracing::warn!(
                 running,
                 "workers changed: the runtime's thread count changes only on restart"
             );
         }
-        // Bind every new address first: if one fails, nothing has changed.
+    }
+
+    /// Binds the listen address of every route of `plan` that is new or
+    /// moved, by route name; the first that fails is the error.
+    fn bind_moved(&self, plan: &Plan) -> Result<HashMap<String, TcpListener>, ServeError> {
         let mut fresh = HashMap::new();
         for rp in &plan.routes {
             let keep = self
@@ -185,12 +202,18 @@ impl Running {
                 fresh.insert(rp.route.name.clone(), l);
             }
         }
-        // Commit. A route that moves keeps its count of open connections:
-        // max_connections is per route, not per listener.
+        Ok(fresh)
+    }
+
+    /// Commits the new routes: gone or moved routes stop accepting, moved
+    /// and new ones start on their `fresh` listener, the others take their
+    /// new plan. A route that moves keeps its count of open connections:
+    /// max_connections is per route, not per listener.
+    fn commit(&mut self, routes: Vec<Arc<RoutePlan>>, mut fresh: HashMap<String, TcpListener>) {
         let names: Vec<String> = self.routes.keys().cloned().collect();
         let mut counts = HashMap::new();
         for name in names {
-            let gone = !plan.routes.iter().any(|rp| rp.route.name == name);
+            let gone = !routes.iter().any(|rp| rp.route.name == name);
             if gone || fresh.contains_key(&name) {
                 if let Some(h) = self.routes.remove(&name) {
                     h.stop();
@@ -202,7 +225,7 @@ impl Running {
                 }
             }
         }
-        for rp in plan.routes {
+        for rp in routes {
             rp.publish_metrics();
             match fresh.remove(&rp.route.name) {
                 Some(l) => {
@@ -214,11 +237,6 @@ impl Running {
                 None => self.routes[&rp.route.name].update(rp),
             }
         }
-        self.retain_route_series();
-        self.fingerprint = fingerprint;
-        self.rejected = None;
-        self.config = plan.config;
-        Ok(())
     }
 
     /// Rebuilds every route from the current config when a certificate,

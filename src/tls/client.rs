@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::{Resumption, WebPkiServerVerifier};
-use rustls::pki_types::ServerName;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 
 use super::danger::AcceptAnyCertificate;
@@ -67,8 +68,9 @@ fn name_check(t: &ConnectTls) -> NameCheck {
     }
 }
 
-/// Builds the client side of a route.
-// Long: one block per connect_tls key (verify mode, trust, client identity, versions, ciphers, ALPN, CRLs, resumption), each turning a config value into rustls's.
+/// Builds the client side of a route: trust, revocation lists, the
+/// verifier of its `verify` mode, then rustls's config (versions, client
+/// identity, ALPN, resumption), in that order of errors.
 pub fn build(
     loader: &mut Loader<'_>,
     t: &ConnectTls,
@@ -76,9 +78,87 @@ pub fn build(
 ) -> Result<ClientTls, ConfigError> {
     let provider = provider_with(&t.ciphers);
     let mut certs = Vec::new();
+    let Trust {
+        roots,
+        anchors,
+        words: trust,
+    } = trust(loader, t, native, &mut certs)?;
 
-    let mut anchor_ders = Vec::new();
-    let (roots, trust) = match (&t.verify, &t.ca) {
+    let crls = loader.crls("connect_tls.crl", &t.crl)?;
+    let crl_infos: Vec<CrlInfo> = crls.iter().filter_map(|c| CrlInfo::parse(c)).collect();
+    if !crls.is_empty() && roots.is_none() {
+        return Err(loader.ctx.invalid(
+            "connect_tls.crl",
+            format!(
+                "revocation lists are checked with the chain; verify = \"{}\" checks no chain",
+                t.verify.as_str()
+            ),
+        ));
+    }
+    let verifier = verifier(loader, t, roots, &anchors, crls, &provider)?;
+
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions(&t.protocols))
+        .map_err(|e| loader.ctx.invalid("connect_tls.protocols", e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+
+    let mut config = match &t.client_cert {
+        Some(ck) => {
+            let (chain, key) = loader.identity(ck)?;
+            certs.extend(CertInfo::parse(&chain[0]).map(|i| ("client", i)));
+            builder
+                .with_client_auth_cert(chain, key.0)
+                .map_err(|e| loader.ctx.invalid("connect_tls.key", e.to_string()))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = t.alpn.clone();
+    // Lets a finished session give its record keys to the kernel (kernel
+    // TLS, `tls::kernel`); nothing extracts them unless the route's
+    // kernel_tls = "auto" and the kernel takes them.
+    config.enable_secret_extraction = true;
+    if !t.resumption {
+        config.resumption = Resumption::disabled();
+    }
+
+    let server_name = match &t.server_name {
+        Some(n) => Some(
+            ServerName::try_from(n.clone())
+                .map_err(|e| loader.ctx.invalid("connect_tls.server_name", e.to_string()))?,
+        ),
+        None => None,
+    };
+    warn_weak(loader, t);
+
+    Ok(ClientTls {
+        config: Arc::new(config),
+        trust,
+        server_name,
+        certs,
+        crls: crl_infos,
+    })
+}
+
+/// Where a route's trust comes from.
+struct Trust {
+    /// The roots a chain is checked against; `None` for `pin` and `none`.
+    roots: Option<Arc<RootCertStore>>,
+    /// The anchors of `connect_tls.ca`, as read (for `policy::Anchors`).
+    anchors: Vec<CertificateDer<'static>>,
+    /// In words, for logs and `probe`.
+    words: String,
+}
+
+/// The trust of `verify`: the CA file's anchors (added to `certs` for
+/// `check` and the expiry metric), the OS store, or none.
+fn trust(
+    loader: &mut Loader<'_>,
+    t: &ConnectTls,
+    native: &mut NativeRoots,
+    certs: &mut Vec<(&'static str, CertInfo)>,
+) -> Result<Trust, ConfigError> {
+    let (roots, anchors, words) = match (&t.verify, &t.ca) {
         (Verify::Full | Verify::Chain, Some(path)) => {
             let anchors = loader.anchors(
                 "connect_tls.ca",
@@ -96,40 +176,45 @@ pub fn build(
                 })?;
                 certs.extend(CertInfo::parse(a).map(|i| ("ca", i)));
             }
-            anchor_ders = anchors;
-            (Some(Arc::new(store)), format!("CA file {}", path.display()))
+            let words = format!("CA file {}", path.display());
+            (Some(Arc::new(store)), anchors, words)
         }
         (Verify::Full | Verify::Chain, None) => {
             let store = native
                 .get()
                 .map_err(|m| loader.ctx.invalid("connect_tls.ca", m))?;
-            (Some(store), "the OS trust store".to_owned())
+            (Some(store), Vec::new(), "the OS trust store".to_owned())
         }
-        (Verify::Pin(pins), _) => (None, format!("{} pinned key(s)", pins.len())),
+        (Verify::Pin(pins), _) => (None, Vec::new(), format!("{} pinned key(s)", pins.len())),
         (Verify::None, _) => (
             None,
+            Vec::new(),
             "nothing (verify = \"none\": any certificate is accepted)".to_owned(),
         ),
     };
+    Ok(Trust {
+        roots,
+        anchors,
+        words,
+    })
+}
 
-    let crls = loader.crls("connect_tls.crl", &t.crl)?;
-    let crl_infos: Vec<CrlInfo> = crls.iter().filter_map(|c| CrlInfo::parse(c)).collect();
-    if !crls.is_empty() && roots.is_none() {
-        return Err(loader.ctx.invalid(
-            "connect_tls.crl",
-            format!(
-                "revocation lists are checked with the chain; verify = \"{}\" checks no chain",
-                t.verify.as_str()
-            ),
-        ));
-    }
-
-    let verifier: Arc<dyn ServerCertVerifier> = match (&t.verify, roots) {
+/// The verifier of `verify`: WebPKI against `roots` (with CRLs, the chain
+/// only for `chain`, then our trust policy), the pins, or none.
+fn verifier(
+    loader: &mut Loader<'_>,
+    t: &ConnectTls,
+    roots: Option<Arc<RootCertStore>>,
+    anchor_ders: &[CertificateDer<'static>],
+    crls: Vec<CertificateRevocationListDer<'static>>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, ConfigError> {
+    Ok(match (&t.verify, roots) {
         (Verify::Full | Verify::Chain, Some(roots)) => {
             // With CRLs, every certificate of the chain but the anchor is
             // checked (WebPKI's default depth), and one whose issuer has no
             // CRL fails as revocation_unknown (issue 14).
-            let anchors = Anchors::new(&anchor_ders, &roots);
+            let anchors = Anchors::new(anchor_ders, &roots);
             let mut b = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
             let crl_issuers: Vec<Vec<u8>> = crls
                 .iter()
@@ -171,41 +256,11 @@ pub fn build(
         _ => Arc::new(AcceptAnyCertificate {
             provider: provider.clone(),
         }),
-    };
+    })
+}
 
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions(&t.protocols))
-        .map_err(|e| loader.ctx.invalid("connect_tls.protocols", e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-
-    let mut config = match &t.client_cert {
-        Some(ck) => {
-            let (chain, key) = loader.identity(ck)?;
-            certs.extend(CertInfo::parse(&chain[0]).map(|i| ("client", i)));
-            builder
-                .with_client_auth_cert(chain, key.0)
-                .map_err(|e| loader.ctx.invalid("connect_tls.key", e.to_string()))?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = t.alpn.clone();
-    // Lets a finished session give its record keys to the kernel (kernel
-    // TLS, `relay::ktls`); nothing extracts them unless the route's
-    // kernel_tls = "auto" and the kernel takes them.
-    config.enable_secret_extraction = true;
-    if !t.resumption {
-        config.resumption = Resumption::disabled();
-    }
-
-    let server_name = match &t.server_name {
-        Some(n) => Some(
-            ServerName::try_from(n.clone())
-                .map_err(|e| loader.ctx.invalid("connect_tls.server_name", e.to_string()))?,
-        ),
-        None => None,
-    };
-
+/// The weaker modes are said out loud when the config is loaded.
+fn warn_weak(loader: &mut Loader<'_>, t: &ConnectTls) {
     match &t.verify {
         Verify::None => loader.warn(
             "verify = \"none\": the upstream's certificate is NOT checked (trust mode); the link is encrypted but not authenticated".into(),
@@ -220,12 +275,4 @@ pub fn build(
             "connect_tls.ca is not used: with verify = \"none\" or \"pin\" no chain is checked against it".into(),
         );
     }
-
-    Ok(ClientTls {
-        config: Arc::new(config),
-        trust,
-        server_name,
-        certs,
-        crls: crl_infos,
-    })
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rustls::{CertRevocationListError, CertificateError, Error, OtherError};
 
-use super::reason::Reason;
+use crate::labels::Reason;
 
 /// A certificate refused with a sentence of its own: by one of our rules
 /// (`tls::policy`), or a WebPKI refusal told with the certificate's facts

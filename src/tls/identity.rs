@@ -18,7 +18,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, Error};
 use x509_parser::extensions::GeneralName;
 
-use super::server::name_matches;
+use super::names::name_matches;
 use crate::config::Allow;
 
 /// What a client certificate says about who it is: subjectAltName entries,

@@ -1,12 +1,16 @@
 //! TLS: certificate material from files, rustls client and server configs for
-//! each route, the verifiers behind each `verify` mode, client identity rules
-//! (`identity`), stapled OCSP responses (`ocsp`), trust parity with OpenSSL
+//! each route, the verifiers behind each `verify` mode, certificate name
+//! matching (`names`), client identity rules (`identity`), stapled OCSP responses (`ocsp`), trust parity with OpenSSL
 //! and Java (`policy`), and the mapping of handshake failures to the
 //! reasons and sentences operators see in logs and metrics (`reason`,
 //! `explain`).
 //!
-//! Everything here runs at load (and reload) time; connections only clone the
-//! `Arc`s built here.
+//! Everything above runs at load (and reload) time; connections only clone
+//! the `Arc`s built here. The two engines run per connection, on the hot
+//! path: `engine`, the upstream TLS client on rustls's unbuffered API, and
+//! `kernel`, the switch of a TLS leg to kernel TLS (kTLS) after the
+//! handshake. `route` picks one per leg (the `engine` label of
+//! `route_info`).
 
 /// The three signature methods of a rustls verifier that hands them to
 /// another verifier in `self.$field`: every verifier here differs only in
@@ -106,8 +110,10 @@ pub mod danger;
 pub mod engine;
 pub mod explain;
 pub mod identity;
+pub mod kernel;
 pub mod keystore;
 pub mod material;
+pub mod names;
 pub mod ocsp;
 pub mod policy;
 pub mod reason;

@@ -53,8 +53,8 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
 use super::explain::{webpki_error, Refusal};
-use super::reason::Reason;
-use super::server::name_matches;
+use super::names::name_matches;
+use crate::labels::Reason;
 
 /// Which name check a server's certificate gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,14 +2,18 @@
 //! one or more certificates chosen by SNI, optional client certificates,
 //! protocol and ALPN policy.
 
+use std::path::Path;
 use std::sync::Arc;
 
+use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
 use super::identity::AllowList;
 use super::material::{now_unix, CertInfo, CrlInfo, Loader};
+use super::names::name_matches;
 use super::ocsp::stapled::Stapled;
 use super::ocsp::{self, Staple};
 use super::policy::{Anchors, ClientPolicy};
@@ -75,19 +79,6 @@ impl SniResolver {
     }
 }
 
-/// Does certificate name `pattern` (maybe `*.example.com`) cover `host`?
-pub fn name_matches(pattern: &str, host: &str) -> bool {
-    if pattern.eq_ignore_ascii_case(host) {
-        return true;
-    }
-    match (pattern.strip_prefix("*."), host.split_once('.')) {
-        (Some(suffix), Some((label, rest))) => {
-            !label.is_empty() && suffix.eq_ignore_ascii_case(rest)
-        }
-        _ => false,
-    }
-}
-
 impl ServerTls {
     /// Would a client naming `sni` be served a certificate that covers it?
     pub fn serves(&self, sni: &str) -> bool {
@@ -95,99 +86,31 @@ impl ServerTls {
     }
 }
 
-/// Builds the listen side of a route.
-// Long: one block per listen_tls key (identity, client CA and CRLs, SNI, versions, ciphers, ALPN), each turning a config value into rustls's.
+/// Builds the listen side of a route: its certificates (with their OCSP
+/// staples), the versions, the client verifier of `client_ca` (with CRLs
+/// and the allow list), SNI, ALPN and resumption, in that order of errors.
 pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, ConfigError> {
     let provider = provider_with(&t.ciphers);
-    let mut entries = Vec::new();
-    let mut names = Vec::new();
-    let mut certs = Vec::new();
-    let mut stapled = Vec::new();
+    let Identities {
+        entries,
+        names,
+        mut certs,
+        stapled,
+    } = identities(loader, t, &provider)?;
     let mut crl_infos = Vec::new();
-    for ck in &t.certs {
-        let (chain, key) = loader.identity(ck)?;
-        let info = CertInfo::parse(&chain[0]).expect("checked when loaded");
-        let staple = match ck.ocsp.as_ref().and_then(|o| o.file()) {
-            Some(path) => staple(loader, &ck.key_name, path, &chain, &info),
-            None => None,
-        };
-        let certified = CertifiedKey::from_der(chain, key.0, &provider).map_err(|e| {
-            loader
-                .ctx
-                .invalid(&format!("{}.cert", ck.key_name), e.to_string())
-        })?;
-        let s = Arc::new(Stapled::new(Arc::new(certified)));
-        s.set(staple);
-        stapled.push(s.clone());
-        names.push(info.sans.clone());
-        entries.push((info.sans.clone(), s));
-        certs.push(("server", info));
-    }
 
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions(&t.protocols))
         .map_err(|e| loader.ctx.invalid("listen_tls.protocols", e.to_string()))?;
     let builder = match &t.client_ca {
-        Some(path) => {
-            let anchors = loader.anchors(
-                "listen_tls.client_ca",
-                path,
-                "listen_tls.client_ca_password_file",
-                t.client_ca_password_file.as_deref(),
-            )?;
-            let mut store = RootCertStore::empty();
-            for a in &anchors {
-                store.add(a.clone()).map_err(|e| {
-                    loader.ctx.invalid(
-                        "listen_tls.client_ca",
-                        format!("{}: not usable as a trust anchor: {e}", path.display()),
-                    )
-                })?;
-                certs.extend(CertInfo::parse(a).map(|i| ("ca", i)));
-            }
-            let crls = loader.crls("listen_tls.crl", &t.crl)?;
-            crl_infos.extend(crls.iter().filter_map(|c| CrlInfo::parse(c)));
-            // With CRLs, the whole chain but the anchor is checked, and a
-            // certificate whose issuer has no CRL fails as
-            // revocation_unknown (issue 14).
-            let crl_issuers: Vec<Vec<u8>> = crls
-                .iter()
-                .filter_map(|c| CrlInfo::parse(c))
-                .map(|i| i.issuer_der)
-                .collect();
-            let trusted = Anchors::new(&anchors, &store);
-            let mut vb =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone());
-            if !crls.is_empty() {
-                vb = vb.with_crls(crls);
-            }
-            let verifier = vb.build().map_err(|e| {
-                loader.ctx.invalid(
-                    "listen_tls.client_ca",
-                    format!("failed to build the client verifier: {e}"),
-                )
-            })?;
-            let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> =
-                if crl_issuers.is_empty() {
-                    verifier
-                } else {
-                    Arc::new(NamedClientRevocation {
-                        inner: verifier,
-                        crl_issuers,
-                    })
-                };
-            let verifier = Arc::new(ClientPolicy {
-                inner: verifier,
-                anchors: trusted,
-            });
-            match &t.allow {
-                Some(allow) => builder.with_client_cert_verifier(Arc::new(AllowList {
-                    inner: verifier,
-                    allow: allow.clone(),
-                })),
-                None => builder.with_client_cert_verifier(verifier),
-            }
-        }
+        Some(path) => builder.with_client_cert_verifier(client_verifier(
+            loader,
+            t,
+            path,
+            &provider,
+            &mut certs,
+            &mut crl_infos,
+        )?),
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_cert_resolver(Arc::new(SniResolver {
@@ -196,7 +119,7 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
     }));
     config.alpn_protocols = t.alpn.clone();
     // Lets a finished session give its record keys to the kernel (kernel
-    // TLS, `relay::ktls`); nothing extracts them unless the route's
+    // TLS, `tls::kernel`); nothing extracts them unless the route's
     // kernel_tls = "auto" and the kernel takes them.
     config.enable_secret_extraction = true;
     if !t.resumption {
@@ -218,6 +141,120 @@ pub fn build(loader: &mut Loader<'_>, t: &ListenTls) -> Result<ServerTls, Config
         stapled,
         ocsp: t.certs.iter().map(|c| c.ocsp.clone()).collect(),
         crls: crl_infos,
+    })
+}
+
+/// A listener's certificates, loaded: what SNI picks from, and what
+/// `check`, the metrics and the staple keepers see of them.
+struct Identities {
+    /// Each certificate's names and its key with its staple, for SNI.
+    entries: Vec<(Vec<String>, Arc<Stapled>)>,
+    names: Vec<Vec<String>>,
+    certs: Vec<(&'static str, CertInfo)>,
+    stapled: Vec<Arc<Stapled>>,
+}
+
+/// Loads every `cert`/`key` pair of `listen_tls`, each with the OCSP
+/// response of its `ocsp` file, if any.
+fn identities(
+    loader: &mut Loader<'_>,
+    t: &ListenTls,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Identities, ConfigError> {
+    let mut out = Identities {
+        entries: Vec::new(),
+        names: Vec::new(),
+        certs: Vec::new(),
+        stapled: Vec::new(),
+    };
+    for ck in &t.certs {
+        let (chain, key) = loader.identity(ck)?;
+        let info = CertInfo::parse(&chain[0]).expect("checked when loaded");
+        let staple = match ck.ocsp.as_ref().and_then(|o| o.file()) {
+            Some(path) => staple(loader, &ck.key_name, path, &chain, &info),
+            None => None,
+        };
+        let certified = CertifiedKey::from_der(chain, key.0, provider).map_err(|e| {
+            loader
+                .ctx
+                .invalid(&format!("{}.cert", ck.key_name), e.to_string())
+        })?;
+        let s = Arc::new(Stapled::new(Arc::new(certified)));
+        s.set(staple);
+        out.stapled.push(s.clone());
+        out.names.push(info.sans.clone());
+        out.entries.push((info.sans.clone(), s));
+        out.certs.push(("server", info));
+    }
+    Ok(out)
+}
+
+/// The client certificate verifier of `client_ca` (at `path`): WebPKI
+/// with the CRLs, then our trust policy, then the allow list. The anchors
+/// go to `certs` and the CRLs to `crl_infos`, for `check` and the metrics.
+fn client_verifier(
+    loader: &mut Loader<'_>,
+    t: &ListenTls,
+    path: &Path,
+    provider: &Arc<CryptoProvider>,
+    certs: &mut Vec<(&'static str, CertInfo)>,
+    crl_infos: &mut Vec<CrlInfo>,
+) -> Result<Arc<dyn ClientCertVerifier>, ConfigError> {
+    let anchors = loader.anchors(
+        "listen_tls.client_ca",
+        path,
+        "listen_tls.client_ca_password_file",
+        t.client_ca_password_file.as_deref(),
+    )?;
+    let mut store = RootCertStore::empty();
+    for a in &anchors {
+        store.add(a.clone()).map_err(|e| {
+            loader.ctx.invalid(
+                "listen_tls.client_ca",
+                format!("{}: not usable as a trust anchor: {e}", path.display()),
+            )
+        })?;
+        certs.extend(CertInfo::parse(a).map(|i| ("ca", i)));
+    }
+    let crls = loader.crls("listen_tls.crl", &t.crl)?;
+    crl_infos.extend(crls.iter().filter_map(|c| CrlInfo::parse(c)));
+    // With CRLs, the whole chain but the anchor is checked, and a
+    // certificate whose issuer has no CRL fails as
+    // revocation_unknown (issue 14).
+    let crl_issuers: Vec<Vec<u8>> = crls
+        .iter()
+        .filter_map(|c| CrlInfo::parse(c))
+        .map(|i| i.issuer_der)
+        .collect();
+    let trusted = Anchors::new(&anchors, &store);
+    let mut vb = WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone());
+    if !crls.is_empty() {
+        vb = vb.with_crls(crls);
+    }
+    let verifier = vb.build().map_err(|e| {
+        loader.ctx.invalid(
+            "listen_tls.client_ca",
+            format!("failed to build the client verifier: {e}"),
+        )
+    })?;
+    let verifier: Arc<dyn ClientCertVerifier> = if crl_issuers.is_empty() {
+        verifier
+    } else {
+        Arc::new(NamedClientRevocation {
+            inner: verifier,
+            crl_issuers,
+        })
+    };
+    let verifier = Arc::new(ClientPolicy {
+        inner: verifier,
+        anchors: trusted,
+    });
+    Ok(match &t.allow {
+        Some(allow) => Arc::new(AllowList {
+            inner: verifier,
+            allow: allow.clone(),
+        }),
+        None => verifier,
     })
 }
 
@@ -257,18 +294,4 @@ fn staple(
         ));
     }
     Some(staple)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::name_matches;
-
-    #[test]
-    fn wildcard_covers_exactly_one_label() {
-        assert!(name_matches("*.example.com", "gms.example.com"));
-        assert!(!name_matches("*.example.com", "a.b.example.com"));
-        assert!(!name_matches("*.example.com", "example.com"));
-        assert!(name_matches("GMS.example.com", "gms.EXAMPLE.com"));
-        assert!(!name_matches("gms.example.com", "web.example.com"));
-    }
 }

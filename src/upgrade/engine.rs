@@ -6,7 +6,7 @@
 use super::profiles::imap_greeting;
 use super::script::{Matcher, Relay, Script, Step};
 use super::Limits;
-use crate::tls::reason::Reason;
+use crate::labels::Reason;
 
 /// The exchange finished: start TLS on the upstream socket.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -122,7 +122,7 @@ impl<'s> Engine<'s> {
     }
 
     /// Advances as far as the bytes at hand allow.
-    // Long: the sans-io state machine's single transition function: one match arm per state.
+    // Long: the sans-io state machine's single transition function, one match arm per state: clearer as one match than split across functions.
     pub fn step(&mut self) -> Next {
         loop {
             if !self.to_upstream.is_empty() || !self.to_client.is_empty() {

@@ -935,7 +935,7 @@ pub const ENGINE_VAR: &str = "TLS_SIDECAR__KERNEL_TLS";
 /// [`ENGINE_VAR`] (unset: "off").
 pub fn engine_labels() -> [(&'static str, &'static str); 2] {
     let auto = std::env::var(ENGINE_VAR).is_ok_and(|v| v == "auto");
-    let engine = if auto && tls_sidecar::relay::ktls::available() {
+    let engine = if auto && tls_sidecar::tls::kernel::available() {
         "ktls"
     } else {
         "userspace"

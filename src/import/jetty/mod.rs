@@ -15,6 +15,9 @@
 
 mod obf;
 mod protocols;
+mod sets;
+#[cfg(test)]
+mod testing;
 mod translate;
 mod xml;
 

@@ -1,7 +1,7 @@
 //! Which TLS versions and cipher suites Jetty's Include/Exclude lists
 //! leave, as `protocols` and `ciphers`.
 
-use super::translate::{Route, Sets};
+use super::sets::{Route, Sets};
 use crate::config::ciphers;
 use crate::import::toml;
 
@@ -118,9 +118,9 @@ pub(super) fn cipher_suites(
 mod tests {
     use std::path::Path;
 
+    use crate::import::jetty::testing::{props, STOCK_10};
     use crate::import::jetty::translate::translate;
     use crate::import::jetty::xml::settings;
-    use crate::import::jetty::xml::tests::{props, STOCK_10};
     use crate::import::jetty::Options;
 
     #[test]

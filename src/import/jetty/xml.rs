@@ -269,7 +269,8 @@ fn property(
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
+    use super::super::testing::{props, STOCK_10};
     use super::*;
 
     #[test]
@@ -279,47 +280,6 @@ pub(super) mod tests {
         );
         assert_eq!(p.len(), 1);
         assert_eq!(p["jetty.sslContext.keyStorePath"], "etc/gms.p12");
-    }
-
-    pub(in crate::import::jetty) const STOCK_10: &str = r#"<?xml version="1.0"?>
-<!DOCTYPE Configure PUBLIC "-//Jetty//Configure//EN" "https://www.eclipse.org/jetty/configure_10_0.dtd">
-<Configure id="sslContextFactory" class="org.eclipse.jetty.util.ssl.SslContextFactory$Server">
-  <Set name="Provider" property="jetty.sslContext.provider"/>
-  <Set name="KeyStorePath">
-    <Property name="jetty.sslContext.keyStoreAbsolutePath">
-      <Default>
-        <Property name="jetty.base" default="."/>/<Property name="jetty.sslContext.keyStorePath" default="etc/keystore.p12"/>
-      </Default>
-    </Property>
-  </Set>
-  <Set name="KeyStorePassword"><Property name="jetty.sslContext.keyStorePassword" deprecated="jetty.keystore.password" default="OBF:1vny1zlo1x8e1vnw1vn61x8g1zlu1vn4"/></Set>
-  <Set name="KeyStoreType" property="jetty.sslContext.keyStoreType"/>
-  <Set name="NeedClientAuth"><Property name="jetty.sslContext.needClientAuth" default="false"/></Set>
-  <Set name="RenegotiationAllowed"><Property name="jetty.sslContext.renegotiationAllowed" default="true"/></Set>
-  <Set name="SniRequired">
-    <Property name="jetty.sslContext.sniRequired" default="false"/>
-  </Set>
-  <Set name="IncludeProtocols">
-    <Array type="String">
-      <Item>TLSv1.3</Item>
-      <Item>TLSv1.2</Item>
-    </Array>
-  </Set>
-  <Set name="ExcludeProtocols">
-    <Array type="String">
-      <Item>TLSv1</Item>
-      <Item>TLSv1.1</Item>
-      <Item>SSLv3</Item>
-    </Array>
-  </Set>
-</Configure>
-"#;
-
-    pub(in crate::import::jetty) fn props(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! Three steps, the first two sans-io: `parse` reads lines (sections and
 //! `option = value`, with file and line), `model` types them (the global
 //! section's defaults copied into each service, as stunnel does), and
-//! `translate`/`tls` write each service as a `[[route]]`. This file does
-//! the reading: the file, its `include` directories (the files of each in
-//! ascending order of name, spliced where the `include` stands), and
-//! `CAfile` when `verifyPeer` wants its certificates pinned.
+//! `translate`/`tls` write each service as a `[[route]]` (the route being
+//! written, `route`, shared by both). This file does the reading: the
+//! file, its `include` directories (the files of each in ascending order of
+//! name, spliced where the `include` stands), and `CAfile` when
+//! `verifyPeer` wants its certificates pinned.
 
 mod model;
 mod parse;
+mod route;
 mod tls;
 mod translate;
 

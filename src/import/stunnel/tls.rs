@@ -6,7 +6,7 @@
 //! which; `verifyPeer` wants the peer's own certificate in `CAfile`.
 
 use super::model::{Settings, Version};
-use super::translate::Route;
+use super::route::Route;
 use super::{Pins, StunnelError};
 use crate::config::ciphers;
 use crate::import::{secret_path, toml, Secret};

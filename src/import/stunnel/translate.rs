@@ -7,43 +7,10 @@ use std::path::Path;
 
 use super::model::{Conf, Opt, Protocol, Service, Settings};
 use super::parse::At;
+use super::route::Route;
 use super::{tls, Pins, StunnelError};
 use crate::import::{secret_path, toml, Import, Secret};
 use crate::tls::keystore::Password;
-
-/// One route being written.
-pub(super) struct Route {
-    pub(super) name: String,
-    at: At,
-    keys: Vec<String>,
-    table: &'static str,
-    tls: Vec<String>,
-    pub(super) notes: Vec<String>,
-    pub(super) untranslated: Vec<String>,
-    pub(super) secrets: Vec<Secret>,
-}
-
-impl Route {
-    /// A key of the TLS table, and what it came from.
-    pub(super) fn tls(&mut self, line: &str, note: &str) {
-        self.tls.push(line.to_owned());
-        self.notes.push(note.to_owned());
-    }
-
-    pub(super) fn tls_line(&mut self, line: String) {
-        self.tls.push(line);
-    }
-
-    fn key(&mut self, line: String, note: String) {
-        self.keys.push(line);
-        self.notes.push(note);
-    }
-
-    /// Where option `key` was set, or the service's header.
-    pub(super) fn at(&self, s: &Settings, key: &str) -> At {
-        s.at.get(key).cloned().unwrap_or_else(|| self.at.clone())
-    }
-}
 
 /// Every service as a route, in the file's order.
 pub(super) fn translate(

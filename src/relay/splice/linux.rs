@@ -14,8 +14,8 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::super::{Flow, Pipe, PipeError, BUFFER_SIZE};
-use super::{AfterError, SpliceEnd};
 use crate::pool::{self, Pool};
+use crate::source::{AfterError, SpliceEnd};
 
 /// The capacity asked of each pipe (F_SETPIPE_SZ): at most this many
 /// bytes per direction are in flight. If the kernel refuses (the

@@ -21,7 +21,7 @@ fn splice_relay(idle: Duration) -> Relay<Direction, Direction> {
     Relay::new(Direction::new(), Direction::new(), idle)
 }
 use super::relay_tcp;
-use crate::relay::tests::client_half_closes_and_downstream_flows;
+use crate::relay::testing::client_half_closes_and_downstream_flows;
 use crate::relay::{End, FailKind, Observe, Outcome};
 
 const IDLE: Duration = Duration::from_secs(3600);

@@ -195,7 +195,7 @@ impl<IO> TlsClient<IO> {
     }
 
     /// Gives up the socket and the rustls connection, for kernel TLS
-    /// (`relay::ktls`), when nothing is in flight: no ciphertext read and
+    /// (`tls::kernel`), when nothing is in flight: no ciphertext read and
     /// not yet processed, no plaintext waiting, no record waiting to be
     /// written, no close begun either way. Otherwise the client comes back
     /// with the reason, unchanged.
@@ -316,4 +316,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsClient<IO> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;

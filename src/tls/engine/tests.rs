@@ -1,31 +1,23 @@
 //! The unbuffered TLS client against a rustls server (tokio-rustls) over
 //! in-memory pipes: half-close, truncation, close_notify, KeyUpdate,
 //! session tickets, backpressure, idle memory, handshake errors. The relay
-//! over it (bulk both ways, splice) is tested in `relay::tls_tests`, with
-//! the helpers here.
+//! over it (bulk both ways, splice) is tested in `route::tls_relay_tests`;
+//! the helpers both use are in `testing`.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{duplex, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio_rustls::server::TlsStream as ServerStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::buffers::{POOL_IN, RECORD_PLAIN, STASH_SIZE};
+use super::testing::{name, pair, pki, pki_named};
 use super::*;
-use crate::tls::reason::Reason;
-
-pub(crate) struct Pki {
-    pub(crate) server: Arc<rustls::ServerConfig>,
-    pub(crate) client: Arc<rustls::ClientConfig>,
-}
-
-pub(crate) fn pki(versions: &[&'static rustls::SupportedProtocolVersion]) -> Pki {
-    pki_named(versions, &["localhost"])
-}
+use crate::labels::Reason;
 
 /// `count` long DNS names, "localhost" first: a leaf for them is about
 /// 56 bytes per name.
@@ -33,67 +25,6 @@ fn many_names(count: usize) -> Vec<String> {
     std::iter::once("localhost".to_owned())
         .chain((1..count).map(|i| format!("host-{i:05}.a-long-subdomain-for-size.example.com")))
         .collect()
-}
-
-/// A server certificate for `names`.
-fn pki_named<S: AsRef<str>>(
-    versions: &[&'static rustls::SupportedProtocolVersion],
-    names: &[S],
-) -> Pki {
-    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
-    let provider = crate::tls::provider();
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let ca = crate::pki::Ca::new(&format!("test CA {n}"));
-    let leaf = ca.leaf("localhost", &names);
-    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(leaf.cert_der.clone())],
-            PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
-        )
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap())
-        .unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Pki {
-        server: Arc::new(server),
-        client: Arc::new(client),
-    }
-}
-
-fn name() -> ServerName<'static> {
-    ServerName::try_from("localhost").unwrap()
-}
-
-pub(crate) async fn pair(
-    p: &Pki,
-    pipe: usize,
-) -> (TlsClient<DuplexStream>, ServerStream<DuplexStream>) {
-    let (c, s) = duplex(pipe);
-    let (c, s) = tokio::join!(
-        connect(p.client.clone(), name(), c),
-        TlsAcceptor::from(p.server.clone()).accept(s)
-    );
-    (c.expect("client handshake"), s.expect("server handshake"))
-}
-
-fn pattern(seed: u64, len: usize) -> impl Iterator<Item = u8> {
-    let mut x = seed | 1;
-    (0..len).map(move |_| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x as u8
-    })
 }
 
 /// A ping and its pong; the client holds no buffer before or after.
@@ -111,38 +42,6 @@ async fn ping_pong_holds_no_buffer_when_idle(
     c.read_exact(&mut b).await.unwrap();
     assert_eq!(&b, b"pong");
     assert_eq!(c.buffered_capacity(), 0, "idle again");
-}
-
-/// Writes `len` pattern bytes in odd-sized chunks, then shuts down.
-pub(crate) async fn send<W: AsyncWrite + Unpin>(w: &mut W, seed: u64, len: usize) {
-    let data: Vec<u8> = pattern(seed, len).collect();
-    let mut off = 0;
-    let mut step = 1;
-    while off < len {
-        let n = (len - off).min(step);
-        w.write_all(&data[off..off + n]).await.unwrap();
-        off += n;
-        step = (step * 7 + 1) % 70_000 + 1;
-    }
-    w.shutdown().await.unwrap();
-}
-
-/// Reads to the end and checks the bytes against the pattern.
-pub(crate) async fn check<R: AsyncRead + Unpin>(r: &mut R, seed: u64, len: usize) {
-    let mut want = pattern(seed, len);
-    let mut buf = vec![0u8; 50_000];
-    let mut got = 0;
-    loop {
-        let n = r.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        for b in &buf[..n] {
-            assert_eq!(Some(*b), want.next(), "byte {got}");
-            got += 1;
-        }
-    }
-    assert_eq!(got, len);
 }
 
 #[tokio::test]

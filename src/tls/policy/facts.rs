@@ -9,9 +9,9 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::public_key::PublicKey;
 
 use super::{Anchors, Role};
+use crate::labels::Reason;
 use crate::tls::explain::{webpki_error, Refusal};
 use crate::tls::identity::sanitize;
-use crate::tls::reason::Reason;
 
 /// Extensions WebPKI understands (RFC 5280 id-ce 15, 17, 19, 30, 31, 37;
 /// the CT SCT list). A critical one outside these is refused.

@@ -1,7 +1,8 @@
 //! Kernel TLS (kTLS, issue 18): after rustls's handshake, a TLS leg hands
 //! its record keys to the socket (`TCP_ULP "tls"`, `TLS_TX`, `TLS_RX`) and
 //! the kernel encrypts and decrypts; the relay then moves bytes between the
-//! plain socket and the kTLS socket with splice(2), never touching them.
+//! plain socket and the kTLS socket with splice(2), never touching them
+//! (a [`KtlsStream`] is a `SpliceEnd` to it, like a plain socket).
 //! This file decides whether a leg switches, and switches it.
 //!
 //! The socket options and the TLS control records (sendmsg/recvmsg with
@@ -14,7 +15,7 @@
 //! nothing in flight (no record read past the handshake, none waiting to
 //! be sent). Otherwise the leg stays on the userspace engine, and says why.
 //!
-//! - [`kernel`](mod@kernel): what the running kernel offers;
+//! - [`support`]: what the running kernel supports (and offers us);
 //! - [`stream`]: the kTLS leg as an async stream ([`KtlsStream`]);
 //! - [`records`]: the control records (alerts, tickets, KeyUpdate,
 //!   close_notify) on a kTLS socket;
@@ -28,15 +29,15 @@ use tokio::net::TcpStream;
 use crate::tls::engine::TlsClient;
 
 mod framed;
-mod kernel;
 mod records;
 mod stream;
+mod support;
 
 pub use framed::Framed;
-#[cfg(target_os = "linux")]
-pub use kernel::kernel;
-pub use kernel::{available, offer, suite_fits, Suites};
 pub use stream::KtlsStream;
+#[cfg(target_os = "linux")]
+pub use support::kernel;
+pub use support::{available, offer, suite_fits, Suites};
 
 /// Why a TLS leg runs on the userspace engine rather than kTLS. Its label
 /// is the `reason` of `tls_sidecar_ktls_fallbacks_total`.
@@ -87,13 +88,7 @@ impl Fallback {
     }
 }
 
-/// What to do after a failed read of a kTLS socket.
-pub enum AfterError {
-    /// A control record was handled (a ticket): read again.
-    Retry,
-    /// The peer's close_notify: the clean end of input.
-    End,
-}
+pub use crate::source::AfterError;
 
 /// The listen leg's TLS stream, over a socket read one record at a time
 /// during the handshake (see [`Framed`]).
@@ -135,7 +130,7 @@ pub fn from_client(
     if let Err(f) = client_fits(&t) {
         return Err((t, f));
     }
-    if let Err(f) = kernel::ulp(t.get_ref()) {
+    if let Err(f) = support::ulp(t.get_ref()) {
         return Err((t, f));
     }
     let (tcp, conn) = match t.into_parts() {
@@ -161,7 +156,7 @@ pub fn from_server(mut s: ServerTls) -> Result<(Switched, Vec<u8>), (Box<ServerT
     }
     // Before any plaintext is taken out of rustls: a refusal here leaves
     // the stream whole in userspace.
-    if let Err(f) = kernel::ulp(s.get_ref().0.get_ref()) {
+    if let Err(f) = support::ulp(s.get_ref().0.get_ref()) {
         return stay(s, f);
     }
     let early = {

@@ -1,15 +1,16 @@
 //! The relay over the upstream TLS engine (`tls::engine`) against a
 //! rustls server over in-memory pipes: bulk both ways through the splice
 //! path, a truncation by the upstream, a stalled client bounding what the
-//! engine holds. The engine's own tests, and the helpers, are in
-//! `tls::engine::tests`.
+//! engine holds. Here because `route` is where the relay and the engine
+//! meet; the engine's own tests are in `tls::engine::tests`, the helpers
+//! both use in `tls::engine::testing`.
 
 use std::time::Duration;
 
 use tokio::io::{duplex, AsyncWriteExt};
 
-use super::{relay, End, FailKind};
-use crate::tls::engine::tests::{check, pair, pki, send};
+use crate::relay::{relay, End, FailKind};
+use crate::tls::engine::testing::{check, pair, pki, send};
 use crate::tls::engine::{IN_SIZE, OUT_SIZE, STASH_SIZE};
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! A TLS leg on kTLS: the socket with the record keys rustls gave up
 //! installed in the kernel (`TLS_TX`, `TLS_RX`), read and written as a
-//! plain async stream (the relay splices it; see `relay::splice`). What is
-//! not application data is handled in [`super::records`]; a TCP end
-//! without close_notify is a truncation (`UnexpectedEof`), as on the
+//! plain async stream (the relay splices it, as a `source::SpliceEnd`).
+//! What is not application data is handled in [`super::records`]; a TCP
+//! end without close_notify is a truncation (`UnexpectedEof`), as on the
 //! userspace engine.
 
 use std::io;
@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::{AfterError, Switched};
+use crate::source::{Source, SpliceEnd};
 
 /// A TLS leg on kTLS: the socket, the session left of rustls (for tickets
 /// and the version), and how far each direction is closed.
@@ -47,10 +48,30 @@ impl KtlsStream {
     }
 }
 
+/// The relay reads a kTLS leg as it reads a socket.
+impl Source for KtlsStream {}
+
+/// A kTLS leg is one end of a spliced relay: the kernel decrypts what is
+/// spliced out and encrypts what is spliced in.
+impl SpliceEnd for KtlsStream {
+    fn socket(&self) -> &TcpStream {
+        self.tcp()
+    }
+    fn read_failed(&mut self, e: io::Error) -> io::Result<AfterError> {
+        KtlsStream::read_failed(self, e)
+    }
+    fn read_eof(&mut self) -> io::Result<()> {
+        KtlsStream::read_eof(self)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        KtlsStream::shutdown_write(self)
+    }
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
     use super::*;
-    use crate::relay::ktls::records::Session;
+    use crate::tls::kernel::records::Session;
     use ktls_core::{
         ConnectionTrafficSecrets, TlsCryptoInfoRx, TlsCryptoInfoTx, DUMMY_TLS_13_SESSION_SERVER,
     };
@@ -81,7 +102,7 @@ mod imp {
 
     /// The upstream leg's keys into the kernel; rustls keeps the session
     /// (tickets that arrive later go to its store).
-    pub(in crate::relay::ktls) fn client(
+    pub(in crate::tls::kernel) fn client(
         tcp: TcpStream,
         conn: rustls::client::UnbufferedClientConnection,
     ) -> Switched {
@@ -99,7 +120,7 @@ mod imp {
     }
 
     /// The listen leg's keys into the kernel.
-    pub(in crate::relay::ktls) fn server(
+    pub(in crate::tls::kernel) fn server(
         tcp: TcpStream,
         conn: rustls::ServerConnection,
     ) -> Switched {
@@ -136,13 +157,13 @@ mod imp {
 #[cfg(not(target_os = "linux"))]
 mod imp {
     use super::*;
-    pub(in crate::relay::ktls) fn client(
+    pub(in crate::tls::kernel) fn client(
         _: TcpStream,
         _: rustls::client::UnbufferedClientConnection,
     ) -> Switched {
         Err(io::Error::other("kernel TLS is Linux only"))
     }
-    pub(in crate::relay::ktls) fn server(_: TcpStream, _: rustls::ServerConnection) -> Switched {
+    pub(in crate::tls::kernel) fn server(_: TcpStream, _: rustls::ServerConnection) -> Switched {
         Err(io::Error::other("kernel TLS is Linux only"))
     }
 }
