@@ -188,3 +188,44 @@ async fn idle_and_slow_connections_are_closed_after_the_header_timeout() {
         "closed after {took:?}"
     );
 }
+
+/// The accept queue of a listening socket on `addr`, as `ss -ltn` shows it
+/// (Send-Q of a listener is its backlog).
+fn backlog(addr: SocketAddr) -> u32 {
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", addr.port())])
+        .output()
+        .expect("ss (iproute2, installed by tests/setup.sh)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!(":{} ", addr.port())))
+        .unwrap_or_else(|| panic!("no listener on {addr}: {text}"));
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+/// Found by the flood tests above on a loaded machine (issue 27's soak): a
+/// burst of connections overflowed the admin listener's accept queue (128,
+/// the default of a plain bind), the kernel dropped SYNs (113
+/// `ListenOverflows` a run), and a health check whose SYN was dropped
+/// waited for the retransmission: 1 s, kubelet's whole probe timeout. The
+/// admin endpoint binds as the routes do, with a queue as deep as the
+/// kernel allows.
+#[tokio::test]
+async fn the_admin_accept_queue_is_as_deep_as_a_routes() {
+    let dir = tmpdir();
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let s = Sidecar::start_at(
+        dir.path(),
+        &format!("[[route]]\nname = \"r\"\nlisten = \"{listen}\"\nconnect = [\"127.0.0.1:9\"]\n"),
+        "warn",
+    );
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let want = somaxconn.min(4096);
+    assert_eq!(backlog(listen), want, "the route's accept queue");
+    assert_eq!(backlog(s.admin), want, "the admin endpoint's accept queue");
+}

@@ -15,6 +15,7 @@
 #   systemd                          systemd-analyze verify on deploy/systemd/tls-sidecar.service
 #   socat, netcat-openbsd            ad-hoc TCP/TLS peers and port checks
 #   procps, psmisc                   ps/pgrep, fuser/killall for process checks
+#   iproute2                         ss: a listener's accept queue (tests/admin_holds.rs)
 #   chromium, chromium-driver        headless browser for the status page test (tests/status_page.py,
 #                                    driven by the pip module selenium, installed below)
 #   openjdk-17-jre-headless          Java's keytool: JKS and PKCS#12 keystores as GMS has them
@@ -38,7 +39,7 @@ pkgs=(
   haproxy tinyproxy
   systemd
   socat netcat-openbsd faketime
-  procps psmisc
+  procps psmisc iproute2
   chromium chromium-driver
   openjdk-17-jre-headless openjdk-17-jdk-headless
   stunnel4

@@ -233,7 +233,11 @@ async fn reload(
     }
 }
 
-/// Binds the admin address; the error names it.
+/// Binds the admin address as every route binds its own: SO_REUSEADDR and
+/// an accept queue as deep as the kernel allows. A plain bind's 128 let a
+/// burst of connections (a flood, or its reconnecting) overflow the queue;
+/// the kernel then drops SYNs, and a health check whose SYN was dropped
+/// waits a full second for the retransmission, kubelet's whole timeout.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+    crate::route::listener::bind(addr)
 }
