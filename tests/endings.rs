@@ -52,6 +52,102 @@ async fn read_slowly<R: tokio::io::AsyncRead + Unpin>(c: &mut R, secs: u64) -> R
     }
 }
 
+/// As [`read_slowly`] until `done` fires (the upstream has written its last
+/// byte), then without pausing: the bytes still in flight then must reach
+/// the client before the sidecar's reset, which waits at most
+/// `ending::DRAIN` (5 s) for them. A client that kept its 2 ms pauses
+/// would need longer than that where the machine is slow (the emulated
+/// guest, a loaded host), and the test would measure the machine.
+async fn read_slowly_until<R: tokio::io::AsyncRead + Unpin>(
+    c: &mut R,
+    secs: u64,
+    mut done: tokio::sync::oneshot::Receiver<()>,
+) -> Read {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let deadline = tokio::time::Instant::now() + patience(secs);
+    let mut slow = true;
+    loop {
+        let r = tokio::time::timeout_at(deadline, c.read(&mut buf))
+            .await
+            .expect("the stream neither ended nor failed in time");
+        match r {
+            Ok(0) => return Read { bytes, end: Ok(()) },
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                return Read {
+                    bytes,
+                    end: Err(e.kind()),
+                }
+            }
+        }
+        if slow && done.try_recv().is_ok() {
+            slow = false;
+        }
+        if slow {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+/// Until every byte written to `tcp` has been sent to the peer (poll(2)
+/// with `TCP_NOTSENT_LOWAT` at 1, as the sidecar asks before a reset), or
+/// `within`: a reset discards what is still unsent.
+async fn sent(tcp: &tokio::net::TcpStream, within: Duration) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    socket2::SockRef::from(tcp)
+        .set_tcp_notsent_lowat(1)
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        let mut fds = [PollFd::new(tcp, PollFlags::OUT)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        poll(&mut fds, Some(&now)).unwrap();
+        if fds[0].revents().contains(PollFlags::OUT) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the upstream's bytes were not sent within {within:?}");
+}
+
+/// Until the socket `from` → `to` (the sidecar's end of an upstream
+/// connection) holds nothing unread: its Recv-Q as `ss -tn` shows it is 0.
+async fn taken(from: std::net::SocketAddr, to: std::net::SocketAddr, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let out = std::process::Command::new("ss")
+            .args([
+                "-tnH",
+                "state",
+                "all",
+                "src",
+                &from.to_string(),
+                "dst",
+                &to.to_string(),
+            ])
+            .output()
+            .expect("ss (iproute2, installed by tests/setup.sh)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let queued: Option<u64> = text
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|q| q.parse().ok());
+        if queued == Some(0) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sidecar left {queued:?} bytes unread for {within:?}: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Writes this test's row of the hardening summary.
 fn row(test: &str, case: &str, done: &str, expected: &str, observed: String, held: bool) {
     Summary::new(test).row(case, done, expected, &observed, held, "");
@@ -176,18 +272,26 @@ async fn a_truncated_tls_upstream_reaches_a_slow_client_whole_then_as_a_reset() 
     let dir = tmpdir();
     let pki = Pki::new(dir.path());
     const SENT: usize = 1 << 20;
-    let srv = tls_server(pki.server_config(), |mut s| async move {
-        s.write_all(&pattern(SENT)).await.unwrap();
-        s.flush().await.unwrap();
-        // Drop the TCP socket under TLS: no close_notify.
-        let (tcp, _) = s.into_inner();
-        drop(tcp);
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let done_tx = std::sync::Mutex::new(Some(done_tx));
+    let srv = tls_server(pki.server_config(), move |mut s| {
+        let done_tx = done_tx.lock().unwrap().take();
+        async move {
+            s.write_all(&pattern(SENT)).await.unwrap();
+            s.flush().await.unwrap();
+            // Drop the TCP socket under TLS: no close_notify.
+            let (tcp, _) = s.into_inner();
+            drop(tcp);
+            if let Some(tx) = done_tx {
+                let _ = tx.send(());
+            }
+        }
     })
     .await;
     let p = free_port();
     let s = Sidecar::start(dir.path(), &pki.route_to("trunc-slow", p, srv));
     let mut c = slow_client(p).await;
-    let r = read_slowly(&mut c, 60).await;
+    let r = read_slowly_until(&mut c, 60, done).await;
     row(
         "a_truncated_tls_upstream_reaches_a_slow_client_whole_then_as_a_reset",
         "truncated TLS upstream, slow client",
@@ -265,9 +369,17 @@ async fn a_complete_response_with_close_notify_survives_the_upstreams_later_rese
         s.read_exact(&mut req).await.unwrap();
         s.write_all(&pattern(RESPONSE)).await.unwrap();
         s.shutdown().await.unwrap(); // close_notify (and FIN)
-                                     // Let the records leave, then reset: the client still sends.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+                                     // Once the sidecar has read the records and the close_notify out
+                                     // of its socket (a reset makes the kernel drop what is still
+                                     // queued), reset: the client still sends.
         let (tcp, _) = s.into_inner();
+        sent(&tcp, patience(30)).await;
+        taken(
+            tcp.peer_addr().unwrap(),
+            tcp.local_addr().unwrap(),
+            patience(30),
+        )
+        .await;
         tcp.set_zero_linger().unwrap();
         drop(tcp);
     })
