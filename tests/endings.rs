@@ -29,27 +29,11 @@ struct Read {
     end: Result<(), ErrorKind>,
 }
 
-/// Reads 2 KiB every 2 ms until EOF or an error, at most `secs` seconds.
+/// Reads 2 KiB every 2 ms until EOF or an error, at most `patience(secs)`.
 async fn read_slowly<R: tokio::io::AsyncRead + Unpin>(c: &mut R, secs: u64) -> Read {
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 2048];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let r = tokio::time::timeout_at(deadline, c.read(&mut buf))
-            .await
-            .expect("the stream neither ended nor failed in time");
-        match r {
-            Ok(0) => return Read { bytes, end: Ok(()) },
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
-            Err(e) => {
-                return Read {
-                    bytes,
-                    end: Err(e.kind()),
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    // A signal that never comes: slow to the end.
+    let (_never, rx) = tokio::sync::oneshot::channel();
+    read_slowly_until(c, secs, rx).await
 }
 
 /// As [`read_slowly`] until `done` fires (the upstream has written its last
@@ -64,7 +48,7 @@ async fn read_slowly_until<R: tokio::io::AsyncRead + Unpin>(
     mut done: tokio::sync::oneshot::Receiver<()>,
 ) -> Read {
     let mut bytes = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = [0u8; 2048];
     let deadline = tokio::time::Instant::now() + patience(secs);
     let mut slow = true;
     loop {
