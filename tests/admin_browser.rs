@@ -20,7 +20,7 @@ async fn status_of(admin: std::net::SocketAddr, request: &str) -> String {
     let mut c = TcpStream::connect(admin).await.unwrap();
     c.write_all(request.as_bytes()).await.unwrap();
     let mut out = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut out)).await;
+    let _ = tokio::time::timeout(patience(10), c.read_to_string(&mut out)).await;
     out.lines().next().unwrap_or_default().to_owned()
 }
 
@@ -37,7 +37,7 @@ async fn a_web_page_in_chromium_cannot_reload_or_read_the_admin_endpoint() {
     let s = Sidecar::start(dir.path(), &route());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tokio::time::timeout(
-        Duration::from_secs(180),
+        patience(180),
         tokio::process::Command::new("python3")
             .arg(root.join("tests/admin_browser.py"))
             .arg(s.admin.port().to_string())
@@ -62,7 +62,7 @@ async fn a_web_page_in_chromium_cannot_reload_or_read_the_admin_endpoint() {
 
     // The three POSTs reached the sidecar and were refused as a browser's.
     let needle = "refused POST /reload from a browser";
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + patience(10);
     while s.logs().matches(needle).count() < 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -68,7 +68,7 @@ async fn abuser(admin: SocketAddr, how: Abuse, up: mpsc::UnboundedSender<()>) {
 /// `GET /healthz` on a new connection: the time to the whole answer.
 async fn healthz(admin: SocketAddr) -> Duration {
     let t0 = Instant::now();
-    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+    let answer = tokio::time::timeout(patience(5), async {
         let mut c = TcpStream::connect(admin).await.unwrap();
         c.write_all(
             format!("GET /healthz HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n")
@@ -110,7 +110,7 @@ async fn holds_under(how: Abuse) {
         .map(|_| tokio::spawn(abuser(admin, how, up.clone())))
         .collect();
     for _ in 0..FLOOD {
-        tokio::time::timeout(Duration::from_secs(30), connected.recv())
+        tokio::time::timeout(patience(30), connected.recv())
             .await
             .expect("the flood connects");
     }
@@ -177,7 +177,7 @@ async fn idle_and_slow_connections_are_closed_after_the_header_timeout() {
     let t0 = Instant::now();
     for c in [&mut idle, &mut slow] {
         let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut out))
+        tokio::time::timeout(patience(10), c.read_to_end(&mut out))
             .await
             .expect("closed by the sidecar")
             .ok();

@@ -185,7 +185,7 @@ impl Stunnel {
             .spawn()
             .expect("stunnel4 (install it with tests/setup.sh)");
         let mut s = Stunnel(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + patience(20);
         for p in ports {
             while std::net::TcpStream::connect(("127.0.0.1", *p)).is_err() {
                 if let Ok(Some(st)) = s.0.try_wait() {
@@ -236,7 +236,7 @@ async fn tls(port: u16, ca: &Path, cert: Option<&(PathBuf, PathBuf)>) -> Outcome
         BufReader::new(s).read_until(b'\n', &mut line).await?;
         Ok::<_, std::io::Error>(line)
     };
-    match tokio::time::timeout(Duration::from_secs(10), attempt).await {
+    match tokio::time::timeout(patience(10), attempt).await {
         Ok(Ok(l)) if !l.is_empty() => Outcome::Relayed(String::from_utf8_lossy(&l).into_owned()),
         _ => Outcome::Refused,
     }

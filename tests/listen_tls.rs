@@ -453,7 +453,7 @@ fn s_client_echo(port: u16, args: &[&str]) -> String {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"resumption-check\n").unwrap();
     let mut out = String::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+    while let Ok(line) = rx.recv_timeout(patience(10)) {
         out.push_str(&line);
         out.push('\n');
         if line == "resumption-check" {

@@ -337,8 +337,7 @@ async fn systemd_is_told_ready_reloading_and_stopping_over_notify_socket() {
     let dir = tmpdir();
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    sock.set_read_timeout(Some(patience(20))).unwrap();
     // The STATUS= lines that go with each state are for `systemctl status`;
     // tests/systemd_notify.rs checks them.
     let recv = || loop {

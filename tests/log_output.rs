@@ -40,7 +40,7 @@ fn log_to_file(format: &str) -> String {
     }
     // A connection whose upstream refuses: a warning with fields.
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.set_read_timeout(Some(patience(10))).unwrap();
     let _ = std::io::Read::read(&mut c, &mut [0u8; 16]);
     let deadline = Instant::now() + patience(10);
     loop {

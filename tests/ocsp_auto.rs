@@ -68,7 +68,7 @@ impl OcspResponder {
                 }
             }
         });
-        rx.recv_timeout(Duration::from_secs(20))
+        rx.recv_timeout(patience(20))
             .expect("openssl ocsp did not start");
         OcspResponder(child)
     }

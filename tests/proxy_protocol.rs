@@ -359,7 +359,7 @@ async fn only_the_listed_senders_may_send_a_proxy_header() {
     tcp.write_all(b"data").await.unwrap();
     tcp.shutdown().await.unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
+    tokio::time::timeout(patience(10), tcp.read_to_end(&mut out))
         .await
         .unwrap()
         .unwrap();

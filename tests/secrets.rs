@@ -91,7 +91,7 @@ async fn echoes(port: u16) -> bool {
         return false;
     }
     let mut back = [0u8; 17];
-    let read = tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut back));
+    let read = tokio::time::timeout(patience(10), s.read_exact(&mut back));
     matches!(read.await, Ok(Ok(_))) && &back == msg
 }
 
@@ -113,7 +113,7 @@ impl Notify {
     /// Every datagram until `done` holds for what was read, or 20 s.
     fn until(&self, done: impl Fn(&str) -> bool) -> String {
         let mut all = String::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + patience(20);
         self.sock
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
@@ -132,7 +132,7 @@ impl Notify {
 fn post_reload(admin: std::net::SocketAddr) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(admin).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_read_timeout(Some(patience(30))).unwrap();
     s.write_all(
         b"POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     )

@@ -459,7 +459,7 @@ fn case_route(case: &Case, listen: u16, upstream: u16) -> String {
 
 /// Waits (10 s at most) for a log line of `route` saying `words`.
 fn logged(s: &Sidecar, route: &str, words: &str) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + patience(10);
     let tag = format!("route={route} ");
     loop {
         if s.logs()
@@ -600,7 +600,7 @@ impl JavaServer {
     /// The server's next line: "listening", "OK subject" or "REFUSED why".
     fn next(&self) -> String {
         self.lines
-            .recv_timeout(Duration::from_secs(120))
+            .recv_timeout(patience(120))
             .expect("a line from the JDK server")
     }
 }
