@@ -197,13 +197,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Open files: 2 per relayed connection in the originator and the terminator.
-# Raise the hard limit where allowed (CAP_SYS_RESOURCE), then the soft one.
-ulimit -Hn 65536 2>/dev/null || true
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS * 2 + 512)) ]; then
-  echo "compare: open-file limit $(ulimit -n) is too low for IDLE_CONNS=$IDLE_CONNS" >&2
-  exit 2
-fi
+raise_nofile compare "$IDLE_CONNS"
 
 # Connections an originator may hold: two descriptors each, within the limit.
 MAXCONN=$((($(ulimit -n) - 256) / 2))
@@ -216,10 +210,6 @@ fi
 NOFILE=$(ulimit -n)
 [ "$NOFILE" = unlimited ] && NOFILE=65536
 
-listening() { # port -> true if something listens on 127.0.0.1:port
-  grep -qi "^ *[0-9]*: 0100007F:$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp
-}
-
 wait_ports() { # name pid port... (gives up early if pid has exited)
   local name=$1 pid=$2 p i
   shift 2
@@ -227,10 +217,6 @@ wait_ports() { # name pid port... (gives up early if pid has exited)
     for i in $(seq 100); do listening "$p" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     listening "$p" || { echo "compare: $name is not listening on 127.0.0.1:$p; its log:" >&2; cat "$W/$name.log" >&2 2>/dev/null; return 1; }
   done
-}
-
-established() { # port -> number of established TCP connections with that local port
-  awk -v p=":$(printf '%04X' "$1")" '$4 == "01" && substr($2, length($2) - 4) == p' /proc/net/tcp | wc -l
 }
 
 # CPU ticks (utime+stime, plus children already reaped: cutime+cstime) of

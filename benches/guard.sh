@@ -69,16 +69,8 @@ trap 'exit 130' INT TERM
 
 # Two descriptors per relayed connection in the sidecar, one per
 # connection in the peer and in the holder.
-ulimit -Hn 65536 2>/dev/null || true
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS * 2 + 512)) ]; then
-  echo "guard: open-file limit $(ulimit -n) is too low for $IDLE_CONNS connections" >&2
-  exit 2
-fi
+raise_nofile guard "$IDLE_CONNS"
 
-listening() { # port -> true if something listens on 127.0.0.1:port
-  grep -qi "^ *[0-9]*: 0100007F:$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp
-}
 wait_listening() { # pid port...
   local pid=$1 p
   shift
@@ -86,9 +78,6 @@ wait_listening() { # pid port...
     for _ in $(seq 300); do listening "$p" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     listening "$p" || { echo "guard: nothing listens on $p" >&2; cat "$W"/*.err >&2 2>/dev/null; return 1; }
   done
-}
-established() { # port -> established TCP connections with that local port
-  awk -v p=":$(printf '%04X' "$1")" '$4 == "01" && substr($2, length($2) - 4) == p' /proc/net/tcp | wc -l
 }
 
 # ---------------------------------------------------------------- peers

@@ -22,6 +22,29 @@ apt_install() {
   done
 }
 
+# listening PORT: true if something listens on 127.0.0.1:PORT.
+listening() {
+  grep -qi "^ *[0-9]*: 0100007F:$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp
+}
+
+# established PORT: the number of established TCP connections with that
+# local port.
+established() {
+  awk -v p=":$(printf '%04X' "$1")" '$4 == "01" && substr($2, length($2) - 4) == p' /proc/net/tcp | wc -l
+}
+
+# raise_nofile WHO CONNS: the open-file limit raised as far as allowed (the
+# hard one where CAP_SYS_RESOURCE lets us, then the soft one), or exit 2
+# when it cannot hold CONNS connections at two descriptors each.
+raise_nofile() {
+  ulimit -Hn 65536 2>/dev/null || true
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $(($2 * 2 + 512)) ]; then
+    echo "$1: open-file limit $(ulimit -n) is too low for $2 connections" >&2
+    exit 2
+  fi
+}
+
 # make_certs DIR CA_NAME KEYARGS...: a CA (DIR/ca.pem, DIR/ca.key) and a
 # server certificate it signed for localhost and 127.0.0.1 (DIR/server.pem,
 # DIR/server.key), both valid 7 days, their keys made by `openssl req

@@ -99,7 +99,6 @@ start() { # name cmd... : in the background, log to $W/name.log
   STARTED+=("$!")
   LAST_PID=$!
 }
-listening() { grep -qi "^ *[0-9]*: 0100007F:$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp; }
 wait_port() { # name pid port seconds
   for _ in $(seq $(($4 * 10))); do
     listening "$3" && return 0
