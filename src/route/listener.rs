@@ -163,10 +163,10 @@ async fn accept_loop(
         active.fetch_add(1, Ordering::AcqRel);
         let slot = Slot(active.clone());
         let force = force.clone();
-        conns.spawn(async move {
-            let _slot = slot;
-            conn::handle(snapshot, tcp, client, force).await;
-        });
+        // The connection's own future, not one wrapped in another: a
+        // wrapping `async` block held a second copy of its arguments
+        // beside it, in every connection's task (issue 26).
+        conns.spawn(conn::handle(snapshot, tcp, client, force, slot));
     }
 }
 
