@@ -221,10 +221,7 @@ impl<Up, Down> Relay<Up, Down> {
     where
         C: ?Sized,
         U: ?Sized,
-        Up: Flow<C, U>,
-        Down: Flow<U, C>,
-        O: Observe + ?Sized,
-        S: Future<Output = ()>,
+        O: ?Sized,
     {
         Run {
             relay: self,
